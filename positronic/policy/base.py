@@ -1,0 +1,26 @@
+"""The policy interface every robot loop talks to: raw observations in, an action chunk out."""
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+
+class Policy(Protocol):
+    """A policy for one robot. Observations are raw signals keyed as in ``positronic.keys`` (images uint8
+    (H, W, 3), ``task`` a str); actions are wire-form dicts (``positronic.policy.action``)."""
+
+    def select_action(self, observation: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The next chunk of actions (at least one), to be executed one per control tick, oldest first."""
+        ...
+
+    def reset(self, context: Mapping[str, Any] | None = None) -> None:
+        """Start a new episode (e.g. a new server session); ``context`` carries e.g. the task."""
+        ...
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Flat description of the policy (type, checkpoint, server, ...), recorded with evaluation runs."""
+        ...
+
+    def close(self) -> None:
+        """Release resources (connections, models)."""
+        ...
