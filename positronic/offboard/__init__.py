@@ -1,0 +1,1 @@
+"""Offboard inference over WebSocket protocol v1: wire format, server and clients."""

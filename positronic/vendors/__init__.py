@@ -1,0 +1,1 @@
+"""Integrations with other robot-learning stacks, one sub-package per vendor."""
