@@ -139,6 +139,8 @@ class FrameDecoder:
         self._index_of_pts: dict[int, int] = {}
         self._keyframes: np.ndarray | None = None
         self._size: tuple[int, int] = (0, 0)
+        self.seek_count = 0
+        """Seeks performed so far (sequential access performs none)."""
 
     def _build_index(self) -> None:
         with av.open(str(self.path)) as container:
@@ -195,11 +197,14 @@ class FrameDecoder:
         return image
 
     def _seek(self, keyframe: int) -> None:
-        if self._container is None:
+        """Restart decoding at ``keyframe``: a freshly opened file starting at frame 0 needs no seek."""
+        fresh = self._container is None
+        if fresh:
             self._container = av.open(str(self.path))
             self._container.streams.video[0].thread_type = DECODER_THREADS
         stream = self._container.streams.video[0]
-        if keyframe > 0 or self._frames is not None:
+        if keyframe > 0 or not fresh:
+            self.seek_count += 1
             self._container.seek(int(self._pts[keyframe]), stream=stream, backward=True, any_frame=False)
         self._frames = self._container.decode(stream)
         self._position = keyframe - 1
@@ -265,6 +270,11 @@ class VideoSignal(Signal):
     @property
     def shape(self) -> tuple[int, ...] | None:
         return self._decoder.frame_shape if len(self) else None
+
+    @property
+    def seek_count(self) -> int:
+        """Seeks the decoder has performed so far; sequential access (ascending frames) performs none."""
+        return self._decoder.seek_count
 
     def close(self) -> None:
         """Release the open video file (reopened on the next access)."""
