@@ -5,10 +5,12 @@
   ``1/NOMINAL_RATE`` s. Frames are RGB uint8 (H, W, 3) with even H and W, all of the first frame's size.
 - ``<name>.frames.parquet``: column ``ts_ns`` int64, one row per frame (row i = frame i), written at close.
 
-Reading decodes a frame only when it is accessed. The decoder stays open between accesses and moves forward
-whenever the requested frame lies ahead of its position with no keyframe in between that would be cheaper to
-seek to; otherwise it seeks to the keyframe at or before the requested frame. So iterating, slicing or
-sampling on an ascending time grid decodes each frame once, in order, and never seeks per frame.
+Reading decodes a frame only when it is accessed. The decoder stays open between accesses and decodes
+forward when the requested frame lies ahead of its position, either within :data:`FORWARD_LIMIT` frames or
+with no keyframe in between; otherwise (backwards, or far ahead past a keyframe) it seeks to the keyframe at
+or before the requested frame. So iterating, slicing or sampling on an ascending time grid decodes the
+frames in order and never seeks (unless the grid skips more than a GOP at a time, where one seek per jump
+beats decoding the skipped frames).
 """
 
 import contextlib
@@ -36,6 +38,8 @@ PIXEL_FORMAT = 'yuv420p'
 NOMINAL_RATE = 100
 """Stream rate written into the mp4 (frames per second); frame i is presented at i / NOMINAL_RATE s."""
 GOP_SIZE = 30
+FORWARD_LIMIT = GOP_SIZE
+"""A frame at most this far ahead of the decoder is reached by decoding forward, never by seeking."""
 """Frames between keyframes."""
 ENCODER_OPTIONS = {'preset': 'veryfast'}
 """libx264 options: 'veryfast' encodes 480x480 at well over 100 frames/s on one core at similar quality."""
@@ -175,7 +179,8 @@ class FrameDecoder:
         if not 0 <= index < self.frame_count:
             raise IndexError(f'{self.path}: frame {index} out of range for {self.frame_count} frames')
         keyframe = int(self._keyframes[np.searchsorted(self._keyframes, index, side='right') - 1])
-        if self._frames is None or not (self._position < index and keyframe <= self._position + 1):
+        ahead = index - self._position
+        if self._frames is None or not (ahead > 0 and (ahead <= FORWARD_LIMIT or keyframe <= self._position + 1)):
             self._seek(keyframe)
         while True:
             try:

@@ -144,3 +144,15 @@ def test_access_after_close_reopens_the_file(video):
     assert_frame(video[5][0], 5, COUNT)
     video.close()
     assert_frame(video[6][0], 6, COUNT)
+
+
+def test_sparse_ascending_access_decodes_forward(video):
+    for i, (frame, _) in enumerate(video[::7]):
+        assert_frame(frame, 7 * i, COUNT)
+    assert video.seek_count == 0
+
+
+def test_jump_far_ahead_past_a_keyframe_seeks(video):
+    assert_frame(video[0][0], 0, COUNT)
+    assert_frame(video[COUNT - 1][0], COUNT - 1, COUNT)
+    assert video.seek_count == 1
