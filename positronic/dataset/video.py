@@ -167,10 +167,18 @@ class FrameDecoder:
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
-        """(H, W, 3) of the frames, from the stream header."""
-        if self._pts is None:
-            self._build_index()
+        """(H, W, 3) of the frames, from the stream header (no packet is read)."""
+        if self._size == (0, 0):
+            with av.open(str(self.path)) as container:
+                context = container.streams.video[0].codec_context
+                self._size = (context.height, context.width)
         return (*self._size, 3)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the open file and decoder state (e.g. to hand a signal to a worker process)."""
+        state = self.__dict__.copy()
+        state.update(_container=None, _frames=None, _position=-1, _last_index=-1, _last_frame=None)
+        return state
 
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` (0-based, in presentation order) as read-only RGB uint8 (H, W, 3)."""

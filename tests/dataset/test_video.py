@@ -1,5 +1,7 @@
 """Image signals: H.264 mp4 plus frame index, frame-exact reads, forward decoding and bad input."""
 
+import pickle
+
 import av
 import numpy as np
 import pyarrow as pa
@@ -156,3 +158,11 @@ def test_jump_far_ahead_past_a_keyframe_seeks(video):
     assert_frame(video[0][0], 0, COUNT)
     assert_frame(video[COUNT - 1][0], COUNT - 1, COUNT)
     assert video.seek_count == 1
+
+
+def test_signal_pickles_without_its_open_decoder(video):
+    assert_frame(video[20][0], 20, COUNT)
+    copy = pickle.loads(pickle.dumps(video))
+    assert_frame(copy[21][0], 21, COUNT)
+    assert copy.shape == (48, 64, 3)
+    assert_frame(video[21][0], 21, COUNT)
