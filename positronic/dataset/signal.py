@@ -342,7 +342,7 @@ def _floor_times(times: np.ndarray, name: str) -> np.ndarray:
         if not np.all(np.isfinite(times)):
             raise TimestampTypeError(f'signal {name!r}: time arrays must be finite')
         return np.floor(times).astype(np.int64)
-    return times.astype(np.int64, copy=False)
+    return times.astype(np.int64)
 
 
 class SignalWriter(ABC):

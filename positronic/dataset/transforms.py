@@ -48,18 +48,29 @@ def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 class _MappedSignal(Signal):
-    """``source`` with ``fn`` applied to each value on access; ``batch_fn`` maps an ndarray of values at once."""
+    """``source`` with ``fn`` applied to each value on access; ``batch_fn`` maps an ndarray of values at once.
+
+    ``value_shape``, when known up front, answers ``shape`` without computing a value.
+    """
 
     def __init__(
         self,
         source: Signal,
         fn: Callable[[Any], Any],
         batch_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+        value_shape: tuple[int, ...] | None = None,
     ):
         self._source = source
         self._fn = fn
         self._batch_fn = batch_fn
+        self._value_shape = value_shape
         self.name = source.name
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        if self._value_shape is not None and len(self):
+            return self._value_shape
+        return super().shape
 
     @property
     def timestamps(self) -> np.ndarray:
@@ -80,7 +91,7 @@ def letterboxed(signal: Signal, width: int, height: int) -> Signal:
 
     Values are uint8 (height, width, 3); timestamps are the source's.
     """
-    return _MappedSignal(signal, lambda frame: letterbox(frame, width, height))
+    return _MappedSignal(signal, lambda frame: letterbox(frame, width, height), value_shape=(height, width, 3))
 
 
 def select(signal: Signal, index: int | slice | Sequence[int]) -> Signal:

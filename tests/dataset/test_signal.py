@@ -150,6 +150,14 @@ def test_time_array_gives_values_at_requested_times_in_given_order(sig):
     assert values_and_ts(sig.time[np.array([300.9])]) == ([30.0], [300])
 
 
+def test_time_array_is_not_modified_or_frozen(sig):
+    grid = np.array([150, 250], dtype=np.int64)
+    view = sig.time[grid]
+    grid[0] = 500
+    assert grid.flags.writeable
+    assert view.timestamps.tolist() == [150, 250]
+
+
 def test_time_array_edge_cases(sig):
     assert len(sig.time[[]]) == 0
     with pytest.raises(TypeError):

@@ -84,11 +84,13 @@ def test_letterboxed_signal_gives_letterbox_of_each_decoded_frame(episode):
 
 def test_letterboxed_signal_decodes_nothing_until_accessed(episode):
     camera = episode['cam']
-    sampled = letterboxed(camera, 16, 16).time[1000:1180:20].values
+    boxed = letterboxed(camera, 16, 24)
+    assert boxed.shape == (24, 16, 3) and boxed.dtype == np.uint8
+    sampled = boxed.time[1000:1180:20].values
     assert len(sampled) == 9 and camera.seek_count == 0
     for i, frame in enumerate(sampled):
-        assert frame.shape == (16, 16, 3)
-        np.testing.assert_array_equal(frame, letterbox(camera[i][0], 16, 16))
+        assert frame.shape == (24, 16, 3)
+        np.testing.assert_array_equal(frame, letterbox(camera[i][0], 16, 24))
     assert camera.seek_count == 0
 
 
