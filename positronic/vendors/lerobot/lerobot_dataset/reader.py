@@ -216,12 +216,16 @@ class DatasetReader:
 
     def video_file(self, video_key: str, episode_index: int) -> Path:
         """The mp4 holding an episode of a camera."""
+        self._check_video_key(video_key)
+        return self.root / video_path(video_key, self.episode(episode_index).videos[video_key].file)
+
+    def _check_video_key(self, video_key: str) -> None:
         if video_key not in self.video_keys:
             raise KeyError(f'{self.root}: no video feature {video_key!r}; available: {self.video_keys}')
-        return self.root / video_path(video_key, self.episode(episode_index).videos[video_key].file)
 
     def frame_times(self, video_key: str, episode_index: int) -> np.ndarray:
         """Query times (s) of an episode's frames inside its mp4: ``from_timestamp + timestamp`` (float64, (T,))."""
+        self._check_video_key(video_key)
         ep = self.episode(episode_index)
         return ep.videos[video_key].from_s + self._timestamps[ep.from_index : ep.to_index]
 
@@ -239,6 +243,7 @@ class DatasetReader:
 
     def decode_episode(self, video_key: str, episode_index: int, *, size: tuple[int, int] | None = None) -> np.ndarray:
         """All frames of an episode of one camera: uint8 (T, H, W, 3), H and W from ``size`` when given."""
+        self._check_video_key(video_key)
         ep = self.episode(episode_index)
         feature = self.features[video_key]
         height, width = size if size is not None else feature.shape[:2]

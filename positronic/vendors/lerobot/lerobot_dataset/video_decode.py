@@ -18,8 +18,6 @@ from positronic.vendors.lerobot.lerobot_dataset.video_encode import RGB24
 
 SINGLE_CHANNEL_FORMATS = ('gray', 'depth')
 FOUR_CHANNEL_FORMATS = ('rgba', 'bgra', 'argb', 'abgr', 'yuva')
-DECODER_THREADING = {'h264': 'AUTO', 'hevc': 'AUTO'}
-"""Frame threading speeds up sequential H.264/HEVC decoding; dav1d (AV1) threads on its own and is slower with it."""
 
 
 def _channels(pix_fmt: str) -> int:
@@ -81,9 +79,6 @@ def decode_frames(
     where = f'{path}' + (f' (episode {episode_index})' if episode_index is not None else '')
     with av.open(str(path), 'r') as container:
         stream = container.streams.video[0]
-        threading = DECODER_THREADING.get(stream.codec.canonical_name)
-        if threading is not None:
-            stream.thread_type = threading
         time_base = float(stream.time_base)
         first = float(query_s[0])
         if first > tolerance_s:
