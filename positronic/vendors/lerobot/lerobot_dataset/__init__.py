@@ -4,6 +4,7 @@ The format follows spec Part A (``format`` holds its names and paths); ``Dataset
 episodes of numeric arrays and camera frames, ``DatasetReader`` reads ours and LeRobot's.
 """
 
+from positronic.vendors.lerobot.lerobot_dataset.episode_input import EpisodeFrames
 from positronic.vendors.lerobot.lerobot_dataset.episodes import EpisodeRecord, VideoSpan
 from positronic.vendors.lerobot.lerobot_dataset.errors import (
     EmptyDatasetError,
@@ -23,7 +24,7 @@ from positronic.vendors.lerobot.lerobot_dataset.features import Feature
 from positronic.vendors.lerobot.lerobot_dataset.format import FileIndex
 from positronic.vendors.lerobot.lerobot_dataset.reader import DatasetReader
 from positronic.vendors.lerobot.lerobot_dataset.video_encode import AV1_LEROBOT, H264, VideoEncoding
-from positronic.vendors.lerobot.lerobot_dataset.writer import DatasetWriter, EpisodeFrames
+from positronic.vendors.lerobot.lerobot_dataset.writer import DatasetWriter
 
 __all__ = [
     'AV1_LEROBOT',
