@@ -92,7 +92,7 @@ class DatasetReader:
     that is not a v3.x dataset and InconsistentDatasetError when its files contradict each other."""
 
     def __init__(self, root: str | Path, *, tolerance_s: float = DEFAULT_TOLERANCE_S):
-        self.root = Path(root).expanduser()
+        self.root = Path(root).expanduser().absolute()
         self.tolerance_s = tolerance_s
         self.info = read_info(self.root)
         if has_pending_commit(self.root):

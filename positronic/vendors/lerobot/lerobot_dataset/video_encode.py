@@ -5,6 +5,7 @@ episode starts with a key frame and its frame ``k`` has presentation time ``k / 
 """
 
 import io
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,9 @@ import numpy as np
 
 MP4 = 'mp4'
 RGB24 = 'rgb24'
+SVT_LOG_ENV = 'SVT_LOG'
+SVT_LOG_ERRORS_ONLY = '1'
+"""SVT-AV1 prints ~20 info lines per encoder (one per camera per episode) unless SVT_LOG says otherwise."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,12 @@ class VideoEncoding:
 
 
 H264 = VideoEncoding()
-"""Default: H.264 (libx264, preset veryfast, CRF 23, GOP 2, no B-frames, yuv420p)."""
+"""Default: H.264 (libx264, preset veryfast, CRF 23, GOP 2, no B-frames, yuv420p).
+
+Measured on 480x480 letterboxed scenes (benchmarks/bench_lerobot_dataset.py, 2-core Xeon): against LeRobot's AV1
+default it encodes 1.3x faster per camera and our writer runs 1.7x faster with it (306 vs 180 frames/s, both
+cameras), with higher quality (PSNR 38.2 vs 37.2 dB) at 1.37x the file size; LeRobot 0.4.4 (torchcodec) decodes both.
+"""
 AV1_LEROBOT = VideoEncoding(encoder='libsvtav1', crf=30, gop=2, preset='12', options={})
 """LeRobot 0.4.4's recording default: AV1 (libsvtav1, preset 12, CRF 30, GOP 2, yuv420p)."""
 ENCODINGS_BY_CODEC = {'h264': H264, 'av1': AV1_LEROBOT}
@@ -90,6 +99,8 @@ def encode_episode(
 
     ``frames`` is consumed once; an exception raised by it propagates and nothing is kept.
     """
+    if encoding.encoder == 'libsvtav1':
+        os.environ.setdefault(SVT_LOG_ENV, SVT_LOG_ERRORS_ONLY)
     buffer = io.BytesIO()
     count = 0
     with av.open(buffer, 'w', format=MP4) as container:

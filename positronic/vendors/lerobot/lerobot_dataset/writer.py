@@ -170,7 +170,7 @@ class DatasetWriter:
         The size limits (MiB) and ``chunks_size`` control file rollover as in LeRobot. Nothing is written when an
         argument is invalid.
         """
-        root = Path(root).expanduser()
+        root = Path(root).expanduser().absolute()
         fps = _check_fps(fps)
         user = parse_user_features(features)
         if chunks_size < 1 or data_files_size_in_mb <= 0 or video_files_size_in_mb <= 0:
@@ -219,7 +219,7 @@ class DatasetWriter:
         settings the dataset recorded, else LeRobot-like settings for its codec. An append interrupted while
         committing is completed first.
         """
-        root = Path(root).expanduser()
+        root = Path(root).expanduser().absolute()
         fps = _check_fps(fps)
         user = parse_user_features(features)
         if has_pending_commit(root):
