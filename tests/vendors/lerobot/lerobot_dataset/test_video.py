@@ -87,3 +87,15 @@ def test_a_time_past_the_end_raises(concatenated):
     path, _, _, _ = concatenated
     with pytest.raises(FrameTimestampError, match='ends before it'):
         list(decode_frames(path, np.array([59 / FPS, 60 / FPS])))
+
+
+@pytest.mark.parametrize('fps', [7, 15, 60])
+def test_concatenation_keeps_exact_frame_times_at_other_rates(tmp_path, fps):
+    path = tmp_path / 'file.mp4'
+    appender = VideoFileAppender(path, fps)
+    for e, n in enumerate((5, 8)):
+        appender.append(encode_episode(iter(scene(n, seed=e)), fps=fps, height=HEIGHT, width=WIDTH, encoding=H264))
+    appender.close()
+    decoded = list(decode_frames(path, np.arange(13) / fps))
+    assert len(decoded) == 13
+    assert probe_video_info(path)['video.fps'] == fps
