@@ -257,8 +257,8 @@ class DatasetWriter:
 
         ``frames`` maps every declared feature to its T values (see EpisodeFrames); ``task`` is the instruction.
         Raises FeatureMismatchError (missing or unknown key, wrong shape or dtype, unequal lengths, a bad frame);
-        an exception raised by a frame iterator propagates unchanged. In every case nothing of the episode is
-        written and the writer stays usable.
+        an exception raised by a frame iterator propagates unchanged. In these cases nothing of the episode is
+        written and the writer stays usable. A failure while writing files (e.g. a full disk) aborts the writer.
         """
         if self._closed:
             raise LeRobotDatasetError(f'{self.root}: the writer is already finalized or aborted')
@@ -282,21 +282,35 @@ class DatasetWriter:
         stats.update({key: camera.stats for key, camera in cameras.items()})
         self._set_video_info(cameras)
 
+        table = pa.table(
+            {n: _arrow_column(self.features[n], columns[n]) for n in self._schema.names}, schema=self._schema
+        )
+        try:
+            return self._write_episode(task, task_index, length, table, cameras, stats)
+        except BaseException:
+            self.abort()  # files may hold part of the episode: nothing of this writer can be committed any more
+            raise
+
+    def _write_episode(
+        self,
+        task: str,
+        task_index: int,
+        length: int,
+        table: pa.Table,
+        cameras: Mapping[str, EncodedCamera],
+        stats: dict[str, Stats],
+    ) -> int:
         if task_index == len(self._tasks):
             self._tasks.append(task)
             self._task_indices[task] = task_index
         spans = {key: self._videos[key].place(camera.video) for key, camera in cameras.items()}
-        table = pa.table(
-            {n: _arrow_column(self.features[n], columns[n]) for n in self._schema.names}, schema=self._schema
-        )
-        data_file = self._data.write_episode(table)
         episode_index = self._num_episodes
         self._episodes.add(
             EpisodeRecord(
                 episode_index=episode_index,
                 tasks=(task,),
                 length=length,
-                data_file=data_file,
+                data_file=self._data.write_episode(table),
                 from_index=self._num_frames,
                 to_index=self._num_frames + length,
                 videos=spans,
