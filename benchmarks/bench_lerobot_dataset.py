@@ -32,6 +32,8 @@ import numpy as np
 import pyarrow
 
 from positronic.vendors.lerobot.lerobot_dataset import AV1_LEROBOT, H264, DatasetReader, DatasetWriter, VideoEncoding
+from positronic.vendors.lerobot.lerobot_dataset.camera_encoding import CameraEncoder
+from positronic.vendors.lerobot.lerobot_dataset.features import parse_user_features
 from positronic.vendors.lerobot.lerobot_dataset.video_encode import encode_episode
 
 FPS = 30
@@ -128,6 +130,18 @@ FEATURES = {
 }
 
 
+def bench_camera_threads(cams: dict[str, np.ndarray], encoding: VideoEncoding, workers: int) -> float:
+    """Frames/s (both cameras) of encoding one episode per camera with ``workers`` camera threads."""
+    video = {k: f for k, f in parse_user_features(FEATURES).items() if f.is_video}
+    encoder = CameraEncoder(workers, FPS, encoding)
+    num_frames = len(next(iter(cams.values())))
+    start = time.perf_counter()
+    encoder.start(video, {k: iter(v) for k, v in cams.items()}, num_frames).wait()
+    elapsed = time.perf_counter() - start
+    encoder.shutdown()
+    return num_frames / elapsed
+
+
 def bench_writer(root: Path, cams: dict[str, np.ndarray], episodes: int, encoding: VideoEncoding) -> float:
     num_frames = len(next(iter(cams.values())))
     start = time.perf_counter()
@@ -189,6 +203,18 @@ def main() -> None:
     print('|---|---:|---:|---:|')
     for label, speed, mib, quality in bench_encoders(cams[CAMERAS[0]], encodings):
         print(f'| {label} | {speed:.0f} | {mib:.2f} | {quality:.2f} |')
+
+    print('\n## Camera parallelism: one episode of both cameras, frames/s\n')
+    print('| encoder | 1 camera thread | 2 camera threads |')
+    print('|---|---:|---:|')
+    single_threaded_x264 = VideoEncoding(options={'bframes': '0', 'threads': '1'})
+    for label, encoding in (
+        ('H.264 default', H264),
+        ('H.264, x264 threads=1', single_threaded_x264),
+        ('AV1', AV1_LEROBOT),
+    ):
+        speeds = [bench_camera_threads(cams, encoding, workers) for workers in (1, 2)]
+        print(f'| {label} | {speeds[0]:.0f} | {speeds[1]:.0f} |')
 
     with tempfile.TemporaryDirectory(prefix='bench_lerobot_dataset_') as tmp:
         tmp_path = Path(tmp)

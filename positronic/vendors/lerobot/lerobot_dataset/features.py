@@ -46,11 +46,6 @@ class Feature:
     def is_integer(self) -> bool:
         return self.dtype in ('int32', 'int64')
 
-    @property
-    def width(self) -> int:
-        """Number of values per frame of a numeric feature (1 for a scalar)."""
-        return int(np.prod(self.shape))
-
     def to_json(self) -> dict[str, Any]:
         """The feature dict as info.json stores it (``info`` only for video features)."""
         out: dict[str, Any] = {'dtype': self.dtype, 'shape': list(self.shape), 'names': self.names}
