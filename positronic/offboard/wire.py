@@ -14,6 +14,7 @@ msgpack decoded, so no array data is copied after parsing.
 """
 
 import math
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -128,17 +129,32 @@ def _decode(obj: dict) -> Any:
     return obj
 
 
+_local = threading.local()
+
+
+def _thread_packer() -> msgpack.Packer:
+    """This thread's Packer. A Packer keeps its buffer between messages, so packing a large message does
+    not grow (and page-fault) a fresh buffer each time: about 5x faster for two 480x480 frames."""
+    packer = getattr(_local, 'packer', None)
+    if packer is None:
+        packer = _local.packer = msgpack.Packer(default=_encode, use_bin_type=True)
+    return packer
+
+
 def pack(obj: Any, max_bytes: int | None = None) -> bytes:
     """One protocol message: ``obj`` (dicts, lists, str, numbers, bool, None, bytes, numpy) as msgpack bytes.
 
     Raises WireError for values protocol v1 cannot carry and MessageTooLargeError when the result exceeds
     ``max_bytes`` (no limit when None).
     """
+    packer = _thread_packer()
     try:
-        packed = msgpack.packb(obj, default=_encode, use_bin_type=True)
+        packed = packer.pack(obj)
     except WireError:
+        packer.reset()
         raise
     except (TypeError, ValueError, OverflowError) as e:
+        packer.reset()
         raise WireError(f'cannot pack message: {e}') from e
     if max_bytes is not None and len(packed) > max_bytes:
         raise MessageTooLargeError(f'message of {len(packed)} bytes exceeds the limit of {max_bytes} bytes')
