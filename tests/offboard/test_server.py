@@ -310,3 +310,14 @@ def test_the_server_binds_only_the_host_it_is_given(source):
     with ServerThread(source, host='127.0.0.1', settings=settings) as server:
         bound = server._server.servers[0].sockets[0].getsockname()
     assert bound[0] == '127.0.0.1'
+
+
+def test_a_client_leaving_while_it_waits_gives_up_its_place_in_the_queue(server, source):
+    with open_raw(server.port, '1000') as holder:
+        _ready(holder)
+        with open_raw(server.port, '2000') as leaver:
+            assert recv(leaver)[protocol.STATUS] == protocol.STATUS_WAITING
+        time.sleep(2 * STATUS_INTERVAL_S)  # the server notices at its next status message
+        with open_raw(server.port, '1000') as joiner:
+            assert [m[protocol.STATUS] for m in handshake(joiner)] == [protocol.STATUS_READY]
+    assert ('load', '2000') not in source.events
