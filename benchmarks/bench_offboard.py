@@ -184,6 +184,7 @@ def machine_info() -> list[str]:
     return [
         f'machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}',
         f'python {platform.python_version()}; {versions}',
+        'load average (1/5/15 min) at start: ' + ' '.join(f'{x:.2f}' for x in os.getloadavg()),
     ]
 
 
@@ -231,6 +232,7 @@ def main() -> None:
     print('-' * len(header))
     print('\n'.join(rows))
     print('targets: overhead p50 < 3 ms, p99 < 10 ms; load errors = 0')
+    print('load average (1/5/15 min) at end: ' + ' '.join(f'{x:.2f}' for x in os.getloadavg()))
 
 
 if __name__ == '__main__':
