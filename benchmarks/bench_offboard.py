@@ -1,0 +1,239 @@
+"""Protocol-v1 speed: loopback latency overhead and concurrent load, printed as a table.
+
+The server runs in its own process (uvicorn, as deployed) serving a policy that answers a 100-action chunk
+computed from the state; the client is ``positronic.offboard.client.InferenceClient`` in this process.
+
+- overhead: round-trip time of one request minus the policy's own in-process time for the same
+  observation (two 480x480 RGB uint8 frames, joint and pose state, task). Targets: median < 3 ms, p99 < 10 ms.
+- load: ``--sessions`` concurrent sessions (one thread each) x ``--load-requests`` requests; zero errors
+  expected; throughput and per-request latency.
+
+Usage: python benchmarks/bench_offboard.py [--ws websockets-sansio websockets] [--requests 2000]
+"""
+
+import argparse
+import importlib.metadata
+import multiprocessing
+import os
+import platform
+import socket
+import statistics
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from positronic import keys
+from positronic.offboard import wire
+from positronic.offboard.client import InferenceClient, OffboardError, Timeouts
+from positronic.offboard.models import ModelNotFoundError
+from positronic.offboard.server import ServerSettings, serve
+from positronic.policy.action import cartesian_action
+
+CHUNK_SIZE = 100
+IMAGE_SIDE = 480
+MODEL_ID = '1'
+
+
+def bench_observation(step: int = 0) -> dict[str, Any]:
+    """Two 480x480 frames plus state, as a robot sends them."""
+    rng = np.random.default_rng(step)
+    return {
+        keys.ROBOT_Q: rng.standard_normal(7).astype(np.float32),
+        keys.ROBOT_DQ: rng.standard_normal(7).astype(np.float32),
+        keys.ROBOT_EE_POSE: np.array([0.4, -0.1, 0.5, 0.0, 1.0, 0.0, 0.0]),
+        keys.GRIP: 0.5,
+        keys.IMAGE_WRIST: rng.integers(0, 256, (IMAGE_SIDE, IMAGE_SIDE, 3), dtype=np.uint8),
+        keys.IMAGE_EXTERIOR: rng.integers(0, 256, (IMAGE_SIDE, IMAGE_SIDE, 3), dtype=np.uint8),
+        keys.TASK: keys.STACK_CUBES_TASK,
+    }
+
+
+class ChunkModel:
+    """A policy whose cost is small and known: a 100-action chunk ramping up from the measured pose."""
+
+    meta: Mapping[str, Any] = {'type': 'bench', 'chunk_size': CHUNK_SIZE}
+
+    def warm_up(self) -> None:
+        self.infer(bench_observation())
+
+    def infer(self, observation: Mapping[str, Any]) -> list[dict[str, Any]]:
+        pose = np.array(observation[keys.ROBOT_EE_POSE], dtype=np.float64)
+        brightness = float(observation[keys.IMAGE_WRIST][::16, ::16].mean()) / 255.0
+        chunk = []
+        for k in range(CHUNK_SIZE):
+            pose[2] += 1e-4 * k
+            chunk.append(cartesian_action(pose, brightness))
+        return chunk
+
+    def unload(self) -> None:
+        pass
+
+
+class OneModelSource:
+    def model_ids(self) -> list[str]:
+        return [MODEL_ID]
+
+    def resolve(self, model_id: str | None) -> str:
+        if model_id not in (None, MODEL_ID):
+            raise ModelNotFoundError(f'no model {model_id!r}')
+        return MODEL_ID
+
+    def load(self, model_id: str) -> ChunkModel:
+        return ChunkModel()
+
+
+def _serve(port: int, ws: str) -> None:
+    serve(OneModelSource(), '127.0.0.1', port, ServerSettings(ws_implementation=ws), log_level='error')
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_server(client: InferenceClient, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.list_models()
+            return
+        except OffboardError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _percentile_ms(samples_s: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(samples_s), q)) * 1e3
+
+
+def policy_time_s(repeats: int) -> float:
+    """Median in-process time of ``ChunkModel.infer`` on a decoded (read-only) observation."""
+    model = ChunkModel()
+    observation = wire.unpack(wire.pack(bench_observation()))
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model.infer(observation)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def measure_latency(client: InferenceClient, requests: int) -> list[float]:
+    observations = [bench_observation(i) for i in range(8)]
+    with client.new_session(on_status=lambda *_: None) as session:
+        for i in range(100):
+            session.infer(observations[i % 8])
+        rtts = []
+        for i in range(requests):
+            started = time.perf_counter()
+            session.infer(observations[i % 8])
+            rtts.append(time.perf_counter() - started)
+    return rtts
+
+
+def measure_load(client: InferenceClient, sessions: int, requests: int) -> tuple[list[float], int, float]:
+    observation = bench_observation()
+    latencies: list[list[float]] = [[] for _ in range(sessions)]
+    errors = [0] * sessions
+    start = threading.Barrier(sessions + 1)
+
+    def run(index: int) -> None:
+        try:
+            session = client.new_session(on_status=lambda *_: None)
+        except OffboardError:
+            errors[index] = requests
+            start.wait()
+            return
+        with session:
+            start.wait()
+            for _ in range(requests):
+                began = time.perf_counter()
+                try:
+                    chunk = session.infer(observation)
+                    if len(chunk) != CHUNK_SIZE:
+                        errors[index] += 1
+                except OffboardError:
+                    errors[index] += 1
+                latencies[index].append(time.perf_counter() - began)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(sessions)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    return [t for per_session in latencies for t in per_session], sum(errors), elapsed
+
+
+def machine_info() -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    if os.path.exists('/proc/cpuinfo'):
+        with open('/proc/cpuinfo') as info:
+            names = [line.split(':', 1)[1].strip() for line in info if line.startswith('model name')]
+        cpu = names[0] if names else cpu
+    versions = ', '.join(
+        f'{name} {importlib.metadata.version(name)}' for name in ('uvicorn', 'websockets', 'msgpack', 'numpy')
+    )
+    return [
+        f'machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}',
+        f'python {platform.python_version()}; {versions}',
+        'load average (1/5/15 min) at start: ' + ' '.join(f'{x:.2f}' for x in os.getloadavg()),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--ws', nargs='+', default=['websockets-sansio', 'websockets'])
+    parser.add_argument('--requests', type=int, default=2000, help='latency requests (one session)')
+    parser.add_argument('--sessions', type=int, default=16)
+    parser.add_argument('--load-requests', type=int, default=500, help='requests per session under load')
+    args = parser.parse_args()
+
+    observation_bytes = len(wire.pack(bench_observation()))
+    policy_s = policy_time_s(500)
+    print('\n'.join(machine_info()))
+    print(
+        f'observation: 2 x {IMAGE_SIDE}x{IMAGE_SIDE}x3 uint8 + state = {observation_bytes / 1e6:.2f} MB packed; '
+        f'answer: {CHUNK_SIZE} actions; policy in-process median {policy_s * 1e3:.3f} ms'
+    )
+    header = (
+        f'{"ws implementation":<18} | {"overhead p50":>12} | {"overhead p99":>12} | {"rtt p50":>8} | '
+        f'{"load req/s":>10} | {"load p50":>8} | {"load p99":>8} | {"errors":>6}'
+    )
+    rows = []
+    context = multiprocessing.get_context('spawn')
+    for ws in args.ws:
+        port = _free_port()
+        process = context.Process(target=_serve, args=(port, ws), daemon=True)
+        process.start()
+        try:
+            client = InferenceClient('127.0.0.1', port, timeouts=Timeouts(connect_s=10, status_s=30, infer_s=30))
+            _wait_for_server(client)
+            rtts = measure_latency(client, args.requests)
+            latencies, errors, elapsed = measure_load(client, args.sessions, args.load_requests)
+        finally:
+            process.terminate()
+            process.join(10)
+        rows.append(
+            f'{ws:<18} | {_percentile_ms(rtts, 50) - policy_s * 1e3:>9.3f} ms | '
+            f'{_percentile_ms(rtts, 99) - policy_s * 1e3:>9.3f} ms | {_percentile_ms(rtts, 50):>5.2f} ms | '
+            f'{len(latencies) / elapsed:>10.0f} | {_percentile_ms(latencies, 50):>5.1f} ms | '
+            f'{_percentile_ms(latencies, 99):>5.1f} ms | {errors:>6}'
+        )
+    print(f'latency: 1 session x {args.requests} requests; load: {args.sessions} sessions x {args.load_requests}')
+    print(header)
+    print('-' * len(header))
+    print('\n'.join(rows))
+    print('targets: overhead p50 < 3 ms, p99 < 10 ms; load errors = 0')
+    print('load average (1/5/15 min) at end: ' + ' '.join(f'{x:.2f}' for x in os.getloadavg()))
+
+
+if __name__ == '__main__':
+    main()

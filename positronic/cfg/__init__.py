@@ -1,0 +1,1 @@
+"""configuronic presets: the objects ``--policy=.remote``-style command-line references resolve to."""

@@ -1,0 +1,256 @@
+"""The protocol-v1 inference server: a FastAPI app over a ``ModelSource``, and ways to run it with uvicorn.
+
+Endpoints (see ``positronic.offboard.protocol``):
+
+- ``GET /api/v1/models`` -> ``{"models": [id, ...]}`` (``[]`` if the source cannot list);
+- ``WS /api/v1/session`` (the source's default model) and ``WS /api/v1/session/{model_id}``.
+
+A session is handshaken by ``ModelManager`` (``loading``/``waiting`` statuses, then ``ready`` with the model's
+meta, or ``{"status": "error"}`` and close 1008). Then each binary frame is one raw observation, answered
+with ``{"result": [action, ...]}`` or, when anything about that request fails (text frame, malformed msgpack,
+a message over ``max_message_bytes``, a bad dtype or shape, the model raising), ``{"error": "..."}``; the
+session goes on. Decoding, inference and encoding run in a worker thread pool, so the event loop keeps
+serving other sessions, handshakes and ``/api/v1/models`` meanwhile.
+
+Size bounds: the transport refuses a frame over ``2 * max_message_bytes`` outright (close 1009, nothing
+buffered past that); a message between the two limits is read and answered with an error.
+"""
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+from positronic.offboard import protocol, wire
+from positronic.offboard.manager import Lease, ModelLoadError, ModelManager
+from positronic.offboard.models import LoadedModel, ModelNotFoundError, ModelSource
+
+logger = logging.getLogger(__name__)
+
+TEXT_FRAME_ERROR = 'text frames are not supported: send each observation as one binary msgpack frame'
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the server bounds and paces sessions."""
+
+    max_message_bytes: int = wire.DEFAULT_MAX_MESSAGE_BYTES
+    """Largest request answered; larger ones get ``{"error"}`` (up to twice this) or close 1009 (beyond)."""
+    status_interval_s: float = 5.0
+    """Seconds between repeated ``waiting``/``loading`` statuses while a session waits."""
+    inference_threads: int = 1
+    """Worker threads running requests; above 1, ``LoadedModel.infer`` must be thread-safe."""
+    ws_implementation: str = 'websockets-sansio'
+    """uvicorn's WebSocket implementation (``websockets-sansio``, ``websockets`` or ``wsproto``)."""
+
+    @property
+    def transport_max_bytes(self) -> int:
+        """The frame size over which the transport closes the connection without reading it."""
+        return 2 * self.max_message_bytes
+
+
+def _error_text(error: Exception) -> str:
+    if isinstance(error, wire.WireError):
+        return str(error)
+    return f'{type(error).__name__}: {error}' if str(error) else type(error).__name__
+
+
+def answer_request(model: LoadedModel, data: bytes, max_message_bytes: int) -> bytes:
+    """The packed answer to one packed request: ``{"result": [...]}`` or ``{"error": "..."}``. Never raises."""
+    try:
+        observation = wire.unpack(data, max_bytes=max_message_bytes)
+        if not isinstance(observation, dict) or not all(isinstance(k, str) for k in observation):
+            raise wire.WireError(f'an observation must be a map with str keys, got {type(observation).__name__}')
+        actions = model.infer(observation)
+        if not isinstance(actions, list | tuple):
+            raise TypeError(f'the model returned {type(actions).__name__}, expected a list of actions')
+        return wire.pack(protocol.result_message(list(actions)))
+    except Exception as error:
+        text = _error_text(error)
+        logger.warning('request failed: %s', text)
+        logger.debug('request failure details', exc_info=True)
+        return wire.pack(protocol.error_message(text))
+
+
+class _SessionHandler:
+    """Runs protocol-v1 sessions for one app: handshake through the manager, then request/answer."""
+
+    def __init__(self, manager: ModelManager, executor: ThreadPoolExecutor, settings: ServerSettings):
+        self._manager = manager
+        self._executor = executor
+        self._settings = settings
+
+    async def __call__(self, websocket: WebSocket, model_id: str | None) -> None:
+        await websocket.accept()
+
+        async def on_status(status: str, message: str) -> None:
+            await websocket.send_bytes(wire.pack(protocol.status_message(status, message)))
+
+        try:
+            lease = await self._manager.acquire(model_id, on_status)
+        except WebSocketDisconnect:
+            logger.info('client left while waiting for model %r', model_id)
+            return
+        except ModelNotFoundError as error:
+            logger.info('session for model %r refused: %s', model_id, error)
+            await self._refuse(websocket, str(error), error.reason)
+            return
+        except Exception as error:
+            if not isinstance(error, ModelLoadError):
+                logger.exception('setting up a session for model %r failed', model_id)
+            await self._refuse(websocket, str(error) or type(error).__name__, str(error) or type(error).__name__)
+            return
+        try:
+            await self._serve(websocket, lease)
+        except WebSocketDisconnect:
+            logger.info('client left a session on model %s', lease.model_id)
+        finally:
+            self._manager.release(lease)
+
+    async def _refuse(self, websocket: WebSocket, error: str, reason: str) -> None:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await websocket.send_bytes(wire.pack(protocol.setup_error_message(error)))
+            await websocket.close(code=protocol.CLOSE_POLICY_VIOLATION, reason=protocol.close_reason(reason))
+
+    async def _serve(self, websocket: WebSocket, lease: Lease) -> None:
+        try:
+            ready = wire.pack(protocol.ready_message(dict(lease.model.meta)))
+        except wire.WireError as error:
+            await self._refuse(websocket, f'model {lease.model_id} has meta that cannot be sent: {error}', str(error))
+            return
+        await websocket.send_bytes(ready)
+        logger.info('session started on model %s (%d active)', lease.model_id, self._manager.active_sessions)
+        loop = asyncio.get_running_loop()
+        while True:
+            message = await websocket.receive()
+            if message['type'] == 'websocket.disconnect':
+                return
+            data = message.get('bytes')
+            if data is None:
+                reply = wire.pack(protocol.error_message(TEXT_FRAME_ERROR))
+            else:
+                reply = await loop.run_in_executor(
+                    self._executor, answer_request, lease.model, data, self._settings.max_message_bytes
+                )
+            await websocket.send_bytes(reply)
+
+
+def create_app(source: ModelSource, settings: ServerSettings | None = None) -> FastAPI:
+    """The protocol-v1 app serving ``source``. ``app.state.manager`` is its ModelManager."""
+    settings = settings or ServerSettings()
+    executor = ThreadPoolExecutor(max_workers=settings.inference_threads, thread_name_prefix='offboard-infer')
+    manager = ModelManager(source, status_interval_s=settings.status_interval_s)
+    handler = _SessionHandler(manager, executor, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title='Positronic protocol v1 inference server', lifespan=lifespan)
+    app.state.manager = manager
+
+    @app.get(protocol.MODELS_PATH)
+    def list_models() -> dict[str, list[str]]:
+        try:
+            ids = [str(i) for i in source.model_ids()]
+        except Exception:
+            logger.exception('listing models failed')
+            ids = []
+        return {protocol.MODELS: ids}
+
+    @app.websocket(protocol.SESSION_PATH)
+    async def default_session(websocket: WebSocket) -> None:
+        await handler(websocket, None)
+
+    @app.websocket(protocol.SESSION_PATH + '/{model_id:path}')
+    async def model_session(websocket: WebSocket, model_id: str) -> None:
+        await handler(websocket, model_id)
+
+    return app
+
+
+def _uvicorn_config(
+    source: ModelSource, host: str, port: int, settings: ServerSettings, **kwargs: Any
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(source, settings),
+        host=host,
+        port=port,
+        ws=settings.ws_implementation,
+        ws_max_size=settings.transport_max_bytes,
+        ws_per_message_deflate=False,
+        **kwargs,
+    )
+
+
+def serve(
+    source: ModelSource,
+    host: str = '127.0.0.1',
+    port: int = protocol.DEFAULT_PORT,
+    settings: ServerSettings | None = None,
+    log_level: str = 'info',
+) -> None:
+    """Serve ``source`` on ``host``:``port`` until interrupted (binds only there; pass 0.0.0.0 to expose)."""
+    uvicorn.Server(_uvicorn_config(source, host, port, settings or ServerSettings(), log_level=log_level)).run()
+
+
+class ServerThread:
+    """The server running in a background thread of this process; ``port=0`` picks a free port.
+
+    For tests, benchmarks and robots that serve a model in-process. Use as a context manager or call
+    ``start()``/``stop()``.
+    """
+
+    def __init__(
+        self,
+        source: ModelSource,
+        host: str = '127.0.0.1',
+        port: int = 0,
+        settings: ServerSettings | None = None,
+        log_level: str = 'warning',
+    ):
+        config = _uvicorn_config(source, host, port, settings or ServerSettings(), log_level=log_level)
+        self.app: FastAPI = config.app
+        self.host = host
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name='offboard-server', daemon=True)
+
+    @property
+    def manager(self) -> ModelManager:
+        """The app's model manager (read its counters; do not call it from another thread)."""
+        return self.app.state.manager
+
+    @property
+    def port(self) -> int:
+        """The port bound (the real one when 0 was asked)."""
+        return self._server.servers[0].sockets[0].getsockname()[1]
+
+    def start(self, timeout_s: float = 10.0) -> 'ServerThread':
+        """Start serving; returns once the socket is bound. Raises RuntimeError if it did not start in time."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self._thread.is_alive():
+            if self._server.started:
+                return self
+            time.sleep(0.01)
+        raise RuntimeError(f'the inference server did not start on {self.host} within {timeout_s} s')
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop serving and wait for the thread to end."""
+        self._server.should_exit = True
+        self._thread.join(timeout_s)
+
+    def __enter__(self) -> 'ServerThread':
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

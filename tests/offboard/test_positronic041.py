@@ -1,0 +1,32 @@
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.offboard.sources import expected_translations
+
+CLIENT_SCRIPT = Path(__file__).with_name('positronic041_client.py')
+
+
+@pytest.mark.positronic041
+def test_positronic_041_inference_client_uses_our_server(positronic041_python, server):
+    run = subprocess.run(
+        [str(positronic041_python), str(CLIENT_SCRIPT), str(server.port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd='/',
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report['protocol_version'] in ('1', 'ProtocolVersion.V1')
+    assert report['session_id'] is None
+    assert report['meta']['model_id'] == '10000'
+    assert report['chunk_sizes'] == [4, 4, 4]
+    assert report['command_type'] == 'CartesianPosition'
+    x, y, z = expected_translations(0.3, 1)[0]
+    assert f't=[ {x} {y}  {z}]' in report['command_repr'] and 'q=[0. 1. 0. 0.]' in report['command_repr']
+    assert report['target_grip'] == pytest.approx(0.2)
+    assert "KeyError: 'robot_state.ee_pose'" in report['error']
+    assert report['chunk_size_after_error'] == 4
