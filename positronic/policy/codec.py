@@ -1,0 +1,344 @@
+"""Codecs: one definition of how raw robot signals become model features and model actions become robot commands.
+
+A :class:`Codec` pairs an :class:`ObservationEncoder` with an :class:`AbsolutePoseAction` and serves three uses:
+
+- conversion: :meth:`Codec.project_episode` turns a raw episode into per-frame feature values on a uniform time
+  grid, lazily (camera frames are decoded and letterboxed only as they are consumed);
+- inference: :meth:`Codec.encode` turns one live observation (raw signals) into the same feature values;
+- execution: :meth:`Codec.decode` turns one model action vector into a wire-form robot command.
+
+Both encoding paths call the same functions, so a frame encodes to identical values at training and at inference.
+
+Feature values: ``observation.state`` float32 (S,); each camera uint8 (H, W, 3) RGB letterboxed to the codec's
+image size; ``task`` a str; ``action`` float32 (8,) = ``[x, y, z, qw, qx, qy, qz, target_grip]``.
+"""
+
+import importlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import configuronic as cfn
+import numpy as np
+
+from positronic import geom, keys
+from positronic.dataset import Episode, Signal
+from positronic.dataset.signal import time_grid
+from positronic.dataset.transforms import concat, letterbox, letterboxed
+from positronic.policy.action import cartesian_action
+
+OBSERVATION_STATE = 'observation.state'
+ACTION = 'action'
+TASK = 'task'
+IMAGE_FEATURE_PREFIX = 'observation.images.'
+
+POSE_NAMES = ('x', 'y', 'z', 'qw', 'qx', 'qy', 'qz')
+JOINT_NAMES = tuple(f'q{i}' for i in range(7))
+GRIP_NAME = 'grip'
+ACTION_NAMES = (*POSE_NAMES, 'target_grip')
+IMAGE_AXES = ['height', 'width', 'channels']
+
+DOWNWARD_QUAT = (0.0, 1.0, 0.0, 0.0)
+"""Reference orientation for quaternion signs: a gripper pointing down (180 deg about x). Every quaternion a codec
+emits lies in this reference's hemisphere, so poses near it (any yaw in (-180, 180) deg) vary continuously instead
+of flipping sign where ``qw`` crosses 0."""
+
+
+class MissingSignalError(KeyError):
+    """A raw observation or episode lacks a signal the codec needs."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else super().__str__()
+
+
+class CodecMismatchError(ValueError):
+    """A codec does not fit a dataset, checkpoint or another codec it must agree with."""
+
+
+def canonical_quaternions(quats: np.ndarray, reference: Sequence[float] = DOWNWARD_QUAT) -> np.ndarray:
+    """``quats`` (..., 4) ``[w, x, y, z]`` with each sign flipped where needed so that ``dot(q, reference) >= 0``."""
+    quats = np.asarray(quats)
+    signs = np.where(quats @ np.asarray(reference, dtype=quats.dtype) < 0, -1, 1).astype(quats.dtype)
+    return quats * signs[..., None]
+
+
+def canonical_poses(poses: np.ndarray) -> np.ndarray:
+    """Poses (..., 7) ``[x, y, z, qw, qx, qy, qz]`` with canonical quaternion signs (see :data:`DOWNWARD_QUAT`)."""
+    poses = np.array(poses, copy=True)
+    poses[..., 3:7] = canonical_quaternions(poses[..., 3:7])
+    return poses
+
+
+def image_size_pair(image_size: int | Sequence[int]) -> tuple[int, int]:
+    """``(width, height)`` from an int (square) or a ``[width, height]`` pair; raises ValueError otherwise."""
+    if isinstance(image_size, int | np.integer) and not isinstance(image_size, bool):
+        size = (int(image_size), int(image_size))
+    elif isinstance(image_size, Sequence) and not isinstance(image_size, str) and len(image_size) == 2:
+        size = (int(image_size[0]), int(image_size[1]))
+    else:
+        raise ValueError(f'image_size must be an int or [width, height], got {image_size!r}')
+    if min(size) <= 0 or any(s % 2 for s in size):
+        raise ValueError(f'image_size must be positive and even (H.264 needs even sizes), got {image_size!r}')
+    return size
+
+
+@dataclass(frozen=True)
+class StatePart:
+    """One raw signal's contribution to ``observation.state``: ``key`` (a vector or scalar signal) and the
+    names of its dimensions; ``is_pose`` marks a 7-vector pose whose quaternion sign is canonicalized."""
+
+    key: str
+    names: tuple[str, ...]
+    is_pose: bool = False
+
+
+@dataclass(frozen=True)
+class ObservationEncoder:
+    """``observation.state`` = the state parts concatenated (float32); each camera feature = its raw image signal
+    letterboxed to ``image_size`` = (width, height); ``task`` passed through when present."""
+
+    state: tuple[StatePart, ...]
+    cameras: Mapping[str, str]
+    """LeRobot feature name -> raw image signal name."""
+    image_size: tuple[int, int]
+
+    @property
+    def state_dim(self) -> int:
+        return sum(len(part.names) for part in self.state)
+
+    @property
+    def raw_keys(self) -> tuple[str, ...]:
+        return (*(part.key for part in self.state), *self.cameras.values())
+
+    def features(self) -> dict[str, dict[str, Any]]:
+        """LeRobot feature declarations of the encoded observation."""
+        width, height = self.image_size
+        names = [name for part in self.state for name in part.names]
+        features: dict[str, dict[str, Any]] = {
+            OBSERVATION_STATE: {'dtype': 'float32', 'shape': [self.state_dim], 'names': names}
+        }
+        for feature in self.cameras:
+            features[feature] = {'dtype': 'video', 'shape': [height, width, 3], 'names': list(IMAGE_AXES)}
+        return features
+
+    def encode_state(self, values: Sequence[Any]) -> np.ndarray:
+        """float32 (..., S) from one value per state part (each (..., n) or, for scalars, (...))."""
+        columns = []
+        for part, value in zip(self.state, values, strict=True):
+            array = np.asarray(value, dtype=np.float64)
+            if len(part.names) == 1 and (array.ndim == 0 or array.shape[-1] != 1):
+                array = array[..., None]
+            if array.shape[-1] != len(part.names):
+                raise ValueError(f'signal {part.key!r}: expected {len(part.names)} values, got shape {array.shape}')
+            columns.append(canonical_poses(array) if part.is_pose else array)
+        return np.concatenate(columns, axis=-1).astype(np.float32)
+
+    def encode(self, observation: Mapping[str, Any]) -> dict[str, Any]:
+        """Feature values of one live observation (raw signals keyed as in ``positronic.keys``)."""
+        self._check_keys(observation.keys(), 'observation')
+        encoded: dict[str, Any] = {OBSERVATION_STATE: self.encode_state([observation[part.key] for part in self.state])}
+        for feature, raw in self.cameras.items():
+            encoded[feature] = letterbox(np.asarray(observation[raw]), *self.image_size)
+        if TASK in observation:
+            encoded[TASK] = str(observation[TASK])
+        return encoded
+
+    def _check_keys(self, available: Iterable[str], where: str) -> None:
+        available = set(available)
+        missing = [k for k in self.raw_keys if k not in available]
+        if missing:
+            raise MissingSignalError(
+                f'{where} lacks {missing} needed by the codec; it has {sorted(available)}; '
+                f'the codec reads {list(self.raw_keys)}'
+            )
+
+
+@dataclass(frozen=True)
+class AbsolutePoseAction:
+    """``action`` = commanded end-effector pose (7, canonical quaternion sign) ‖ commanded gripper (1), absolute;
+    decoded into a ``cartesian_pos`` robot command with the quaternion normalized."""
+
+    pose_key: str = keys.COMMAND_POSE
+    grip_key: str = keys.TARGET_GRIP
+
+    @property
+    def raw_keys(self) -> tuple[str, ...]:
+        return (self.pose_key, self.grip_key)
+
+    def features(self) -> dict[str, dict[str, Any]]:
+        return {ACTION: {'dtype': 'float32', 'shape': [len(ACTION_NAMES)], 'names': list(ACTION_NAMES)}}
+
+    def encode(self, pose: np.ndarray, grip: np.ndarray | float) -> np.ndarray:
+        """float32 (..., 8) from poses (..., 7) and gripper targets (...)."""
+        grip = np.asarray(grip, dtype=np.float64)[..., None]
+        return np.concatenate([canonical_poses(np.asarray(pose, dtype=np.float64)), grip], axis=-1).astype(np.float32)
+
+    def decode(self, action: np.ndarray) -> dict[str, Any]:
+        """Wire-form robot command of one model action (8,); raises ValueError on a wrong shape or non-finite values."""
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != (len(ACTION_NAMES),):
+            raise ValueError(f'action must have {len(ACTION_NAMES)} values {list(ACTION_NAMES)}, got {action.shape}')
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f'action has non-finite values: {action.tolist()}')
+        pose = np.concatenate([action[:3], geom.normalize_quat(action[3:7])])
+        return cartesian_action(pose, float(action[7]))
+
+
+@dataclass(frozen=True)
+class ProjectedEpisode:
+    """One raw episode projected by a codec on a uniform grid: ``ts_ns`` (T,) int64 sample times, ``frames``
+    (feature -> (T, ...) numeric array, or a lazy sequence of T uint8 frames for cameras) and the ``task``."""
+
+    ts_ns: np.ndarray
+    frames: dict[str, Any]
+    task: str
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+
+@dataclass(frozen=True)
+class Codec:
+    """An observation encoder and an action decoder under one name.
+
+    ``path`` is the import path of the configuronic config that builds this codec (what ``--codec=@<path>`` names);
+    datasets and checkpoints record it so that a server can rebuild the same codec. Every codec config accepts
+    ``image_size``, and the size is also visible in the declared camera features.
+    """
+
+    path: str
+    observation: ObservationEncoder
+    action: AbsolutePoseAction = field(default_factory=AbsolutePoseAction)
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit('.', 1)[-1]
+
+    @property
+    def raw_keys(self) -> tuple[str, ...]:
+        """Raw signals conversion needs (observation and action)."""
+        return (*self.observation.raw_keys, *self.action.raw_keys)
+
+    def features(self) -> dict[str, dict[str, Any]]:
+        """LeRobot feature declarations (observation first, then action)."""
+        return {**self.observation.features(), **self.action.features()}
+
+    def encode(self, observation: Mapping[str, Any]) -> dict[str, Any]:
+        """Feature values (no ``action``) of one live observation."""
+        return self.observation.encode(observation)
+
+    def decode(self, action: np.ndarray) -> dict[str, Any]:
+        """Wire-form robot command of one model action vector (8,)."""
+        return self.action.decode(action)
+
+    def decode_chunk(self, actions: np.ndarray) -> list[dict[str, Any]]:
+        """Wire-form robot commands of an action chunk (T, 8), oldest first."""
+        return [self.decode(a) for a in np.asarray(actions)]
+
+    def project_episode(self, episode: Episode, fps: float, task: str | None = None) -> ProjectedEpisode:
+        """Sample ``episode`` at ``fps`` from the latest first sample of the signals this codec reads, up to (not
+        including) the episode's last timestamp, taking values at or before each grid time.
+
+        ``task`` overrides the episode's static ``task`` (else ``''`` when it has none). Camera frames come back as
+        lazy sequences: decoding and letterboxing happen as they are iterated, in time order.
+        """
+        if fps <= 0:
+            raise ValueError(f'fps must be positive, got {fps}')
+        self.observation._check_keys(episode.keys(), f'episode {_episode_label(episode)}')
+        self._check_action_keys(episode)
+        signals: dict[str, Signal] = {k: episode[k] for k in self.raw_keys}
+        start = max(int(s.first_ts) for s in signals.values())
+        grid = time_grid(start, int(episode.last_ts), 1e9 / fps)
+        if len(grid) == 0:
+            raise ValueError(
+                f'episode {_episode_label(episode)} is too short to sample at {fps} fps: its signals overlap only '
+                f'from {start} ns to {episode.last_ts} ns'
+            )
+        state_signal = concat(*(signals[part.key] for part in self.observation.state), dtype=np.float64)
+        state_values = state_signal.time[grid].values
+        state = self._split_and_encode_state(state_values)
+        action = self.action.encode(
+            signals[self.action.pose_key].time[grid].values, signals[self.action.grip_key].time[grid].values
+        )
+        frames: dict[str, Any] = {OBSERVATION_STATE: state, ACTION: action}
+        width, height = self.observation.image_size
+        for feature, raw in self.observation.cameras.items():
+            frames[feature] = letterboxed(signals[raw], width, height).time[grid].values
+        if task is None:
+            task = episode.static.get(TASK, '')
+        return ProjectedEpisode(ts_ns=grid, frames=frames, task=str(task))
+
+    def _split_and_encode_state(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+        parts, offset = [], 0
+        for part in self.observation.state:
+            parts.append(values[:, offset : offset + len(part.names)])
+            offset += len(part.names)
+        return self.observation.encode_state(parts)
+
+    def _check_action_keys(self, episode: Episode) -> None:
+        missing = [k for k in self.action.raw_keys if k not in episode]
+        if missing:
+            raise MissingSignalError(
+                f'episode {_episode_label(episode)} lacks {missing} needed by codec {self.name!r} for the action; '
+                f'it has {sorted(episode.keys())}'
+            )
+
+
+def _episode_label(episode: Episode) -> str:
+    path = getattr(episode, 'path', None)
+    return str(path) if path is not None else '<in memory>'
+
+
+def load_codec(path: str, image_size: int | Sequence[int] | None = None) -> Codec:
+    """Build the codec whose config lives at import ``path`` (``'pkg.module.name'``, an optional leading ``@``),
+    with ``image_size`` overriding its default when given."""
+    module_path, _, attr = path.lstrip('@').rpartition('.')
+    try:
+        target = getattr(importlib.import_module(module_path), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise CodecMismatchError(f'cannot import codec {path!r}: {exc}') from exc
+    if isinstance(target, cfn.Config):
+        target = target.override(image_size=list(image_size)) if image_size is not None else target
+        codec = target.instantiate()
+    else:
+        codec = target
+    if not isinstance(codec, Codec):
+        raise CodecMismatchError(f'{path!r} is not a codec config (it builds {type(codec).__name__})')
+    return codec
+
+
+def image_size_of(features: Mapping[str, Mapping[str, Any]]) -> tuple[int, int] | None:
+    """``(width, height)`` of the camera features in LeRobot feature declarations (channel-last ``[H, W, 3]``, or
+    policy-style ``{"type": "VISUAL", "shape": [3, H, W]}``); None without cameras."""
+    for name, feature in features.items():
+        if not name.startswith(IMAGE_FEATURE_PREFIX):
+            continue
+        shape = list(feature['shape'])
+        if feature.get('type') == 'VISUAL' or (len(shape) == 3 and shape[0] == 3 and shape[2] != 3):
+            return int(shape[2]), int(shape[1])
+        return int(shape[1]), int(shape[0])
+    return None
+
+
+def check_features_match(codec: Codec, features: Mapping[str, Mapping[str, Any]], where: str) -> None:
+    """Raise CodecMismatchError unless ``features`` (LeRobot dataset features, or policy features from a
+    checkpoint's config.json) carry the same keys and shapes as the codec's."""
+    expected = codec.features()
+    problems = []
+    for name, feature in expected.items():
+        if name not in features:
+            problems.append(f'{name!r} missing')
+            continue
+        got = list(features[name]['shape'])
+        want = list(feature['shape'])
+        if features[name].get('type') == 'VISUAL' and len(want) == 3:
+            want = [want[2], want[0], want[1]]
+        if got != want:
+            problems.append(f'{name!r} has shape {got}, codec gives {want}')
+    relevant = {n for n in features if n.startswith('observation.') or n == ACTION}
+    extra = sorted(relevant - set(expected))
+    if extra:
+        problems.append(f'unexpected features {extra}')
+    if problems:
+        raise CodecMismatchError(f'codec {codec.name!r} does not match {where}: ' + '; '.join(problems))
