@@ -1,0 +1,134 @@
+"""Which checkpoint of an experiment to run, and the codec that turns robot signals into its features.
+
+Shared by the protocol-v1 server (``positronic.vendors.lerobot.server``) and the in-process ``--policy=.act``.
+A checkpoint is named by its training step: ``10000`` (or its directory name ``010000``) picks
+``<experiment>/checkpoints/010000/pretrained_model``.
+
+The codec of a checkpoint is, in order: the one asked for (which must agree with the checkpoint), else the one
+our trainer recorded beside ``config.json`` (``positronic_codec.json``), else ``eepose_absolute`` at the image
+size of the checkpoint's camera features (for checkpoints written by LeRobot's own trainer). Whatever is chosen
+must declare exactly the checkpoint's feature keys and shapes.
+"""
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from positronic.policy.codec import Codec, CodecMismatchError, check_features_match, image_size_of, load_codec
+from positronic.vendors.lerobot import codecs
+from positronic.vendors.lerobot.checkpoint import list_checkpoints, read_codec_record
+
+CONFIG_FILE = 'config.json'
+ACT_TYPE = 'act'
+DEFAULT_CODEC = f'{codecs.__name__}.eepose_absolute'
+"""The codec of checkpoints that record none (LeRobot-written ones)."""
+
+_STEP = re.compile(r'[0-9]{1,18}')
+
+
+class CheckpointNotFoundError(LookupError):
+    """No checkpoint matches what was asked for (or the experiment has none)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else super().__str__()
+
+
+class CheckpointFormatError(ValueError):
+    """A ``pretrained_model`` directory that is not a readable ACT checkpoint."""
+
+
+def parse_step(checkpoint: str | int) -> int | None:
+    """The training step named by ``checkpoint`` (``10000``, ``'10000'`` or ``'010000'``); None if it names none."""
+    if isinstance(checkpoint, int) and not isinstance(checkpoint, bool):
+        return checkpoint if checkpoint >= 0 else None
+    if isinstance(checkpoint, str) and _STEP.fullmatch(checkpoint):
+        return int(checkpoint)
+    return None
+
+
+def available_checkpoints(checkpoints_dir: str | Path) -> dict[int, Path]:
+    """Step -> ``pretrained_model`` dir of every checkpoint of an experiment, sorted by step.
+
+    ``checkpoints_dir`` is the experiment dir (``<output_dir>/<exp_name>``), its ``checkpoints/`` dir, or one
+    step dir. Raises CheckpointNotFoundError when the directory does not exist.
+    """
+    path = Path(checkpoints_dir).expanduser()
+    if not path.is_dir():
+        raise CheckpointNotFoundError(f'checkpoints directory {path} does not exist or is not a directory')
+    return list_checkpoints(path)
+
+
+def select_checkpoint(checkpoints_dir: str | Path, checkpoint: str | int | None = None) -> tuple[int, Path]:
+    """``(step, pretrained_model dir)`` of ``checkpoint`` (a step) in the experiment, or of its latest when None.
+
+    Raises CheckpointNotFoundError naming the directory and the steps it has.
+    """
+    checkpoints = available_checkpoints(checkpoints_dir)
+    if checkpoint is None:
+        if not checkpoints:
+            raise CheckpointNotFoundError(f'no checkpoints under {Path(checkpoints_dir).expanduser()}')
+        step = max(checkpoints)
+        return step, checkpoints[step]
+    step = parse_step(checkpoint)
+    if step is None or step not in checkpoints:
+        raise CheckpointNotFoundError(
+            f'no checkpoint {checkpoint!r} under {Path(checkpoints_dir).expanduser()}; '
+            f'available steps: {list(checkpoints)}'
+        )
+    return step, checkpoints[step]
+
+
+def read_policy_config(pretrained_dir: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of an ACT ``pretrained_model`` dir; raises CheckpointFormatError if it is not one."""
+    path = Path(pretrained_dir) / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise CheckpointFormatError(f'{path} is missing: not a pretrained_model directory') from e
+    except (OSError, ValueError) as e:
+        raise CheckpointFormatError(f'cannot read {path}: {e}') from e
+    if not isinstance(config, dict) or config.get('type') != ACT_TYPE:
+        kind = config.get('type') if isinstance(config, dict) else type(config).__name__
+        raise CheckpointFormatError(f'{path} describes a {kind!r} policy; expected "type": "{ACT_TYPE}"')
+    for key in ('input_features', 'output_features'):
+        if not isinstance(config.get(key), dict):
+            raise CheckpointFormatError(f'{path} lacks {key!r} (a map of feature name -> {{type, shape}})')
+    return config
+
+
+def policy_features(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Input then output features of an ACT ``config.json`` (``{name: {"type": ..., "shape": [...]}}``)."""
+    return {**config['input_features'], **config['output_features']}
+
+
+def checkpoint_codec(pretrained_dir: str | Path, codec: Codec | None = None) -> Codec:
+    """The codec to run the checkpoint in ``pretrained_dir`` with (see the module docstring).
+
+    Raises CodecMismatchError when ``codec`` contradicts the recorded codec or the checkpoint's features, or
+    when the recorded codec cannot be built; CheckpointFormatError when ``config.json`` is unreadable.
+    """
+    pretrained_dir = Path(pretrained_dir)
+    features = policy_features(read_policy_config(pretrained_dir))
+    where = f'checkpoint {pretrained_dir}'
+    record = read_codec_record(pretrained_dir)
+    if record is not None:
+        recorded = load_codec(record['codec'], record.get('image_size'))
+        if codec is None:
+            codec = recorded
+        elif (codec.path, codec.observation.image_size) != (recorded.path, recorded.observation.image_size):
+            raise CodecMismatchError(
+                f'codec {codec.path} at image size {list(codec.observation.image_size)} contradicts {where}, '
+                f'trained with {recorded.path} at image size {list(recorded.observation.image_size)}; '
+                'leave the codec out to use the recorded one'
+            )
+    elif codec is None:
+        codec = load_codec(DEFAULT_CODEC, image_size_of(features))
+    try:
+        check_features_match(codec, features, where)
+    except CodecMismatchError as e:
+        size = image_size_of(features)
+        hint = f' (its cameras are {size[0]}x{size[1]}: set the codec image_size to {list(size)})' if size else ''
+        raise CodecMismatchError(f'{e}{hint}') from e
+    return codec

@@ -1,0 +1,130 @@
+import json
+import os
+
+import pytest
+
+from positronic.policy.codec import CodecMismatchError
+from positronic.vendors.lerobot.checkpoint import write_codec_record
+from positronic.vendors.lerobot.checkpoint_selection import (
+    DEFAULT_CODEC,
+    CheckpointFormatError,
+    CheckpointNotFoundError,
+    checkpoint_codec,
+    parse_step,
+    select_checkpoint,
+)
+from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
+
+
+def write_config(pretrained_dir, image_side: int = 32, state_dim: int = 8, policy_type: str = 'act') -> None:
+    """The feature part of an ACT config.json (all that checkpoint selection reads)."""
+    pretrained_dir.mkdir(parents=True, exist_ok=True)
+    camera = {'type': 'VISUAL', 'shape': [3, image_side, image_side]}
+    config = {
+        'type': policy_type,
+        'input_features': {
+            'observation.state': {'type': 'STATE', 'shape': [state_dim]},
+            'observation.images.left': camera,
+            'observation.images.side': camera,
+        },
+        'output_features': {'action': {'type': 'ACTION', 'shape': [8]}},
+    }
+    (pretrained_dir / 'config.json').write_text(json.dumps(config))
+
+
+@pytest.fixture
+def experiment(tmp_path):
+    """checkpoints/{000005,000020,000100}/pretrained_model (32 px, eepose record) and last -> 000100."""
+    root = tmp_path / 'my_task_v1'
+    for step in (5, 100, 20):
+        pretrained = root / 'checkpoints' / f'{step:06d}' / 'pretrained_model'
+        write_config(pretrained)
+        write_codec_record(pretrained, eepose_absolute.override(image_size=32).instantiate())
+    os.symlink('000100', root / 'checkpoints' / 'last')
+    return root
+
+
+@pytest.mark.parametrize(
+    'text, step', [('10000', 10000), ('010000', 10000), (7, 7), ('0', 0), ('1_0', None), ('..', None), ('-1', None)]
+)
+def test_parse_step_accepts_steps_and_zero_padded_names_only(text, step):
+    assert parse_step(text) == step
+
+
+def test_latest_checkpoint_is_the_default(experiment):
+    step, pretrained = select_checkpoint(experiment)
+    assert step == 100
+    assert pretrained == experiment / 'checkpoints' / '000100' / 'pretrained_model'
+
+
+@pytest.mark.parametrize('checkpoint', [20, '20', '000020'])
+def test_a_checkpoint_is_picked_by_step_or_directory_name(experiment, checkpoint):
+    assert select_checkpoint(experiment, checkpoint) == (20, experiment / 'checkpoints/000020/pretrained_model')
+
+
+def test_the_checkpoints_dir_itself_works_too(experiment):
+    assert select_checkpoint(experiment / 'checkpoints', 5)[0] == 5
+
+
+@pytest.mark.parametrize('checkpoint', [7, 'last', '../000020', '/etc'])
+def test_an_unknown_checkpoint_names_the_available_steps(experiment, checkpoint):
+    with pytest.raises(CheckpointNotFoundError, match=r'available steps: \[5, 20, 100\]'):
+        select_checkpoint(experiment, checkpoint)
+
+
+def test_a_missing_directory_or_no_checkpoints_is_reported(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match='does not exist'):
+        select_checkpoint(tmp_path / 'nowhere')
+    with pytest.raises(CheckpointNotFoundError, match='no checkpoints under'):
+        select_checkpoint(tmp_path)
+
+
+def test_the_recorded_codec_is_the_default(experiment):
+    _, pretrained = select_checkpoint(experiment)
+    codec = checkpoint_codec(pretrained)
+    assert codec.path == 'positronic.vendors.lerobot.codecs.eepose_absolute'
+    assert codec.observation.image_size == (32, 32)
+
+
+def test_the_recorded_codec_can_be_named_explicitly(experiment):
+    _, pretrained = select_checkpoint(experiment)
+    asked = eepose_absolute.override(image_size=32).instantiate()
+    assert checkpoint_codec(pretrained, asked) is asked
+
+
+def test_a_codec_contradicting_the_record_is_refused(experiment):
+    _, pretrained = select_checkpoint(experiment)
+    with pytest.raises(CodecMismatchError, match=r'contradicts checkpoint .* trained with .*eepose_absolute'):
+        checkpoint_codec(pretrained, joints_absolute.override(image_size=32).instantiate())
+    with pytest.raises(CodecMismatchError, match=r'image size \[480, 480\] contradicts'):
+        checkpoint_codec(pretrained, eepose_absolute.instantiate())
+
+
+def test_without_a_record_eepose_absolute_at_the_checkpoint_image_size_is_used(tmp_path):
+    pretrained = tmp_path / 'checkpoints' / '000010' / 'pretrained_model'
+    write_config(pretrained, image_side=96)
+    codec = checkpoint_codec(pretrained)
+    assert codec.path == DEFAULT_CODEC
+    assert codec.observation.image_size == (96, 96)
+
+
+def test_without_a_record_a_codec_contradicting_the_features_is_refused_with_a_hint(tmp_path):
+    pretrained = tmp_path / 'pretrained_model'
+    write_config(pretrained, image_side=96)
+    with pytest.raises(CodecMismatchError, match=r"'observation.images.left' has shape \[3, 96, 96\].*\[96, 96\]"):
+        checkpoint_codec(pretrained, eepose_absolute.instantiate())
+
+
+def test_a_codec_whose_state_does_not_fit_is_refused(tmp_path):
+    pretrained = tmp_path / 'pretrained_model'
+    write_config(pretrained, state_dim=14)
+    with pytest.raises(CodecMismatchError, match=r"'observation.state' has shape \[14\], codec gives \[8\]"):
+        checkpoint_codec(pretrained)
+
+
+def test_a_directory_that_is_not_an_act_checkpoint_is_refused(tmp_path):
+    with pytest.raises(CheckpointFormatError, match=r'config\.json is missing'):
+        checkpoint_codec(tmp_path)
+    write_config(tmp_path / 'diffusion', policy_type='diffusion')
+    with pytest.raises(CheckpointFormatError, match="'diffusion' policy"):
+        checkpoint_codec(tmp_path / 'diffusion')
