@@ -193,7 +193,9 @@ class DatasetReader:
         ep = self.episode(episode_index)
         names = list(self.column_names if names is None else names)
         path = self.root / data_path(ep.data_file)
-        table = pq.read_table(path, columns=[*names, INDEX], filters=[(EPISODE_INDEX, '=', episode_index)])
+        table = pq.read_table(
+            path, columns=list(dict.fromkeys([*names, INDEX])), filters=[(EPISODE_INDEX, '=', episode_index)]
+        )
         index = column_to_numpy(table.column(INDEX), path, INDEX)
         if len(index) != ep.length or (len(index) and (index[0] != ep.from_index or index[-1] != ep.to_index - 1)):
             raise InconsistentDatasetError(

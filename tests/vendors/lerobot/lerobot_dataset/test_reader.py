@@ -135,3 +135,12 @@ def test_unknown_names_are_key_errors(written):
         reader.decode_episode('observation.state', 0)
     with pytest.raises(IndexError, match=r'episode 3 out of range \[0, 3\)'):
         reader.episode(3)
+
+
+def test_read_episode_gives_every_column_of_one_episode(written):
+    root, episodes = written
+    reader = DatasetReader(root)
+    columns = reader.read_episode(1)
+    assert set(columns) == set(reader.column_names)
+    np.testing.assert_array_equal(columns['observation.state'], episodes[1]['observation.state'].astype(np.float32))
+    np.testing.assert_array_equal(columns['index'], np.arange(reader.episode(1).from_index, reader.episode(1).to_index))
