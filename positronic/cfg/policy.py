@@ -2,8 +2,22 @@
 
 import configuronic as cfn
 
+from positronic.policy.base import Policy
+from positronic.policy.codec import Codec
 from positronic.policy.remote import RemotePolicy
 
 remote = cfn.config(host='localhost', port=8000, model_id=None, resize=640)(RemotePolicy)
 """A policy served over protocol v1: ``--policy=.remote --policy.host=gpu-box [--policy.port=8000]
 [--policy.model_id=10000] [--policy.resize=640]``."""
+
+
+@cfn.config(checkpoint=None, codec=None, device='auto')
+def act(checkpoints_dir: str, checkpoint: int | str | None, codec: Codec | None, device: str) -> Policy:
+    """An ACT checkpoint run in this process (for robots that carry their own GPU): ``--policy=.act
+    --policy.checkpoints_dir=~/checkpoints/lerobot/my_task_v1/ [--policy.checkpoint=10000]
+    [--policy.codec=@positronic.vendors.lerobot.codecs.eepose_absolute] [--policy.device=auto]``.
+
+    Same checkpoint choice, codec and action chunks as ``positronic-lerobot-server``."""
+    from positronic.vendors.lerobot.policy import LocalACTPolicy  # imports torch only when this policy is chosen
+
+    return LocalACTPolicy.load(checkpoints_dir, checkpoint, codec, device)
