@@ -1,0 +1,136 @@
+"""A dataset's camera frames decoded once into memory-mapped uint8 arrays, so training never seeks in video.
+
+    cache = FrameCache.open_or_build(reader, cache_root)
+    cache.frames['observation.images.left']     # uint8 memmap (total_frames, 3, H, W), row i = global index i
+
+Frames are stored channel-first, the layout the model takes, so a batch is one gather and a cast. The cache
+directory is keyed by a fingerprint of the dataset (its location, info.json and episode metadata); a cache whose
+manifest matches is reused, anything else is rebuilt. A build writes into a temporary directory renamed into place,
+so an interrupted build is never mistaken for a finished one. Episodes and cameras decode in parallel threads
+(PyAV releases the GIL while decoding).
+"""
+
+import hashlib
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, InconsistentDatasetError
+
+CACHE_FORMAT_VERSION = 1
+MANIFEST_FILE = 'manifest.json'
+_TMP_PREFIX = '.tmp-'
+
+
+def _array_file(video_key: str) -> str:
+    return f'{video_key}.u8'
+
+
+def dataset_fingerprint(reader: DatasetReader) -> dict:
+    """What identifies a dataset's frames: its root, info.json, and every episode's length and video span."""
+    episodes = [
+        [
+            ep.episode_index,
+            ep.from_index,
+            ep.to_index,
+            {k: [str(v.file), v.from_s, v.to_s] for k, v in ep.videos.items()},
+        ]
+        for ep in reader.episodes
+    ]
+    return {'format': CACHE_FORMAT_VERSION, 'root': str(reader.root), 'info': reader.info, 'episodes': episodes}
+
+
+def _cache_key(fingerprint: dict) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class FrameCache:
+    """Camera feature -> uint8 array (total_frames, 3, H, W) memory-mapped read-only from ``directory``."""
+
+    directory: Path
+    frames: dict[str, np.ndarray]
+
+    @classmethod
+    def open_or_build(cls, reader: DatasetReader, cache_root: Path, *, num_threads: int | None = None) -> 'FrameCache':
+        """Open the cache of ``reader``'s dataset under ``cache_root``, decoding every episode first when there is
+        no valid one. ``num_threads`` decoding threads (default: one per CPU)."""
+        fingerprint = dataset_fingerprint(reader)
+        directory = Path(cache_root) / _cache_key(fingerprint)
+        if not cls._is_valid(directory, fingerprint):
+            shutil.rmtree(directory, ignore_errors=True)
+            cls._build(reader, directory, fingerprint, num_threads or os.cpu_count() or 1)
+        return cls.open(directory, reader)
+
+    @classmethod
+    def open(cls, directory: Path, reader: DatasetReader) -> 'FrameCache':
+        """Map a finished cache of ``reader``'s dataset; raises FileNotFoundError when it is not there."""
+        frames = {}
+        for key in reader.video_keys:
+            height, width = reader.features[key].shape[:2]
+            shape = (reader.total_frames, 3, height, width)
+            frames[key] = np.memmap(directory / _array_file(key), dtype=np.uint8, mode='r', shape=shape)
+        return cls(directory=directory, frames=frames)
+
+    @staticmethod
+    def _is_valid(directory: Path, fingerprint: dict) -> bool:
+        manifest = directory / MANIFEST_FILE
+        if not manifest.is_file():
+            return False
+        try:
+            return json.loads(manifest.read_text(encoding='utf-8')) == json.loads(json.dumps(fingerprint))
+        except json.JSONDecodeError:
+            return False
+
+    @staticmethod
+    def _build(reader: DatasetReader, directory: Path, fingerprint: dict, num_threads: int) -> None:
+        tmp = directory.with_name(f'{_TMP_PREFIX}{directory.name}-{os.getpid()}')
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            arrays = {}
+            for key in reader.video_keys:
+                height, width = reader.features[key].shape[:2]
+                shape = (reader.total_frames, 3, height, width)
+                arrays[key] = np.memmap(tmp / _array_file(key), dtype=np.uint8, mode='w+', shape=shape)
+            jobs = [(key, ep.episode_index) for ep in reader.episodes for key in reader.video_keys]
+            total = reader.total_frames * len(reader.video_keys)
+            with (
+                tqdm(total=total, desc='Decoding frames into the cache', unit='frame') as bar,
+                ThreadPoolExecutor(max_workers=num_threads) as pool,
+            ):
+                for count in pool.map(lambda job: _decode_into(reader, *job, arrays[job[0]]), jobs):
+                    bar.update(count)
+            for array in arrays.values():
+                array.flush()
+            arrays.clear()
+            (tmp / MANIFEST_FILE).write_text(json.dumps(fingerprint), encoding='utf-8')
+            try:
+                os.rename(tmp, directory)
+            except OSError:
+                if not FrameCache._is_valid(directory, fingerprint):
+                    raise
+                shutil.rmtree(tmp)  # another process finished the same cache first
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def _decode_into(reader: DatasetReader, key: str, episode: int, frames: np.ndarray) -> int:
+    """Decode one episode of camera ``key`` into its rows of ``frames`` (channel-first); returns the frame count."""
+    record = reader.episode(episode)
+    count = 0
+    for count, frame in enumerate(reader.iter_frames(key, episode), start=1):
+        frames[record.from_index + count - 1] = frame.transpose(2, 0, 1)
+    if count != record.length:
+        raise InconsistentDatasetError(
+            f'{reader.video_file(key, episode)}: decoded {count} frames of episode {episode} for {key!r}, '
+            f'expected {record.length}'
+        )
+    return count

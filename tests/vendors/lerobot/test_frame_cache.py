@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from positronic.vendors.lerobot.frame_cache import MANIFEST_FILE, FrameCache
+from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
+
+from .tiny_dataset import LENGTHS, write_tiny_dataset
+
+
+@pytest.fixture(scope='module')
+def reader(tmp_path_factory) -> DatasetReader:
+    return DatasetReader(write_tiny_dataset(tmp_path_factory.mktemp('cache') / 'dataset'))
+
+
+def test_cache_holds_every_decoded_frame_channel_first(reader, tmp_path):
+    cache = FrameCache.open_or_build(reader, tmp_path)
+    assert set(cache.frames) == {'observation.images.left', 'observation.images.side'}
+    for key, frames in cache.frames.items():
+        assert frames.shape == (sum(LENGTHS), 3, 32, 32) and frames.dtype == np.uint8
+        for ep in reader.episodes:
+            decoded = reader.decode_episode(key, ep.episode_index)
+            np.testing.assert_array_equal(frames[ep.from_index : ep.to_index], decoded.transpose(0, 3, 1, 2))
+
+
+def test_valid_cache_is_reused_and_a_broken_one_rebuilt(reader, tmp_path):
+    first = FrameCache.open_or_build(reader, tmp_path)
+    array_file = next(first.directory.glob('*.u8'))
+    stamp = array_file.stat().st_mtime_ns
+    second = FrameCache.open_or_build(reader, tmp_path)
+    assert second.directory == first.directory and array_file.stat().st_mtime_ns == stamp
+
+    (first.directory / MANIFEST_FILE).write_text('{"format": 0}')
+    rebuilt = FrameCache.open_or_build(reader, tmp_path)
+    assert array_file.stat().st_mtime_ns != stamp
+    np.testing.assert_array_equal(rebuilt.frames['observation.images.left'], first.frames['observation.images.left'])
+    assert [p.name for p in tmp_path.iterdir()] == [first.directory.name]
+
+
+def test_other_dataset_gets_its_own_cache(reader, tmp_path):
+    other = DatasetReader(write_tiny_dataset(tmp_path / 'other', lengths=(5,)))
+    a = FrameCache.open_or_build(reader, tmp_path / 'cache')
+    b = FrameCache.open_or_build(other, tmp_path / 'cache')
+    assert a.directory != b.directory
+    assert b.frames['observation.images.side'].shape[0] == 5
