@@ -1,0 +1,264 @@
+"""``positronic-to-lerobot``: convert, append and verify through the real command line, on small raw datasets."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from positronic import keys
+from positronic.dataset import LocalDataset
+from positronic.policy.codec import Codec, ObservationEncoder
+from positronic.policy.encoded_dataset import EncodedDataset
+from positronic.vendors.lerobot.codecs import eepose_absolute
+from positronic.vendors.lerobot.conversion_check import ConversionMismatchError, check_conversion
+from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, NotADatasetError
+from positronic.vendors.lerobot.lerobot_dataset.staging import staging_path
+from positronic.vendors.lerobot.to_lerobot import main
+from tests.raw_episodes import TASK, write_dataset
+from tests.vendors.lerobot.lerobot_dataset.helpers import snapshot
+
+SIZE = 64
+EEPOSE = '@positronic.vendors.lerobot.codecs.eepose_absolute'
+JOINTS = '@positronic.vendors.lerobot.codecs.joints_absolute'
+
+
+def cli_args(raw: Path, out: Path, *extra: str, fps: int | None = 30, size: int = SIZE) -> list[str]:
+    """Arguments after the command word; ``extra`` comes before the image size so it may replace the codec."""
+    args = [f'--dataset.dataset.path={raw}', f'--output_dir={out}', *extra, f'--dataset.codec.image_size={size}']
+    return args if fps is None else [*args, f'--fps={fps}']
+
+
+def encoded(raw: Path, codec=eepose_absolute, size: int = SIZE) -> EncodedDataset:
+    return EncodedDataset(LocalDataset(raw), codec.override(image_size=size).instantiate())
+
+
+def fails(argv: list[str]) -> str:
+    """Run the command expecting a reported error; returns the message."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert isinstance(info.value.code, str), info.value.code
+    return info.value.code
+
+
+def leaves_nothing(out: Path) -> bool:
+    return not out.exists() and not staging_path(out).exists()
+
+
+@pytest.fixture(scope='module')
+def raw(tmp_path_factory) -> Path:
+    """Two 1 s episodes: state at 100 Hz, two 64x48 cameras at 30 fps, a static task."""
+    return write_dataset(tmp_path_factory.mktemp('raw') / 'raw', num_episodes=2)
+
+
+@pytest.fixture(scope='module')
+def converted(raw, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp('converted') / 'lerobot'
+    main(['convert', *cli_args(raw, out)])
+    return out
+
+
+def test_convert_writes_what_the_codec_projects(raw, converted):
+    reader = DatasetReader(converted)
+    codec = eepose_absolute.override(image_size=SIZE).instantiate()
+    assert reader.fps == 30 and reader.total_episodes == 2 and reader.tasks == [TASK]
+    assert reader.positronic_codec == 'positronic.vendors.lerobot.codecs.eepose_absolute'
+    assert {n: reader.features[n].declaration()['shape'] for n in codec.features()} == {
+        n: list(f['shape']) for n, f in codec.features().items()
+    }
+    for i, episode in enumerate(LocalDataset(raw)):
+        projected = codec.project_episode(episode, 30)
+        columns = reader.read_episode(i)
+        assert len(projected) == reader.episode(i).length == 30
+        np.testing.assert_array_equal(columns['observation.state'], projected.frames['observation.state'])
+        np.testing.assert_array_equal(columns['action'], projected.frames['action'])
+        np.testing.assert_array_equal(columns['timestamp'], (np.arange(30) / 30).astype(np.float32))
+        decoded = reader.decode_episode('observation.images.left', i)
+        assert decoded.shape == (30, SIZE, SIZE, 3)
+
+
+def test_verify_rereads_every_feature_and_frame(raw, converted, capsys):
+    main(['verify', *cli_args(raw, converted, fps=None)])
+    out = capsys.readouterr().out
+    assert '2 episodes, 60 frames match' in out
+    assert '| observation.state | absolute difference, largest | 0 |' in out
+    report = check_conversion(converted, encoded(raw))
+    assert report.episodes == 2 and report.frames == 60
+    assert report.worst['action'] == 0 and min(report.worst['observation.images.side'], 99) > 30
+
+
+def test_verify_catches_swapped_cameras_and_a_wrong_task(raw, converted):
+    codec = encoded(raw).codec
+    swapped = ObservationEncoder(
+        codec.observation.state,
+        {'observation.images.left': keys.IMAGE_EXTERIOR, 'observation.images.side': keys.IMAGE_WRIST},
+        codec.observation.image_size,
+    )
+    with pytest.raises(ConversionMismatchError, match=r"'observation.images.left' frame \d+ has PSNR"):
+        check_conversion(converted, EncodedDataset(LocalDataset(raw), Codec(codec.path, swapped)))
+    message = fails(['verify', *cli_args(raw, converted, '--task=something else', fps=None)])
+    assert "expected 'something else'" in message
+
+
+def test_the_documented_command_line_with_home_paths(tmp_path):
+    """Exactly the documented console command, with ``~`` paths (the shell does not expand ``--x=~/...``)."""
+    home = tmp_path / 'home'
+    write_dataset(home / 'datasets' / 'my_task_raw', num_episodes=1, duration_s=0.5)
+    script = Path(sys.executable).with_name('positronic-to-lerobot')
+    command = [str(script)] if script.exists() else [sys.executable, '-m', 'positronic.vendors.lerobot.to_lerobot']
+    result = subprocess.run(
+        [
+            *command,
+            'convert',
+            '--dataset.dataset.path=~/datasets/my_task_raw',
+            f'--dataset.codec={EEPOSE}',
+            '--output_dir=~/datasets/lerobot/my_task',
+            '--fps=30',
+            '--task=stack the red cube',
+        ],
+        env={**os.environ, 'HOME': str(home)},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'episode/s' in result.stderr  # the progress bar
+    reader = DatasetReader(home / 'datasets' / 'lerobot' / 'my_task')
+    assert reader.total_episodes == 1 and reader.tasks == ['stack the red cube']
+    assert reader.features['observation.images.side'].shape == (480, 480, 3)
+
+
+def test_task_override_and_episodes_without_a_task(tmp_path):
+    no_task = write_dataset(tmp_path / 'raw', num_episodes=1, task=None)
+    message = fails(['convert', *cli_args(no_task, tmp_path / 'a')])
+    assert str(LocalDataset(no_task)[0].path) in message and '--task' in message
+    assert leaves_nothing(tmp_path / 'a')
+    main(['convert', *cli_args(no_task, tmp_path / 'b', '--task=put it on top')])
+    assert DatasetReader(tmp_path / 'b').tasks == ['put it on top']
+
+
+def test_append_adds_episodes_that_verify_against_their_raw_source(raw, tmp_path):
+    out = tmp_path / 'lerobot'
+    main(['convert', *cli_args(raw, out)])
+    more = write_dataset(tmp_path / 'more', num_episodes=1, duration_s=0.5, task='another task')
+    main(['append', *cli_args(more, out)])
+    reader = DatasetReader(out)
+    assert reader.total_episodes == 3 and reader.tasks == [TASK, 'another task']
+    assert [ep.length for ep in reader.episodes] == [30, 30, 15]
+    main(['verify', *cli_args(more, out, '--first_episode=2', fps=None)])
+    main(['verify', *cli_args(raw, out, fps=None)])
+
+
+@pytest.mark.parametrize(
+    'extra, fps, size, match',
+    [
+        ((), 15, SIZE, r'dataset fps is 30, got fps=15'),
+        ((), 30, 32, r"feature 'observation.images.left' is .*\[64, 64, 3\].* got .*\[32, 32, 3\]"),
+        ((f'--dataset.codec={JOINTS}',), 30, SIZE, r"feature 'observation.state' is .*'qw'.* got .*'q0'"),
+    ],
+    ids=['fps', 'image_size', 'codec'],
+)
+def test_append_refuses_a_different_fps_image_size_or_codec(raw, converted, extra, fps, size, match):
+    before = snapshot(converted)
+    message = fails(['append', *cli_args(raw, converted, *extra, fps=fps, size=size)])
+    assert str(converted) in message
+    assert re.search(match, message), message
+    assert snapshot(converted) == before and not staging_path(converted).exists()
+
+
+def test_append_needs_an_existing_dataset(raw, tmp_path):
+    message = fails(['append', *cli_args(raw, tmp_path / 'absent')])
+    assert 'meta/info.json is missing' in message
+
+
+def test_missing_signals_name_the_episode_the_key_and_the_codec(tmp_path):
+    partial = write_dataset(tmp_path / 'raw', num_episodes=2, skip=(keys.IMAGE_EXTERIOR,))
+    message = fails(['convert', *cli_args(partial, tmp_path / 'out')])
+    assert str(LocalDataset(partial)[0].path) in message
+    assert "['image.exterior']" in message and "'eepose_absolute'" in message
+    assert leaves_nothing(tmp_path / 'out')
+    joints = fails(['convert', *cli_args(partial, tmp_path / 'out', f'--dataset.codec={JOINTS}')])
+    assert "'joints_absolute'" in joints
+
+
+@pytest.mark.parametrize(
+    'case, match',
+    [
+        ('empty dataset', 'has no finished episodes'),
+        ('missing input', 'is not a dataset root (missing)'),
+        ('zero fps', 'fps must be a positive integer, got 0'),
+        ('negative fps', 'fps must be a positive integer, got -5'),
+        ('fractional fps', 'fps must be a positive integer, got 29.97'),
+        ('empty task', '--task must be a non-empty string'),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_writes_nothing(raw, tmp_path, case, match):
+    source, fps, extra = raw, 30, ()
+    if case == 'empty dataset':
+        source = tmp_path / 'empty'
+        source.mkdir()
+    elif case == 'missing input':
+        source = tmp_path / 'nowhere'
+    elif case.endswith('fps'):
+        fps = {'zero fps': 0, 'negative fps': -5, 'fractional fps': 29.97}[case]
+    else:
+        extra = ('--task=',)
+    out = tmp_path / 'out'
+    assert match in fails(['convert', *cli_args(source, out, *extra, fps=fps)])
+    assert leaves_nothing(out)
+
+
+def test_convert_refuses_a_non_empty_output_directory(raw, tmp_path):
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'notes.txt').write_text('mine')
+    assert 'exists and is not an empty directory' in fails(['convert', *cli_args(raw, out)])
+    assert [p.name for p in out.iterdir()] == ['notes.txt'] and not staging_path(out).exists()
+    empty = tmp_path / 'empty_dir'
+    empty.mkdir()
+    main(['convert', *cli_args(raw, empty)])
+    assert DatasetReader(empty).total_episodes == 2
+
+
+def test_a_failing_conversion_leaves_nothing(tmp_path):
+    source = write_dataset(tmp_path / 'raw', num_episodes=3)
+    video = LocalDataset(source)[2].path / f'{keys.IMAGE_WRIST}.mp4'
+    video.write_bytes(video.read_bytes()[: video.stat().st_size // 3])  # the last episode's camera is cut short
+    out = tmp_path / 'out'
+    assert str(video) in fails(['convert', *cli_args(source, out)])
+    assert leaves_nothing(out)
+
+
+def test_an_interrupted_conversion_leaves_nothing_that_loads_and_a_rerun_completes(tmp_path):
+    source = write_dataset(tmp_path / 'raw', num_episodes=8, duration_s=2.0)
+    out = tmp_path / 'out'
+    command = [sys.executable, '-m', 'positronic.vendors.lerobot.to_lerobot', 'convert', *cli_args(source, out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_episode = staging_path(out) / 'dataset' / 'data' / 'chunk-000' / 'file-000.parquet'
+    deadline = time.monotonic() + 60
+    while not first_episode.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, 'the conversion finished before it could be interrupted'
+    assert not out.exists()
+    with pytest.raises(NotADatasetError):
+        DatasetReader(out)
+    main(['convert', *cli_args(source, out)])
+    assert DatasetReader(out).total_episodes == 8 and not staging_path(out).exists()
+    shutil.rmtree(out)
+
+
+def test_help_describes_the_commands_and_their_arguments(capsys):
+    main(['--help'])
+    listing = capsys.readouterr().out
+    assert all(word in listing for word in ('convert', 'append', 'verify', '--dataset.dataset.path=<REQUIRED>'))
+    main(['convert', '--help'])
+    text = capsys.readouterr().out
+    assert 'output_dir: <REQUIRED>' in text and 'fps: <REQUIRED>' in text
+    assert 'positronic.vendors.lerobot.codecs.eepose_absolute' in text and 'image_size: 480' in text
