@@ -22,7 +22,8 @@ from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, NotADatase
 from positronic.vendors.lerobot.lerobot_dataset.staging import staging_path
 from positronic.vendors.lerobot.to_lerobot import main
 from tests.raw_episodes import TASK, write_dataset
-from tests.vendors.lerobot.lerobot_dataset.helpers import snapshot
+from tests.vendors.lerobot.lerobot_dataset.helpers import mean_abs_diff, snapshot
+from tests.vendors.lerobot.lerobot_dataset.test_lerobot_compat import dump_with_lerobot
 
 SIZE = 64
 EEPOSE = '@positronic.vendors.lerobot.codecs.eepose_absolute'
@@ -262,3 +263,26 @@ def test_help_describes_the_commands_and_their_arguments(capsys):
     text = capsys.readouterr().out
     assert 'output_dir: <REQUIRED>' in text and 'fps: <REQUIRED>' in text
     assert 'positronic.vendors.lerobot.codecs.eepose_absolute' in text and 'image_size: 480' in text
+
+
+@pytest.mark.lerobot
+def test_lerobot_loads_a_converted_then_appended_dataset_with_the_same_values(lerobot_python, raw, tmp_path):
+    out = tmp_path / 'lerobot'
+    main(['convert', *cli_args(raw, out)])
+    more = write_dataset(tmp_path / 'more', num_episodes=1, duration_s=0.5, task='another task')
+    main(['append', *cli_args(more, out)])
+    lerobot, meta = dump_with_lerobot(lerobot_python, out, tmp_path)
+    reader = DatasetReader(out)
+    columns = reader.read_columns()
+    assert meta['len'] == reader.total_frames == 75 and meta['tasks'] == [TASK, 'another task']
+    codec = encoded(raw).codec
+    projected = [codec.project_episode(ep, 30) for ep in [*LocalDataset(raw), *LocalDataset(more)]]
+    state = np.concatenate([p.frames['observation.state'] for p in projected])
+    np.testing.assert_array_equal(lerobot['observation.state'], state)
+    np.testing.assert_array_equal(lerobot['action'][:, 0], np.concatenate([p.frames['action'] for p in projected]))
+    for name in ('timestamp', 'frame_index', 'episode_index', 'index', 'task_index'):
+        np.testing.assert_array_equal(lerobot[name], columns[name], err_msg=name)
+    assert lerobot['task'].tolist() == [p.task for p in projected for _ in range(len(p))]
+    for camera in codec.observation.cameras:
+        ours = np.concatenate([reader.decode_episode(camera, ep.episode_index) for ep in reader.episodes])
+        assert mean_abs_diff(lerobot[camera], ours) < 1.0
