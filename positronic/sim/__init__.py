@@ -1,0 +1,5 @@
+"""MuJoCo simulation of the cube-stacking task: the world, its Cartesian controller, the scripted expert."""
+
+from positronic.sim.world import UnreachablePoseError, World
+
+__all__ = ['UnreachablePoseError', 'World']

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+
+from positronic import keys
+from positronic.sim import World
+from positronic.sim.world import TABLE_TOP_Z, gripper_down_quat
+
+
+@pytest.fixture(scope='module')
+def world():
+    with World(seed=0, camera_size=(96, 64)) as w:
+        yield w
+
+
+def rollout(world: World, seed: int) -> np.ndarray:
+    world.reset(seed)
+    pose = np.concatenate([[0.5, 0.1, 0.4], gripper_down_quat(0.3)])
+    for _ in range(10):
+        world.command(pose, 0.5)
+        world.step(1 / 30)
+    return np.concatenate([world.robot_state()[keys.ROBOT_Q], *world.cube_poses().values()])
+
+
+def test_same_seed_gives_the_same_placement_and_rollout(world):
+    first = rollout(world, 7)
+    assert np.array_equal(rollout(world, 8), rollout(world, 8))
+    assert np.array_equal(first, rollout(world, 7))
+    assert not np.allclose(first, rollout(world, 8))
+
+
+def test_cubes_rest_apart_on_the_table_within_reach(world):
+    for seed in range(20):
+        world.reset(seed)
+        cubes = world.cube_poses()
+        for pose in cubes.values():
+            assert 0.3 < pose[0] < 0.7 and -0.3 < pose[1] < 0.3
+            assert pose[2] == pytest.approx(TABLE_TOP_Z + 0.01, abs=1e-3)
+            assert np.linalg.norm(pose[3:]) == pytest.approx(1.0)
+        assert np.linalg.norm(cubes['red'][:2] - cubes['green'][:2]) >= 0.1
+        assert world.box_distance() == pytest.approx(np.linalg.norm(cubes['red'][:3] - cubes['green'][:3]))
+
+
+def test_sim_time_advances_in_exact_frame_periods_and_survives_reset(world):
+    world.reset(0)
+    start = world.time_ns
+    for _ in range(30):
+        world.step(1 / 30)
+    assert world.time_ns - start == 1_000_000_000
+    world.reset(1)
+    assert world.time_ns == start + 1_000_000_000
+    with pytest.raises(ValueError, match='duration_s'):
+        world.step(0.0)
+
+
+def test_robot_state_has_the_contract_types(world):
+    world.reset(0)
+    state = world.robot_state()
+    assert state[keys.ROBOT_Q].dtype == np.float32 and state[keys.ROBOT_Q].shape == (7,)
+    assert state[keys.ROBOT_DQ].dtype == np.float32 and state[keys.ROBOT_DQ].shape == (7,)
+    ee = state[keys.ROBOT_EE_POSE]
+    assert ee.dtype == np.float64 and ee.shape == (7,)
+    assert np.linalg.norm(ee[3:]) == pytest.approx(1.0)
+    assert ee[4] > 0.99  # home: gripper pointing down, quaternion in the [0, 1, 0, 0] hemisphere
+    assert isinstance(state[keys.GRIP], float) and state[keys.GRIP] < 0.05  # open after reset
+
+
+def test_gripper_closes_fully_on_nothing(world):
+    world.reset(0)
+    world.command(world.ee_pose(), 1.0)
+    world.step(0.5)
+    assert world.grip() > 0.95
+
+
+def test_cameras_render_the_scene_at_the_requested_size(world):
+    world.reset(0)
+    obs = world.observation()
+    for key in (keys.IMAGE_WRIST, keys.IMAGE_EXTERIOR):
+        assert obs[key].dtype == np.uint8 and obs[key].shape == (64, 96, 3)
+        assert obs[key].std() > 10  # not a blank frame
+    exterior = obs[keys.IMAGE_EXTERIOR].astype(int)
+    red = (exterior[..., 0] > 150) & (exterior[..., 1] < 60) & (exterior[..., 2] < 60)
+    green = (exterior[..., 1] > 120) & (exterior[..., 0] < 60) & (exterior[..., 2] < 60)
+    assert red.sum() > 0 and green.sum() > 0  # both cubes are in view
+    assert keys.ROBOT_Q in obs
+
+
+def test_fresh_scene_is_not_stacked(world):
+    world.reset(0)
+    assert world.stacking_success() == 0.0
+
+
+def test_invalid_camera_size_is_rejected():
+    with pytest.raises(ValueError, match='camera_size'):
+        World(camera_size=(0, 240))
