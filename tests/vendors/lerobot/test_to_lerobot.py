@@ -9,12 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import configuronic as cfn
 import numpy as np
 import pytest
 
 from positronic import keys
 from positronic.dataset import LocalDataset
-from positronic.policy.codec import Codec, ObservationEncoder
+from positronic.policy.codec import GRIP_NAME, JOINT_NAMES, Codec, ObservationEncoder, StatePart, image_size_pair
 from positronic.policy.encoded_dataset import EncodedDataset
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.conversion_check import ConversionMismatchError, check_conversion
@@ -26,6 +27,16 @@ from tests.vendors.lerobot.lerobot_dataset.helpers import mean_abs_diff, snapsho
 from tests.vendors.lerobot.lerobot_dataset.test_lerobot_compat import dump_with_lerobot
 
 SIZE = 64
+
+
+@cfn.config(image_size=32)
+def wrist_joints(image_size):
+    """A custom codec as docs/codecs.md describes it: joints, grip and the wrist camera only."""
+    state = (StatePart(keys.ROBOT_Q, JOINT_NAMES), StatePart(keys.GRIP, (GRIP_NAME,)))
+    cameras = {'observation.images.wrist': keys.IMAGE_WRIST}
+    return Codec(f'{__name__}.wrist_joints', ObservationEncoder(state, cameras, image_size_pair(image_size)))
+
+
 EEPOSE = '@positronic.vendors.lerobot.codecs.eepose_absolute'
 JOINTS = '@positronic.vendors.lerobot.codecs.joints_absolute'
 
@@ -286,3 +297,13 @@ def test_lerobot_loads_a_converted_then_appended_dataset_with_the_same_values(le
     for camera in codec.observation.cameras:
         ours = np.concatenate([reader.decode_episode(camera, ep.episode_index) for ep in reader.episodes])
         assert mean_abs_diff(lerobot[camera], ours) < 1.0
+
+
+def test_a_custom_codec_config_converts_and_verifies(raw, tmp_path):
+    codec = f'--dataset.codec=@{__name__}.wrist_joints'
+    out = tmp_path / 'custom'
+    main(['convert', f'--dataset.dataset.path={raw}', codec, f'--output_dir={out}', '--fps=10'])
+    reader = DatasetReader(out)
+    assert reader.video_keys == ['observation.images.wrist'] and reader.features['observation.state'].shape == (8,)
+    assert reader.positronic_codec == f'{__name__}.wrist_joints' and reader.total_frames == 20
+    main(['verify', f'--dataset.dataset.path={raw}', codec, f'--output_dir={out}'])
