@@ -1,0 +1,119 @@
+"""A whole evaluation run: the world, the policy, the driver's iterations, the recording and the summary."""
+
+import dataclasses
+import datetime
+import sys
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from positronic.dataset import LocalDatasetWriter
+from positronic.evaluation.drivers import StartEpisode
+from positronic.evaluation.episode import EpisodeRun, LoopSettings
+from positronic.evaluation.plot import SUMMARY_PNG, write_summary_png
+from positronic.evaluation.recorder import EpisodeRecorder, json_static
+from positronic.evaluation.results import SUMMARY_JSON, IterationResult, RunSummary, write_json_atomic
+from positronic.evaluation.retry import call_with_retry
+from positronic.evaluation.viewer import CameraWindow, open_viewer
+from positronic.policy.base import Policy
+from positronic.policy.remote import flat_meta
+from positronic.sim import World
+
+
+class Driver(Protocol):
+    """What starts and stops iterations (see ``positronic.evaluation.drivers``)."""
+
+    show_gui: bool
+
+    def run(self, start_episode: StartEpisode, idle: Any) -> Any: ...
+
+
+def describe(result: IterationResult) -> str:
+    """One line about a finished iteration."""
+    outcome = 'success' if result.success else 'failure'
+    line = f'iteration {result.iteration} (seed {result.seed}): {outcome}, max score {result.max_score:.2f}'
+    if result.time_to_success_s is not None:
+        line += f', stacked at {result.time_to_success_s:.2f} s'
+    line += f', {result.policy_calls} policy calls'
+    return line + (f' [{result.failure}]' if result.failure else '')
+
+
+def run_evaluation(
+    policy: Policy,
+    driver: Driver,
+    settings: LoopSettings,
+    seed: int = 0,
+    camera_size: tuple[int, int] = (320, 240),
+    output_dir: Path | str | None = None,
+) -> RunSummary:
+    """Run ``driver``'s iterations of ``policy`` in a fresh world; iteration ``i`` uses seed ``seed + i``.
+
+    Prints a line per iteration, then the summary table. With ``output_dir``, each kept iteration is a raw
+    episode of the dataset there, and ``summary.json`` / ``summary.png`` describe the run. Ctrl+C ends the run:
+    the running iteration is discarded, the finished ones are summarized. Raises PolicyUnavailableError
+    when the policy cannot be reached at the start (after ``settings.connect_attempts`` tries).
+    """
+    policy_meta = call_with_retry(
+        lambda: policy.meta, 'connecting to the policy', settings.connect_attempts, settings.retry_delay_s
+    )
+    output = Path(output_dir).expanduser() if output_dir is not None else None
+    writer = LocalDatasetWriter(output) if output is not None else None
+    statics = {
+        'inference.policy_fps': settings.policy_fps,
+        'inference.simulate_latency': settings.simulate_latency,
+        'inference.realtime': settings.realtime,
+        'inference.actions_per_chunk': settings.actions_per_chunk,
+        'inference.success_threshold': settings.success_threshold,
+        'inference.success_hold_s': settings.success_hold_s,
+        'simulation.camera_size': list(camera_size),
+        **{f'inference.policy.{k}': v for k, v in flat_meta(policy_meta).items()},
+    }
+    world = World(seed=seed, camera_size=tuple(camera_size), show_gui=driver.show_gui)
+    window: CameraWindow | None = open_viewer() if driver.show_gui else None
+    running: list[EpisodeRun] = []
+
+    def start_episode(iteration: int) -> EpisodeRun:
+        recorder = EpisodeRecorder(writer.new_episode()) if writer is not None else None
+        episode = EpisodeRun(world, policy, settings, iteration, seed + iteration, recorder, window, statics)
+        running[:] = [episode]
+        return episode
+
+    def idle() -> None:
+        if window is not None:
+            window.refresh()
+
+    results: list[IterationResult] = []
+    interrupted = False
+    try:
+        for result in driver.run(start_episode, idle):
+            running.clear()
+            results.append(result)
+            tqdm.write(describe(result))
+    except KeyboardInterrupt:
+        interrupted = True
+        for episode in running:
+            episode.finish(keep=False)
+        tqdm.write('interrupted: the running iteration was discarded')
+    finally:
+        world.close()
+        policy.close()
+        if window is not None:
+            window.close()
+
+    summary = RunSummary(results, interrupted=interrupted)
+    print(summary.table(), flush=True)
+    if output is not None:
+        run_info = {
+            'command': sys.argv,
+            'finished_utc': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
+            'policy': policy_meta,
+            'seed': seed,
+            'camera_size': list(camera_size),
+            'settings': dataclasses.asdict(settings),
+            'driver': {'type': type(driver).__name__, **json_static(vars(driver))},
+        }
+        write_json_atomic(summary.to_json(run_info), output / SUMMARY_JSON)
+        write_summary_png(summary, output / SUMMARY_PNG, settings.success_threshold)
+        print(f'recorded {len(results)} episode(s), {SUMMARY_JSON} and {SUMMARY_PNG} in {output}')
+    return summary
