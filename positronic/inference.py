@@ -1,0 +1,108 @@
+"""``positronic-inference``: run a policy on a robot and measure it. Command ``sim``: the simulated stacking task.
+
+positronic-inference sim --policy=.remote --policy.host=localhost --driver.num_iterations=20
+positronic-inference sim --policy=.expert --output_dir=~/datasets/inference_logs/expert
+positronic-inference sim --policy=.act --policy.checkpoints_dir=... --driver=.keyboard --driver.show_gui=True
+"""
+
+import sys
+
+import configuronic as cfn
+
+from positronic import keys
+from positronic.cfg import policy as policy_cfg
+from positronic.evaluation.drivers import KeyboardDriver, NotATerminalError, TimedDriver
+from positronic.evaluation.episode import LoopSettings
+from positronic.evaluation.retry import PolicyUnavailableError
+from positronic.evaluation.runner import run_evaluation
+
+timed = cfn.config(num_iterations=1, simulation_time=15.0, show_gui=False)(TimedDriver)
+"""``--driver.num_iterations`` iterations of ``--driver.simulation_time`` sim seconds each (the default)."""
+keyboard = cfn.config(simulation_time=None, show_gui=False)(KeyboardDriver)
+"""``--driver=.keyboard``: s start, p stop and keep, r reset and discard, q quit (needs a terminal)."""
+
+
+@cfn.config(
+    policy=policy_cfg.remote,
+    driver=timed,
+    policy_fps=15,
+    seed=0,
+    camera_size=[320, 240],
+    output_dir=None,
+    task=keys.STACK_CUBES_TASK,
+    actions_per_chunk=None,
+    success_threshold=1.0,
+    success_hold_s=1.0,
+    realtime=False,
+    simulate_latency=False,
+    connect_attempts=3,
+    retry_delay_s=2.0,
+)
+def sim(
+    policy,
+    driver,
+    policy_fps: float,
+    seed: int,
+    camera_size: list[int],
+    output_dir: str | None,
+    task: str,
+    actions_per_chunk: int | None,
+    success_threshold: float,
+    success_hold_s: float,
+    realtime: bool,
+    simulate_latency: bool,
+    connect_attempts: int,
+    retry_delay_s: float,
+):
+    """Run a policy in the simulated cube-stacking task and report how often it succeeds.
+
+    Iteration i resets the scene with seed `seed + i` and runs the policy at `policy_fps` (one action per tick,
+    re-querying when `actions_per_chunk` actions of a chunk are used, default the whole chunk). An iteration
+    succeeds when the stacking score stays >= `success_threshold` for `success_hold_s` sim seconds. Prints a
+    table per iteration and the success rate with a 95% Wilson interval; with `output_dir`, records each
+    iteration as a raw episode plus summary.json and summary.png. The sim runs as fast as it can unless
+    `realtime`; `simulate_latency` advances sim time by each policy call's wall time while the robot holds.
+    Policies: --policy=.remote (a protocol-v1 server), .act (a local checkpoint), .expert (scripted, sees the
+    true cube poses). Drivers: --driver=.timed (default) or .keyboard.
+    """
+    settings = LoopSettings(
+        policy_fps=float(policy_fps),
+        task=task,
+        actions_per_chunk=actions_per_chunk,
+        success_threshold=float(success_threshold),
+        success_hold_s=float(success_hold_s),
+        realtime=bool(realtime),
+        simulate_latency=bool(simulate_latency),
+        connect_attempts=int(connect_attempts),
+        retry_delay_s=float(retry_delay_s),
+    )
+    if len(camera_size) != 2:
+        raise ValueError(f'camera_size must be [width, height], got {camera_size!r}')
+    run_evaluation(policy, driver, settings, int(seed), tuple(int(v) for v in camera_size), output_dir)
+
+
+USAGE_ERRORS = (PolicyUnavailableError, NotATerminalError)
+"""Errors reported as one line (no traceback): the run cannot start as configured."""
+
+
+def _usage_error(error: BaseException | None) -> BaseException | None:
+    """The usage error behind ``error`` (configuronic wraps errors raised while building a config)."""
+    while error is not None and not isinstance(error, USAGE_ERRORS):
+        error = error.__cause__
+    return error
+
+
+def main() -> None:
+    """Console entry point: ``positronic-inference sim ...``."""
+    try:
+        cfn.cli({'sim': sim})
+    except Exception as error:
+        usage = _usage_error(error)
+        if usage is None:
+            raise
+        print(f'positronic-inference: error: {usage}', file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    main()

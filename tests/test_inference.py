@@ -1,0 +1,78 @@
+import json
+import sys
+
+import pytest
+
+from positronic import inference, keys
+from positronic.dataset import LocalDataset
+from positronic.offboard.server import ServerSettings, ServerThread
+from tests.evaluation.sources import HoldSource
+from tests.evaluation.test_retry import closed_port
+
+
+def run_cli(monkeypatch, *args: str) -> None:
+    monkeypatch.setattr(sys, 'argv', ['positronic-inference', *args])
+    inference.main()
+
+
+@pytest.fixture
+def server():
+    with ServerThread(HoldSource(chunk_size=5), port=0, settings=ServerSettings(status_interval_s=0.2)) as running:
+        yield running
+
+
+def test_help_describes_the_sim_command_and_its_options(monkeypatch, capsys):
+    run_cli(monkeypatch, 'sim', '--help')
+    text = capsys.readouterr().out
+    assert 'Run a policy in the simulated cube-stacking task' in text
+    for option in ('policy_fps', 'simulate_latency', 'success_threshold', 'actions_per_chunk', 'num_iterations'):
+        assert option in text
+
+
+def test_sim_with_a_remote_policy_runs_records_and_summarizes(monkeypatch, capsys, server, tmp_path):
+    output = tmp_path / 'inference_logs' / 'my_run'
+    run_cli(
+        monkeypatch,
+        'sim',
+        '--policy=.remote',
+        '--policy.host=127.0.0.1',
+        f'--policy.port={server.port}',
+        '--driver.simulation_time=1',
+        '--driver.num_iterations=2',
+        '--camera_size=[64,48]',
+        '--seed=10',
+        '--actions_per_chunk=2',
+        f'--output_dir={output}',
+    )
+    out = capsys.readouterr().out
+    assert 'success rate: 0/2' in out
+    dataset = LocalDataset(output)
+    assert [ep.static['seed'] for ep in dataset] == [10, 11]
+    assert dataset[0][keys.IMAGE_WRIST][0][0].shape == (48, 64, 3)
+    summary = json.loads((output / 'summary.json').read_text())
+    assert [it['policy_calls'] for it in summary['iterations']] == [8, 8]
+    assert summary['run']['settings']['actions_per_chunk'] == 2
+
+
+def test_sim_with_the_server_down_exits_with_a_clear_error(monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(
+            monkeypatch,
+            'sim',
+            '--policy.host=127.0.0.1',
+            f'--policy.port={closed_port()}',
+            '--policy.connect_timeout_s=0.5',
+            '--connect_attempts=2',
+            '--retry_delay_s=0.1',
+        )
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert 'positronic-inference: error: connecting to the policy failed after 2 attempt(s)' in err
+    assert 'cannot reach the inference server at 127.0.0.1' in err
+
+
+def test_the_keyboard_driver_without_a_terminal_exits_with_a_clear_error(monkeypatch, capsys, server):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(monkeypatch, 'sim', '--driver=.keyboard', '--policy.host=127.0.0.1', f'--policy.port={server.port}')
+    assert exit_info.value.code == 1
+    assert 'stdin is not a TTY' in capsys.readouterr().err
