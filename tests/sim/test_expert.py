@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from positronic.sim import StackingExpert, World
+from positronic.sim.expert import grasp_yaw, min_jerk, slerp
+from positronic.sim.world import gripper_down_quat
+
+FPS = 30
+RED = np.array([0.45, -0.12, 0.31, 1.0, 0.0, 0.0, 0.0])
+GREEN = np.array([0.58, 0.10, 0.31, np.cos(0.2), 0.0, 0.0, np.sin(0.2)])  # yawed by 0.4 rad
+START = np.concatenate([[0.45, 0.0, 0.52], gripper_down_quat(0.0)])
+
+
+def expert(seed: int = 0) -> StackingExpert:
+    return StackingExpert(RED, GREEN, START, np.random.default_rng(seed))
+
+
+def trajectory(e: StackingExpert) -> tuple[np.ndarray, np.ndarray]:
+    ts = np.arange(0.0, e.duration_s + 0.5, 1 / FPS)
+    commands = [e.command(t) for t in ts]
+    return np.array([p for p, _ in commands]), np.array([g for _, g in commands])
+
+
+def test_min_jerk_starts_and_ends_at_rest():
+    assert min_jerk(0.0) == 0.0 and min_jerk(1.0) == 1.0 and min_jerk(0.5) == pytest.approx(0.5)
+    eps = 1e-4
+    assert (min_jerk(eps) - min_jerk(0.0)) / eps < 1e-6
+    assert min_jerk(-1.0) == 0.0 and min_jerk(2.0) == 1.0
+
+
+def test_slerp_interpolates_along_the_short_arc():
+    a, b = gripper_down_quat(0.0), gripper_down_quat(0.6)
+    assert np.allclose(slerp(a, b, 0.0), a) and np.allclose(slerp(a, b, 1.0), b)
+    mid = slerp(a, -b, 0.5)  # sign of b does not matter
+    assert np.allclose(mid, gripper_down_quat(0.3))
+
+
+@pytest.mark.parametrize(('cube_yaw', 'expected'), [(0.0, 0.0), (0.4, 0.4), (np.radians(80), np.radians(-10))])
+def test_grasp_yaw_is_the_closest_face_pair_within_45_degrees(cube_yaw, expected):
+    quat = np.array([np.cos(cube_yaw / 2), 0.0, 0.0, np.sin(cube_yaw / 2)])
+    assert grasp_yaw(quat) == pytest.approx(expected)
+
+
+def test_plan_starts_at_the_start_pose_and_holds_the_retreat_after_the_end():
+    e = expert()
+    pose, grip = e.command(0.0)
+    assert np.allclose(pose, START) and grip == 0.0
+    final, _ = e.command(e.duration_s)
+    later, later_grip = e.command(e.duration_s + 10.0)
+    assert np.array_equal(final, later) and later_grip == 0.0
+    assert final[2] > RED[2] + 0.15  # retreated well above the stack
+
+
+def test_commands_are_smooth_and_keep_the_gripper_pointing_down():
+    poses, _ = trajectory(expert())
+    assert np.max(np.linalg.norm(np.diff(poses[:, :3], axis=0), axis=1)) < 0.5 / FPS  # below 0.5 m/s
+    assert np.max(np.abs(np.diff(poses[:, 3:], axis=0))) < 0.05  # continuous quaternions, no sign flips
+    assert np.all(np.abs(poses[:, 3]) < 1e-9) and np.all(np.abs(poses[:, 6]) < 1e-9)  # pure yaw about down
+    assert np.all(poses[:, 4] > 0)
+
+
+def test_gripper_closes_once_at_the_green_cube_and_opens_above_the_red_cube():
+    poses, grips = trajectory(expert())
+    edges = np.flatnonzero(np.diff(grips))
+    assert len(edges) == 2 and grips[edges[0] + 1] == 1.0 and grips[edges[1] + 1] == 0.0
+    at_close, at_open = poses[edges[0] + 1], poses[edges[1] + 1]
+    assert np.linalg.norm(at_close[:3] - GREEN[:3]) < 0.005
+    assert np.allclose(at_close[3:], gripper_down_quat(0.4), atol=1e-6)  # fingers square to the cube faces
+    assert np.linalg.norm(at_open[:2] - RED[:2]) < 1e-6
+    assert 0.02 < at_open[2] - RED[2] < 0.03  # green released just above the red cube's top
+
+
+def test_plan_is_reproducible_from_the_generator_and_varies_between_seeds():
+    assert np.array_equal(trajectory(expert(3))[0], trajectory(expert(3))[0])
+    assert expert(3).duration_s != expert(4).duration_s
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_expert_stacks_the_cubes_in_the_simulated_world(seed):
+    with World(seed=seed) as world:
+        e = StackingExpert.for_world(world, np.random.default_rng(seed))
+        t, scores = 0.0, []
+        while t < e.duration_s + 0.5:
+            world.command(*e.command(t))
+            world.step(1 / FPS)
+            t += 1 / FPS
+            scores.append(world.stacking_success())
+        assert world.grip() < 0.05  # released
+        assert scores[-1] == 1.0
+        assert min(scores[-10:]) == 1.0  # and it stays stacked
