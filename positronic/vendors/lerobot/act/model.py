@@ -1,0 +1,260 @@
+"""The Action Chunking Transformer (Zhao et al., 2023) as LeRobot 0.4.4 computes it.
+
+Reading order follows the data: sinusoidal position tables, the transformer layers, then ``ACT`` itself —
+VAE encoder (training only) → latent z; ResNet features of each camera → image tokens with 2-D sinusoidal
+positions; transformer encoder over [latent, state, (env), image tokens]; DETR-style decoder whose queries are
+learned positions; linear action head. Tensors inside the transformer are sequence-first, (L, B, D).
+
+Module names, registration order and random-number draws (construction and dropout) are LeRobot's, so
+state dicts, optimizer parameter indices and seeded runs line up with it (spec B.2-B.3).
+"""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from positronic.vendors.lerobot.act.backbone import ResNetBackbone, load_pretrained_weights
+from positronic.vendors.lerobot.act.config import ACTION_IS_PAD_KEY, ACTION_KEY, STATE_KEY, ACTConfig
+
+SINUSOID_TEMPERATURE = 10000.0
+_POS_2D_EPS = 1e-6
+
+
+def sinusoidal_table_1d(n_positions: int, dim: int) -> Tensor:
+    """(n_positions, dim) float32: PE[p, j] = sin(p / 10000^(2*floor(j/2)/dim)) for even j, cos for odd j.
+
+    Computed in float64 and rounded once, as LeRobot builds the VAE encoder's position buffer.
+    """
+    exponents = 2 * (np.arange(dim) // 2) / dim
+    angles = np.arange(n_positions)[:, None] / np.power(SINUSOID_TEMPERATURE, exponents)[None, :]
+    angles[:, 0::2] = np.sin(angles[:, 0::2])
+    angles[:, 1::2] = np.cos(angles[:, 1::2])
+    return torch.from_numpy(angles).float()
+
+
+def sinusoidal_table_2d(height: int, width: int, dim: int) -> Tensor:
+    """(height * width, dim) float32 positions of a feature map's tokens, row-major (h, w).
+
+    Channels [0, dim/2) encode the row, [dim/2, dim) the column: with t = i / (n + 1e-6) * 2pi for the 1-based
+    index i of n, channel c of a half is sin(t / 10000^(2*floor(c/2)/(dim/2))) for even c, cos for odd c.
+    """
+    half = dim // 2
+    inv_freq = SINUSOID_TEMPERATURE ** (2 * (torch.arange(half, dtype=torch.float32) // 2) / half)
+    rows = torch.arange(1, height + 1, dtype=torch.float32)
+    cols = torch.arange(1, width + 1, dtype=torch.float32)
+    rows = (rows / (rows[-1] + _POS_2D_EPS) * (2 * math.pi))[:, None] / inv_freq  # (H, half)
+    cols = (cols / (cols[-1] + _POS_2D_EPS) * (2 * math.pi))[:, None] / inv_freq  # (W, half)
+    rows = torch.stack((rows[:, 0::2].sin(), rows[:, 1::2].cos()), dim=-1).flatten(1)
+    cols = torch.stack((cols[:, 0::2].sin(), cols[:, 1::2].cos()), dim=-1).flatten(1)
+    return torch.cat((rows[:, None, :].expand(height, width, half), cols[None, :, :].expand(height, width, half)), -1)
+
+
+def _activation(name: str):
+    return {'relu': F.relu, 'gelu': F.gelu}[name]
+
+
+class ACTEncoderLayer(nn.Module):
+    """Self-attention + feed-forward; positions are added to queries and keys only, at every layer."""
+
+    def __init__(self, config: ACTConfig):
+        super().__init__()
+        d = config.dim_model
+        self.self_attn = nn.MultiheadAttention(d, config.n_heads, dropout=config.dropout)
+        self.linear1 = nn.Linear(d, config.dim_feedforward)
+        self.dropout = nn.Dropout(config.dropout)
+        self.linear2 = nn.Linear(config.dim_feedforward, d)
+        self.norm1 = nn.LayerNorm(d)
+        self.norm2 = nn.LayerNorm(d)
+        self.dropout1 = nn.Dropout(config.dropout)
+        self.dropout2 = nn.Dropout(config.dropout)
+        self.activation = _activation(config.feedforward_activation)
+        self.pre_norm = config.pre_norm
+
+    def forward(self, x: Tensor, pos: Tensor | None = None, key_padding_mask: Tensor | None = None) -> Tensor:
+        """x: (L, B, D); pos: (L, 1 or B, D); key_padding_mask: (B, L), True = ignore."""
+        skip = x
+        if self.pre_norm:
+            x = self.norm1(x)
+        qk = x if pos is None else x + pos
+        x = skip + self.dropout1(self.self_attn(qk, qk, x, key_padding_mask=key_padding_mask)[0])
+        if self.pre_norm:
+            skip, x = x, self.norm2(x)
+        else:
+            x = skip = self.norm1(x)
+        x = skip + self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return x if self.pre_norm else self.norm2(x)
+
+
+class ACTEncoder(nn.Module):
+    def __init__(self, config: ACTConfig, n_layers: int):
+        super().__init__()
+        self.layers = nn.ModuleList([ACTEncoderLayer(config) for _ in range(n_layers)])
+        self.norm = nn.LayerNorm(config.dim_model) if config.pre_norm else nn.Identity()
+
+    def forward(self, x: Tensor, pos: Tensor | None = None, key_padding_mask: Tensor | None = None) -> Tensor:
+        for layer in self.layers:
+            x = layer(x, pos, key_padding_mask)
+        return self.norm(x)
+
+
+class ACTDecoderLayer(nn.Module):
+    """Self-attention over the queries, cross-attention to the encoder output, feed-forward."""
+
+    def __init__(self, config: ACTConfig):
+        super().__init__()
+        d = config.dim_model
+        self.self_attn = nn.MultiheadAttention(d, config.n_heads, dropout=config.dropout)
+        self.multihead_attn = nn.MultiheadAttention(d, config.n_heads, dropout=config.dropout)
+        self.linear1 = nn.Linear(d, config.dim_feedforward)
+        self.dropout = nn.Dropout(config.dropout)
+        self.linear2 = nn.Linear(config.dim_feedforward, d)
+        self.norm1 = nn.LayerNorm(d)
+        self.norm2 = nn.LayerNorm(d)
+        self.norm3 = nn.LayerNorm(d)
+        self.dropout1 = nn.Dropout(config.dropout)
+        self.dropout2 = nn.Dropout(config.dropout)
+        self.dropout3 = nn.Dropout(config.dropout)
+        self.activation = _activation(config.feedforward_activation)
+        self.pre_norm = config.pre_norm
+
+    def forward(self, x: Tensor, memory: Tensor, query_pos: Tensor, memory_pos: Tensor) -> Tensor:
+        """x: (S, B, D) queries; memory: (L, B, D) encoder output; query_pos: (S, 1, D); memory_pos: (L, 1, D)."""
+        skip = x
+        if self.pre_norm:
+            x = self.norm1(x)
+        qk = x + query_pos
+        x = skip + self.dropout1(self.self_attn(qk, qk, x)[0])
+        if self.pre_norm:
+            skip, x = x, self.norm2(x)
+        else:
+            x = skip = self.norm1(x)
+        x = skip + self.dropout2(self.multihead_attn(x + query_pos, memory + memory_pos, memory)[0])
+        if self.pre_norm:
+            skip, x = x, self.norm3(x)
+        else:
+            x = skip = self.norm2(x)
+        x = skip + self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return x if self.pre_norm else self.norm3(x)
+
+
+class ACTDecoder(nn.Module):
+    def __init__(self, config: ACTConfig):
+        super().__init__()
+        self.layers = nn.ModuleList([ACTDecoderLayer(config) for _ in range(config.n_decoder_layers)])
+        self.norm = nn.LayerNorm(config.dim_model)
+
+    def forward(self, x: Tensor, memory: Tensor, query_pos: Tensor, memory_pos: Tensor) -> Tensor:
+        for layer in self.layers:
+            x = layer(x, memory, query_pos, memory_pos)
+        return self.norm(x)
+
+
+class ACT(nn.Module):
+    """ACT: (normalized observations[, action chunk]) -> (action chunk (B, S, A), (mu, log_sigma_x2) or None)."""
+
+    def __init__(self, config: ACTConfig, load_backbone_weights: bool = True):
+        super().__init__()
+        config.validate_features()
+        self.config = config
+        d = config.dim_model
+        state = config.robot_state_feature
+        env = config.env_state_feature
+        action_dim = config.action_feature.shape[0]
+
+        if config.use_vae:
+            self.vae_encoder = ACTEncoder(config, config.n_vae_encoder_layers)
+            self.vae_encoder_cls_embed = nn.Embedding(1, d)
+            if state is not None:
+                self.vae_encoder_robot_state_input_proj = nn.Linear(state.shape[0], d)
+            self.vae_encoder_action_input_proj = nn.Linear(action_dim, d)
+            self.vae_encoder_latent_output_proj = nn.Linear(d, 2 * config.latent_dim)
+            n_vae_tokens = 1 + (state is not None) + config.chunk_size
+            self.register_buffer('vae_encoder_pos_enc', sinusoidal_table_1d(n_vae_tokens, d).unsqueeze(0))
+
+        if config.image_features:
+            self.backbone = ResNetBackbone(config.vision_backbone, config.replace_final_stride_with_dilation)
+            if config.pretrained_backbone_weights is not None and load_backbone_weights:
+                load_pretrained_weights(self.backbone, config.pretrained_backbone_weights, config.vision_backbone)
+
+        self.encoder = ACTEncoder(config, config.n_encoder_layers)
+        self.decoder = ACTDecoder(config)
+
+        if state is not None:
+            self.encoder_robot_state_input_proj = nn.Linear(state.shape[0], d)
+        if env is not None:
+            self.encoder_env_state_input_proj = nn.Linear(env.shape[0], d)
+        self.encoder_latent_input_proj = nn.Linear(config.latent_dim, d)
+        if config.image_features:
+            self.encoder_img_feat_input_proj = nn.Conv2d(self.backbone.out_channels, d, kernel_size=1)
+        self.encoder_1d_feature_pos_embed = nn.Embedding(1 + (state is not None) + (env is not None), d)
+        self.decoder_pos_embed = nn.Embedding(config.chunk_size, d)
+        self.action_head = nn.Linear(d, action_dim)
+
+        for p in (*self.encoder.parameters(), *self.decoder.parameters()):
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+        self._camera_pos_cache: dict[tuple, Tensor] = {}
+
+    def camera_positions(self, height: int, width: int, like: Tensor) -> Tensor:
+        """(height * width, 1, D) 2-D sinusoidal positions of one camera's tokens (computed once per size)."""
+        key = (height, width, like.device, like.dtype)
+        if key not in self._camera_pos_cache:
+            table = sinusoidal_table_2d(height, width, self.config.dim_model)
+            self._camera_pos_cache[key] = table.reshape(height * width, 1, -1).to(like.device, like.dtype)
+        return self._camera_pos_cache[key]
+
+    def encode_latent(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """VAE encoder: [cls, state, actions] -> cls output -> (z, mu, log_sigma_x2), each (B, latent_dim)."""
+        actions = batch[ACTION_KEY]
+        b = actions.shape[0]
+        tokens = [self.vae_encoder_cls_embed.weight.expand(b, 1, -1)]
+        if self.config.robot_state_feature is not None:
+            tokens.append(self.vae_encoder_robot_state_input_proj(batch[STATE_KEY]).unsqueeze(1))
+        tokens.append(self.vae_encoder_action_input_proj(actions))
+        tokens = torch.cat(tokens, dim=1).transpose(0, 1)  # (1 + [1] + S, B, D)
+        n_unpadded = tokens.shape[0] - actions.shape[1]
+        pad = torch.cat([batch[ACTION_IS_PAD_KEY].new_zeros(b, n_unpadded), batch[ACTION_IS_PAD_KEY]], dim=1)
+        cls_out = self.vae_encoder(tokens, self.vae_encoder_pos_enc.transpose(0, 1), key_padding_mask=pad)[0]
+        params = self.vae_encoder_latent_output_proj(cls_out)
+        mu, log_sigma_x2 = params[:, : self.config.latent_dim], params[:, self.config.latent_dim :]
+        z = mu + log_sigma_x2.div(2).exp() * torch.randn_like(mu)
+        return z, mu, log_sigma_x2
+
+    def forward(
+        self, batch: dict[str, Tensor], images: list[Tensor]
+    ) -> tuple[Tensor, tuple[Tensor, Tensor] | tuple[None, None]]:
+        """batch: normalized ``observation.state`` (B, N), env state, and in training ``action`` (B, S, A) and
+        ``action_is_pad`` (B, S); images: normalized (B, 3, H, W) per camera in config order.
+
+        Returns actions (B, S, A) in normalized space and (mu, log_sigma_x2), each (B, latent_dim), when the VAE
+        encoder ran (training with actions), else (None, None).
+        """
+        cfg = self.config
+        b = images[0].shape[0] if images else batch[cfg.env_state_key].shape[0]
+        if cfg.use_vae and self.training and ACTION_KEY in batch:
+            z, mu, log_sigma_x2 = self.encode_latent(batch)
+        else:
+            mu = log_sigma_x2 = None
+            z = torch.zeros(b, cfg.latent_dim, dtype=torch.float32, device=self.encoder_latent_input_proj.weight.device)
+
+        tokens = [self.encoder_latent_input_proj(z)[None]]
+        if cfg.robot_state_feature is not None:
+            tokens.append(self.encoder_robot_state_input_proj(batch[STATE_KEY])[None])
+        if cfg.env_state_feature is not None:
+            tokens.append(self.encoder_env_state_input_proj(batch[cfg.env_state_key])[None])
+        positions = [self.encoder_1d_feature_pos_embed.weight.unsqueeze(1)]
+        for image in images:
+            features = self.backbone(image)
+            h, w = features.shape[-2:]
+            positions.append(self.camera_positions(h, w, features))
+            tokens.append(self.encoder_img_feat_input_proj(features).flatten(2).permute(2, 0, 1))  # (H'W', B, D)
+        tokens = torch.cat(tokens)
+        positions = torch.cat(positions)
+
+        memory = self.encoder(tokens, positions)
+        queries = torch.zeros(cfg.chunk_size, b, cfg.dim_model, dtype=positions.dtype, device=positions.device)
+        decoded = self.decoder(queries, memory, self.decoder_pos_embed.weight.unsqueeze(1), positions)
+        return self.action_head(decoded.transpose(0, 1)), (mu, log_sigma_x2)
