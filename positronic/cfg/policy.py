@@ -21,3 +21,12 @@ def act(checkpoints_dir: str, checkpoint: int | str | None, codec: Codec | None,
     from positronic.vendors.lerobot.policy import LocalACTPolicy  # imports torch only when this policy is chosen
 
     return LocalACTPolicy.load(checkpoints_dir, checkpoint, codec, device)
+
+
+@cfn.config()
+def expert() -> Policy:
+    """The scripted stacking expert (it reads the true cube poses, so it runs only in the simulator):
+    ``positronic-inference sim --policy=.expert``. Validates the loop and the success measure without a model."""
+    from positronic.policy.expert import ExpertPolicy  # imports the simulator only when this policy is chosen
+
+    return ExpertPolicy()
