@@ -76,3 +76,24 @@ def test_the_keyboard_driver_without_a_terminal_exits_with_a_clear_error(monkeyp
         run_cli(monkeypatch, 'sim', '--driver=.keyboard', '--policy.host=127.0.0.1', f'--policy.port={server.port}')
     assert exit_info.value.code == 1
     assert 'stdin is not a TTY' in capsys.readouterr().err
+
+
+def test_sim_with_the_expert_policy_succeeds_and_records_the_successes(monkeypatch, capsys, tmp_path):
+    run_cli(
+        monkeypatch,
+        'sim',
+        '--policy=.expert',
+        '--driver.simulation_time=9.5',
+        '--driver.num_iterations=2',
+        '--camera_size=[64,48]',
+        '--seed=3',
+        f'--output_dir={tmp_path}',
+    )
+    assert 'success rate: 2/2 = 100.0%' in capsys.readouterr().out
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    assert summary['success_rate'] == 1.0 and summary['run']['policy'] == {'type': 'expert'}
+    for episode, seed in zip(LocalDataset(tmp_path), (3, 4), strict=True):
+        assert episode.static['success'] is True and episode.static['seed'] == seed
+        assert 0 < episode.static['time_to_success_s'] < 8.5
+        scores = episode[keys.STACKING_SUCCESS]
+        assert scores[len(scores) - 1][0] == 1.0
