@@ -1,0 +1,249 @@
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from positronic import keys
+from positronic.offboard import protocol, wire
+from positronic.offboard.client import InferenceClient, OffboardError
+from positronic.offboard.server import ServerSettings, ServerThread
+from positronic.policy.action import parse_action
+from positronic.policy.remote import RemotePolicy
+from positronic.vendors.lerobot.checkpoint_selection import CheckpointNotFoundError, select_checkpoint
+from positronic.vendors.lerobot.codecs import eepose_absolute
+from positronic.vendors.lerobot.policy import ACTRunner
+from positronic.vendors.lerobot.server import CheckpointSource, serve_checkpoints
+from tests.offboard.raw import get_json, handshake, open_raw, request
+from tests.vendors.lerobot.tiny_act import (
+    N_ACTION_STEPS,
+    add_lerobot_checkpoint,
+    raw_observation,
+    write_tiny_experiment,
+)
+
+SETTINGS = ServerSettings(max_message_bytes=4 * 1024 * 1024, status_interval_s=0.2)
+REPO_ROOT = Path(__file__).resolve().parents[3]
+POSITRONIC041_CLIENT = REPO_ROOT / 'tests' / 'offboard' / 'positronic041_client.py'
+
+
+@pytest.fixture(scope='module')
+def experiment(tmp_path_factory):
+    return write_tiny_experiment(tmp_path_factory.mktemp('experiment') / 'my_task_v1')
+
+
+@pytest.fixture(scope='module')
+def server(experiment):
+    source = CheckpointSource(experiment, device='cpu', extra_meta={'host': '127.0.0.1'})
+    with ServerThread(source, settings=SETTINGS) as running:
+        yield running
+
+
+@pytest.fixture(scope='module')
+def client(server):
+    return InferenceClient('127.0.0.1', server.port)
+
+
+def _poses(chunk) -> np.ndarray:
+    return np.stack([action['robot_command']['pose'] for action in chunk])
+
+
+def _in_process(pretrained_dir, observation) -> np.ndarray:
+    return _poses(ACTRunner.load(pretrained_dir, device='cpu').infer(observation))
+
+
+def test_models_are_the_checkpoint_steps_sorted_numerically(server, client):
+    assert get_json(server.port, protocol.MODELS_PATH) == {'models': ['10', '20']}
+    assert client.list_models() == ['10', '20']
+
+
+def test_the_default_session_serves_the_latest_checkpoint_after_loading(server, experiment):
+    with open_raw(server.port) as ws:
+        messages = handshake(ws)
+    assert messages[-1][protocol.STATUS] == protocol.STATUS_READY
+    assert all(m[protocol.STATUS] == protocol.STATUS_LOADING for m in messages[:-1])
+    meta = messages[-1][protocol.META]
+    assert meta['step'] == 20
+    assert meta['checkpoint_path'] == str(experiment / 'checkpoints' / '000020' / 'pretrained_model')
+    assert (meta['type'], meta['device'], meta['host']) == ('act', 'cpu', '127.0.0.1')
+    assert meta['codec'] == 'positronic.vendors.lerobot.codecs.eepose_absolute'
+    assert meta['features']['observation.state'] == {'type': 'STATE', 'shape': [8]}
+    assert meta['features']['action'] == {'type': 'ACTION', 'shape': [8]}
+
+
+def test_the_client_gets_the_same_chunk_as_the_policy_in_process(client, experiment):
+    observation = raw_observation(seed=7, image_hw=(480, 480))
+    with client.new_session() as session:
+        chunk = session.infer(observation)
+    assert len(chunk) == N_ACTION_STEPS
+    for action in chunk:
+        assert action['robot_command']['pose'].dtype == np.float64
+        parse_action(action)
+    expected = _in_process(select_checkpoint(experiment)[1], observation)
+    np.testing.assert_allclose(_poses(chunk), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize('model_id', ['10', '000010', 10])
+def test_a_session_picks_a_checkpoint_by_step(client, experiment, model_id):
+    observation = raw_observation(seed=8)
+    with client.new_session(model_id) as session:
+        assert session.meta['step'] == 10
+        chunk = session.infer(observation)
+    np.testing.assert_allclose(_poses(chunk), _in_process(select_checkpoint(experiment, 10)[1], observation), atol=1e-6)
+
+
+@pytest.mark.parametrize('model_id', ['15', '..', 'last', '20/pretrained_model', '%2Fetc'])
+def test_a_session_on_anything_but_a_listed_step_is_refused(server, model_id):
+    with open_raw(server.port, model_id) as ws:
+        messages = handshake(ws)
+        assert messages[-1][protocol.STATUS] == protocol.STATUS_ERROR
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+    assert closed.value.rcvd.code == protocol.CLOSE_POLICY_VIOLATION
+
+
+def test_a_bad_observation_gets_an_error_and_the_session_goes_on(server):
+    observation = raw_observation(seed=9)
+    with open_raw(server.port) as ws:
+        handshake(ws)
+        broken = {k: v for k, v in observation.items() if k != keys.IMAGE_WRIST}
+        assert 'image.wrist' in request(ws, broken)[protocol.ERROR]
+        assert 'expected 7 values' in request(ws, {**observation, keys.ROBOT_EE_POSE: np.zeros(6)})[protocol.ERROR]
+        assert len(request(ws, observation)[protocol.RESULT]) == N_ACTION_STEPS
+
+
+def test_remote_policy_gets_chunks_from_the_server(server):
+    policy = RemotePolicy(host='127.0.0.1', port=server.port, model_id=10, infer_timeout_s=30)
+    try:
+        assert policy.meta['server.step'] == 10
+        assert len(policy.select_action(raw_observation(image_hw=(720, 1280)))) == N_ACTION_STEPS
+        policy.reset()
+        assert len(policy.select_action(raw_observation(seed=1))) == N_ACTION_STEPS
+    finally:
+        policy.close()
+
+
+def test_a_configured_checkpoint_is_the_default(experiment):
+    source = CheckpointSource(experiment, checkpoint=10, device='cpu')
+    with (
+        ServerThread(source, settings=SETTINGS) as server,
+        InferenceClient('127.0.0.1', server.port).new_session() as s,
+    ):
+        assert s.meta['step'] == 10
+
+
+def test_a_configured_checkpoint_that_is_missing_is_refused_at_start_and_per_session(experiment):
+    source = CheckpointSource(experiment, checkpoint=99, device='cpu')
+    with pytest.raises(CheckpointNotFoundError, match=r'no checkpoint 99 .* available steps: \[10, 20\]'):
+        source.check()
+    with ServerThread(source, settings=SETTINGS) as server, open_raw(server.port) as ws:
+        handshake(ws)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+    assert closed.value.rcvd.reason == protocol.REASON_CONFIGURED_MODEL_NOT_FOUND
+
+
+def test_a_contradicting_codec_is_refused_at_start(experiment):
+    run = serve_checkpoints.override(checkpoints_dir=str(experiment), codec=eepose_absolute.instantiate(), port=0)
+    with pytest.raises(SystemExit, match=r'error: codec .*eepose_absolute at image size \[480, 480\] contradicts'):
+        run.instantiate()
+
+
+def test_a_missing_directory_or_device_is_refused_at_start(tmp_path, experiment):
+    with pytest.raises(SystemExit, match='does not exist'):
+        serve_checkpoints.override(checkpoints_dir=str(tmp_path / 'nowhere')).instantiate()
+    with pytest.raises(SystemExit, match="unknown device 'tpu'"):
+        serve_checkpoints.override(checkpoints_dir=str(experiment), device='tpu').instantiate()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, '-m', 'positronic.vendors.lerobot.server', *args]
+
+
+def test_the_documented_command_serves_the_experiment(experiment):
+    port = _free_port()
+    args = [f'--checkpoints_dir={experiment}', '--host=127.0.0.1', f'--port={port}', '--device=cpu']
+    process = subprocess.Popen(_command(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+    try:
+        client = InferenceClient('127.0.0.1', port)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert client.list_models() == ['10', '20']
+                break
+            except OffboardError:
+                assert process.poll() is None, process.stdout.read().decode()[-2000:]
+                assert time.monotonic() < deadline, 'the server did not start within 60 s'
+                time.sleep(0.2)
+        with client.new_session('000010') as session:
+            assert (session.meta['step'], session.meta['port']) == (10, port)
+            assert len(session.infer(raw_observation())) == N_ACTION_STEPS
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_the_command_refuses_a_contradicting_codec_with_a_clear_error(experiment):
+    codec = '--codec=@positronic.vendors.lerobot.codecs.eepose_absolute'
+    run = subprocess.run(
+        _command(f'--checkpoints_dir={experiment}', codec, '--port=1'),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+    )
+    assert run.returncode == 1
+    assert 'contradicts checkpoint' in run.stderr and 'Traceback' not in run.stderr
+
+
+def test_a_lerobot_written_checkpoint_is_served_with_eepose_absolute_at_its_image_size(tmp_path):
+    pretrained = add_lerobot_checkpoint(tmp_path)
+    observation = raw_observation(seed=2, image_hw=(480, 480))
+    with ServerThread(CheckpointSource(tmp_path, device='cpu'), settings=SETTINGS) as server:
+        client = InferenceClient('127.0.0.1', server.port)
+        assert client.list_models() == ['30']
+        with client.new_session() as session:
+            assert session.meta['codec'] == 'positronic.vendors.lerobot.codecs.eepose_absolute'
+            assert session.meta['image_size'] == [96, 96]
+            chunk = session.infer(observation)
+    assert len(chunk) == 10
+    np.testing.assert_allclose(_poses(chunk), _in_process(pretrained, observation), atol=1e-6)
+
+
+@pytest.mark.positronic041
+def test_positronic_041_inference_client_uses_our_lerobot_server(positronic041_python, server):
+    run = subprocess.run(
+        [str(positronic041_python), str(POSITRONIC041_CLIENT), str(server.port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd='/',
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report['protocol_version'] in ('1', 'ProtocolVersion.V1')
+    assert report['meta']['step'] == 20 and report['meta']['type'] == 'act'
+    assert report['chunk_sizes'] == [N_ACTION_STEPS] * 3
+    assert report['command_type'] == 'CartesianPosition'
+    assert isinstance(report['target_grip'], float)
+    assert "lacks ['robot_state.ee_pose'" in report['error']
+    assert report['chunk_size_after_error'] == N_ACTION_STEPS
+
+
+def test_requests_over_the_size_limit_are_answered_with_an_error(server):
+    with open_raw(server.port) as ws:
+        handshake(ws)
+        big = {**raw_observation(), 'padding': np.zeros(SETTINGS.max_message_bytes + 1, np.uint8)}
+        ws.send(wire.pack(big))
+        assert 'exceeds the limit' in wire.unpack(ws.recv(timeout=10))[protocol.ERROR]
