@@ -1,0 +1,143 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from positronic import data_collection, keys
+from positronic.data_collection import STATIC_SEED, STATIC_SUCCESS, main
+from positronic.dataset import LocalDataset
+from positronic.dataset.episode import UNFINISHED_MARKER
+
+SMALL = ['--camera_size=[64,48]', '--fps=10']
+SIGNALS = (
+    keys.ROBOT_Q,
+    keys.ROBOT_DQ,
+    keys.ROBOT_EE_POSE,
+    keys.GRIP,
+    keys.COMMAND_POSE,
+    keys.TARGET_GRIP,
+    keys.IMAGE_WRIST,
+    keys.IMAGE_EXTERIOR,
+)
+
+
+def episode_dirs(root: Path) -> list[Path]:
+    return sorted(p for block in root.iterdir() for p in block.iterdir())
+
+
+def test_records_successful_demonstrations_with_all_signals_and_statics(tmp_path, capsys):
+    root = tmp_path / 'raw'
+    main(['sim', f'--output_dir={root}', '--num_episodes=2', '--seed=3', *SMALL])
+    assert '2/2 demonstrations succeeded; kept 2 episodes' in capsys.readouterr().out
+
+    dataset = LocalDataset(root)
+    assert len(dataset) == 2
+    for episode, seed in zip(dataset, (3, 4), strict=True):
+        assert episode[keys.TASK] == keys.STACK_CUBES_TASK
+        assert episode[STATIC_SEED] == seed
+        assert episode[STATIC_SUCCESS] == 1.0
+        lengths = {name: len(episode[name]) for name in SIGNALS}
+        assert len(set(lengths.values())) == 1 and lengths[keys.ROBOT_Q] > 60  # one record per tick, ~8 s at 10 fps
+        ts = episode[keys.ROBOT_Q].timestamps
+        assert np.all(np.diff(ts) == 100_000_000)  # sim time, 1 / fps apart
+        assert np.array_equal(episode[keys.IMAGE_WRIST].timestamps, ts)
+        assert episode[keys.ROBOT_Q].dtype == np.float32 and episode[keys.ROBOT_Q].shape == (7,)
+        assert episode[keys.ROBOT_EE_POSE].dtype == np.float64 and episode[keys.COMMAND_POSE].shape == (7,)
+        frame, _ = episode[keys.IMAGE_EXTERIOR][10]
+        assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8
+        grips = np.array(episode[keys.TARGET_GRIP].values)
+        assert grips[0] == 0.0 and grips.max() == 1.0 and grips[-1] == 0.0  # open, grasp, release
+        measured = np.array(episode[keys.GRIP].values)
+        assert 0.3 < measured[np.argmax(grips) + 15] < 0.7  # the fingers stop on the 4 cm cube
+    first, second = (np.array(ep[keys.COMMAND_POSE].values) for ep in dataset)
+    assert not np.allclose(first[:60], second[:60])  # different seeds, different demonstrations
+
+
+def test_existing_dataset_is_appended_to_and_home_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv('HOME', str(tmp_path))
+    main(['sim', '--output_dir=~/raw', '--num_episodes=1', '--seed=0', *SMALL])
+    main(['sim', '--output_dir=~/raw', '--num_episodes=1', '--seed=5', *SMALL])
+    dataset = LocalDataset(tmp_path / 'raw')
+    assert [ep[STATIC_SEED] for ep in dataset] == [0, 5]
+
+
+def test_failed_demonstrations_are_dropped_unless_asked_to_keep(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(data_collection, 'SUCCESS_SCORE', 1.5)  # nothing can succeed
+    main(['sim', f'--output_dir={tmp_path / "dropped"}', '--num_episodes=1', *SMALL])
+    assert '0/1 demonstrations succeeded; kept 0 episodes' in capsys.readouterr().out
+    assert len(LocalDataset(tmp_path / 'dropped')) == 0
+    assert episode_dirs(tmp_path / 'dropped') == []
+
+    main(['sim', f'--output_dir={tmp_path / "kept"}', '--num_episodes=1', '--keep_failed=True', *SMALL])
+    assert len(LocalDataset(tmp_path / 'kept')) == 1
+
+
+def test_show_gui_without_a_display_says_so_and_records_headless(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv('DISPLAY', raising=False)
+    monkeypatch.delenv('WAYLAND_DISPLAY', raising=False)
+    main(['sim', f'--output_dir={tmp_path}', '--num_episodes=1', '--show_gui=True', *SMALL])
+    assert 'no display' in capsys.readouterr().err
+    assert len(LocalDataset(tmp_path)) == 1
+
+
+@pytest.mark.parametrize(
+    ('args', 'message'),
+    [
+        (['--num_episodes=0'], '--num_episodes must be a positive integer'),
+        (['--num_episodes=-3'], '--num_episodes must be a positive integer'),
+        (['--fps=0'], '--fps must be a positive integer'),
+        (['--camera_size=[63,48]'], '--camera_size must be'),
+        (['--bogus=1'], 'unknown option --bogus'),
+    ],
+)
+def test_bad_arguments_fail_before_any_work(tmp_path, capsys, args, message):
+    root = tmp_path / 'never'
+    with pytest.raises(SystemExit) as exit_info:
+        main(['sim', f'--output_dir={root}', *args])
+    assert message in str(exit_info.value.code)
+    assert not root.exists()
+
+
+def test_missing_output_dir_is_named():
+    with pytest.raises(SystemExit, match='needs --output_dir'):
+        main(['sim', '--num_episodes=1'])
+
+
+def test_unwritable_output_dir_is_refused(tmp_path):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    for bad in (blocker, blocker / 'sub'):
+        with pytest.raises(SystemExit, match=r'--output_dir=.*(is a file|not a writable directory)'):
+            main(['sim', f'--output_dir={bad}', '--num_episodes=1'])
+    locked = tmp_path / 'locked'
+    locked.mkdir(mode=0o500)
+    if not os.access(locked, os.W_OK):  # root can write anywhere
+        with pytest.raises(SystemExit, match='not a writable directory'):
+            main(['sim', f'--output_dir={locked}', '--num_episodes=1'])
+
+
+def test_ctrl_c_keeps_finished_episodes_and_discards_the_interrupted_one(tmp_path):
+    root = tmp_path / 'raw'
+    cmd = [sys.executable, '-m', 'positronic.data_collection', 'sim', f'--output_dir={root}', '--num_episodes=20']
+    proc = subprocess.Popen([*cmd, *SMALL], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(root.glob('*/*/meta.json')):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next episode
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert 'interrupted' in out
+    finished = LocalDataset(root)
+    assert 1 <= len(finished) < 20
+    for episode in finished:  # only complete demonstrations are visible
+        assert episode[STATIC_SUCCESS] == 1.0
+        assert len(episode[keys.IMAGE_WRIST]) == len(episode[keys.ROBOT_Q]) > 60
+    unfinished = [d for d in episode_dirs(root) if (d / UNFINISHED_MARKER).exists()]
+    assert len(unfinished) <= 1  # the interrupted episode is deleted (or, if cut at its very first line, hidden)
