@@ -39,6 +39,7 @@ from positronic.vendors.lerobot.lerobot_dataset import (
     LeRobotDatasetError,
     VideoEncoding,
 )
+from positronic.vendors.lerobot.read_ahead import DEFAULT_DEPTH, ReadAhead
 
 PROG = 'positronic-to-lerobot'
 USER_ERRORS = (
@@ -78,19 +79,59 @@ def _check_not_empty(dataset: EncodedDataset) -> None:
         raise EmptyDatasetError(f'{_source_label(dataset)} has no finished episodes; nothing to convert')
 
 
-def write_episodes(writer: DatasetWriter, dataset: EncodedDataset, fps: int, task: str | None, desc: str) -> int:
+class _EpisodeInFlight:
+    """One projected episode whose cameras are being read ahead."""
+
+    def __init__(self, dataset: EncodedDataset, index: int, fps: int, task: str | None, read_ahead: int):
+        projected = dataset.project(index, fps, task)
+        self.task = projected.task
+        self.length = len(projected)
+        self.frames = dict(projected.frames)
+        self._readers: list[ReadAhead] = []
+        if read_ahead > 0:
+            for key in dataset.codec.observation.cameras:
+                reader = ReadAhead(projected.frames[key], read_ahead, name=f'read-ahead {key}')
+                self._readers.append(reader)
+                self.frames[key] = reader
+
+    def close(self) -> None:
+        for reader in self._readers:
+            reader.close()
+
+
+def write_episodes(
+    writer: DatasetWriter,
+    dataset: EncodedDataset,
+    fps: int,
+    task: str | None,
+    desc: str,
+    read_ahead: int = DEFAULT_DEPTH,
+) -> int:
     """Project every episode of ``dataset`` at ``fps`` and add it to ``writer``, showing progress; returns the number
-    of frames written. The writer encodes each episode's cameras in parallel threads while the next episode's
-    numeric features are projected."""
+    of frames written.
+
+    The writer encodes an episode's cameras in parallel threads; with ``read_ahead`` > 0 each camera's frames are
+    decoded and letterboxed by another thread up to that many frames ahead, and the next episode starts reading
+    while the current one is written.
+    """
     frames = 0
     start = time.perf_counter()
-    with tqdm(total=len(dataset), unit='episode', desc=desc, dynamic_ncols=True) as bar:
-        for index in range(len(dataset)):
-            projected = dataset.project(index, fps, task)
-            writer.add_episode(projected.frames, projected.task)
-            frames += len(projected)
-            bar.set_postfix_str(f'{frames} frames, {frames / (time.perf_counter() - start):.0f} frames/s')
-            bar.update(1)
+    upcoming = _EpisodeInFlight(dataset, 0, fps, task, read_ahead)
+    in_flight = [upcoming]
+    try:
+        with tqdm(total=len(dataset), unit='episode', desc=desc, dynamic_ncols=True) as bar:
+            for index in range(len(dataset)):
+                current = upcoming
+                if index + 1 < len(dataset):
+                    upcoming = _EpisodeInFlight(dataset, index + 1, fps, task, read_ahead)
+                    in_flight.append(upcoming)
+                writer.add_episode(current.frames, current.task)
+                frames += current.length
+                bar.set_postfix_str(f'{frames} frames, {frames / (time.perf_counter() - start):.0f} frames/s')
+                bar.update(1)
+    finally:
+        for episode in in_flight:
+            episode.close()
     return frames
 
 
@@ -99,15 +140,21 @@ def _summary(action: str, root: Path, episodes: int, frames: int, elapsed_s: flo
     return f'{action} {episodes} episodes, {frames} frames into {root} in {elapsed_s:.1f} s ({rate:.0f} frames/s)'
 
 
-@cfn.config(dataset=encoded, task=None, video=H264)
+@cfn.config(dataset=encoded, task=None, video=H264, read_ahead=DEFAULT_DEPTH)
 def convert(
-    output_dir: str, fps: int, dataset: EncodedDataset, task: str | None = None, video: VideoEncoding = H264
+    output_dir: str,
+    fps: int,
+    dataset: EncodedDataset,
+    task: str | None = None,
+    video: VideoEncoding = H264,
+    read_ahead: int = DEFAULT_DEPTH,
 ) -> None:
     """Convert a raw dataset into a new LeRobot v3.0 dataset at --output_dir (absent or an empty directory).
 
     --fps: frames per second of the output (positive int); --task: instruction for every episode (default: each
     episode's static task); --video: encoder settings (default H.264; LeRobot's AV1 default is
-    @positronic.vendors.lerobot.lerobot_dataset.AV1_LEROBOT).
+    @positronic.vendors.lerobot.lerobot_dataset.AV1_LEROBOT); --read_ahead: camera frames decoded ahead of the
+    encoder per camera (0: decode in the encoding thread).
     """
     root, task = _expanded(output_dir), _task_override(task)
     _check_not_empty(dataset)
@@ -116,12 +163,14 @@ def convert(
         root, dataset.features(), fps, video=video, positronic_codec=dataset.codec.path
     ) as writer:
         dataset.check(task)
-        frames = write_episodes(writer, dataset, writer.fps, task, f'convert -> {root.name}')
+        frames = write_episodes(writer, dataset, writer.fps, task, f'convert -> {root.name}', read_ahead)
     print(_summary('wrote', root, len(dataset), frames, time.perf_counter() - start))
 
 
-@cfn.config(dataset=encoded, task=None)
-def append(output_dir: str, fps: int, dataset: EncodedDataset, task: str | None = None) -> None:
+@cfn.config(dataset=encoded, task=None, read_ahead=DEFAULT_DEPTH)
+def append(
+    output_dir: str, fps: int, dataset: EncodedDataset, task: str | None = None, read_ahead: int = DEFAULT_DEPTH
+) -> None:
     """Add the episodes of a raw dataset to the existing LeRobot dataset at --output_dir.
 
     Refuses (nothing written) unless --fps, the codec and its features (image size included) match the dataset's.
@@ -133,7 +182,7 @@ def append(output_dir: str, fps: int, dataset: EncodedDataset, task: str | None 
     with DatasetWriter.append(root, dataset.features(), fps, positronic_codec=dataset.codec.path) as writer:
         dataset.check(task)
         first = writer.num_episodes
-        frames = write_episodes(writer, dataset, writer.fps, task, f'append -> {root.name}')
+        frames = write_episodes(writer, dataset, writer.fps, task, f'append -> {root.name}', read_ahead)
     print(
         _summary(
             f'appended (as episodes {first}..{first + len(dataset) - 1})',

@@ -1,0 +1,187 @@
+"""Benchmark of ``positronic-to-lerobot convert``, side by side with LeRobot 0.4.4's recording path.
+
+    .venv/bin/python benchmarks/bench_to_lerobot.py [--episodes 3] [--frames 300]
+        [--lerobot-python /tmp/venv-lerobot/bin/python]
+
+Raw data: episodes of a 320x240 rendered-like scene on two cameras at 30 fps (a textured table, three shaded cubes
+moving, mild sensor noise; the wrist camera pans, the exterior one is static), robot state and commands at 100 Hz,
+written with the raw dataset writer. Measured, in frames/s (one frame = both cameras + state + action):
+
+1. ``convert`` at 30 fps to 480x480 (decode the raw H.264, letterbox, encode, stats, parquet): with the default
+   H.264 settings and with LeRobot's AV1 settings; with and without reading frames ahead in their own threads; on
+   both cores and pinned to one core (what the threads gain);
+2. LeRobot 0.4.4 (``LeRobotDataset.create`` + ``add_frame`` + ``save_episode``, AV1 default) writing the same
+   projected frames, already letterboxed and in memory (so it does less work than ``convert``), in the side
+   interpreter.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import av
+import numpy as np
+
+from positronic import keys
+from positronic.dataset import LocalDataset, LocalDatasetWriter
+from positronic.vendors.lerobot.codecs import eepose_absolute
+
+FPS = 30
+STATE_PERIOD_NS = 10_000_000
+SOURCE_W, SOURCE_H = 320, 240
+SIZE = 480
+TARGET_SPEEDUP = 4.0
+LEROBOT_SCRIPT = Path(__file__).with_name('lerobot_record.py')
+CONVERT = [sys.executable, '-m', 'positronic.vendors.lerobot.to_lerobot', 'convert']
+
+
+def _value_noise(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    out = np.zeros((h, w), np.float32)
+    for cell in (8, 32, 128):
+        grid = rng.random((h // cell + 2, w // cell + 2)).astype(np.float32)
+        y, x = np.arange(h) / cell, np.arange(w) / cell
+        y0, x0 = y.astype(int), x.astype(int)
+        fy, fx = (y - y0)[:, None], (x - x0)[None]
+        top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x0 + 1] * fx
+        bottom = grid[y0 + 1][:, x0] * (1 - fx) + grid[y0 + 1][:, x0 + 1] * fx
+        out += top * (1 - fy) + bottom * fy
+    return out / 3
+
+
+def source_frames(num_frames: int, *, seed: int, panning: bool) -> np.ndarray:
+    """uint8 (T, 240, 320, 3) frames of a table with three moving cubes."""
+    rng = np.random.default_rng(seed)
+    texture = _value_noise(rng, 2 * SOURCE_H, 2 * SOURCE_W)
+    table = np.stack([0.35 + 0.4 * texture, 0.28 + 0.3 * texture, 0.2 + 0.2 * texture], -1)
+    yy, xx = np.mgrid[0:SOURCE_H, 0:SOURCE_W].astype(np.float32)
+    out = np.empty((num_frames, SOURCE_H, SOURCE_W, 3), np.uint8)
+    for t in range(num_frames):
+        phase = t / FPS + seed
+        oy = int(SOURCE_H / 2 * (1 + np.sin(phase * 0.4))) if panning else SOURCE_H // 2
+        ox = int(SOURCE_W / 2 * (1 + np.cos(phase * 0.3))) if panning else SOURCE_W // 2
+        img = table[oy : oy + SOURCE_H, ox : ox + SOURCE_W].copy()
+        for i, color in enumerate([(0.9, 0.15, 0.1), (0.1, 0.75, 0.2), (0.2, 0.3, 0.9)]):
+            cx = SOURCE_W / 2 + 90 * np.sin(phase * 0.7 + i * 2)
+            cy = SOURCE_H / 2 + 60 * np.cos(phase * 0.5 + i)
+            r = 22 - 4 * i
+            mask = (np.abs(xx - cx) < r) & (np.abs(yy - cy) < r)
+            img[mask] = np.asarray(color, np.float32) * (0.6 + 0.4 * (yy[mask] - cy + r) / (2 * r))[:, None]
+        img += rng.normal(0, 0.006, img.shape).astype(np.float32)
+        out[t] = (np.clip(img, 0, 1) * 255).astype(np.uint8)
+    return out
+
+
+def write_raw(root: Path, episodes: int, frames: int) -> None:
+    """``episodes`` raw episodes of ``frames`` camera frames each, with every signal the codecs read."""
+    writer = LocalDatasetWriter(root)
+    duration_ns = frames * 1_000_000_000 // FPS
+    for e in range(episodes):
+        wrist = source_frames(frames, seed=2 * e + 1, panning=True)
+        exterior = source_frames(frames, seed=2 * e + 2, panning=False)
+        with writer.new_episode() as ep:
+            for ts in range(0, duration_ns + STATE_PERIOD_NS, STATE_PERIOD_NS):
+                t = ts / 1e9
+                pose = np.array([0.5 + 0.05 * np.sin(t), 0.1 * np.cos(t), 0.3, 0.0, 1.0, 0.0, 0.0])
+                ep.append(keys.ROBOT_Q, (np.arange(7) * 0.1 + np.sin(t)).astype(np.float32), ts)
+                ep.append(keys.ROBOT_EE_POSE, pose, ts)
+                ep.append(keys.GRIP, float(t % 1.0), ts)
+                ep.append(keys.COMMAND_POSE, pose + 0.01, ts)
+                ep.append(keys.TARGET_GRIP, float(t % 2.0 > 1.0), ts)
+            for k in range(frames):
+                ts = k * 1_000_000_000 // FPS
+                ep.append(keys.IMAGE_WRIST, wrist[k], ts)
+                ep.append(keys.IMAGE_EXTERIOR, exterior[k], ts)
+            ep.set_static(keys.TASK, 'stack the cubes')
+
+
+def machine_info() -> str:
+    cpu = platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    load = ', load average ' + ' '.join(f'{x:.2f}' for x in os.getloadavg())
+    return f'{cpu}, {os.cpu_count()} cores{load}; Python {platform.python_version()}, PyAV {av.__version__}'
+
+
+def run_convert(raw: Path, out: Path, extra: list[str], cpus: set[int] | None) -> float:
+    """Seconds ``convert`` takes (its own report, without interpreter start-up) in a fresh process."""
+    command = [*CONVERT, f'--dataset.dataset.path={raw}', f'--output_dir={out}', f'--fps={FPS}', *extra]
+    preexec = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    result = subprocess.run(command, capture_output=True, text=True, preexec_fn=preexec)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    seconds = float(result.stdout.rsplit(' in ', 1)[1].split(' s ')[0])
+    shutil.rmtree(out)
+    return seconds
+
+
+def run_lerobot(python: str, raw: Path, work: Path, episodes: int) -> float | None:
+    """LeRobot's frames/s recording the first raw episode's projected frames ``episodes`` times."""
+    projected = eepose_absolute.instantiate().project_episode(LocalDataset(raw)[0], FPS)
+    frames_file = work / 'frames.npz'
+    np.savez(
+        frames_file,
+        left=np.asarray(projected.frames['observation.images.left']),
+        side=np.asarray(projected.frames['observation.images.side']),
+        state=projected.frames['observation.state'],
+        action=projected.frames['action'],
+    )
+    env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'HF_LEROBOT_HOME': str(work / 'hf_lerobot')}
+    command = [python, str(LEROBOT_SCRIPT), str(frames_file), str(work / 'lerobot'), str(episodes)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        print(f'LeRobot run failed:\n{result.stderr[-3000:]}', file=sys.stderr)
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])['frames_per_s']
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--episodes', type=int, default=3)
+    parser.add_argument('--frames', type=int, default=300)
+    parser.add_argument('--lerobot-python', default=os.environ.get('LEROBOT_PYTHON'))
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix='bench_to_lerobot_') as tmp:
+        work = Path(tmp)
+        raw = work / 'raw'
+        write_raw(raw, args.episodes, args.frames)
+        total = args.episodes * args.frames
+        av1 = '--video=@positronic.vendors.lerobot.lerobot_dataset.AV1_LEROBOT'
+        one_core = {min(os.sched_getaffinity(0))}
+        variants = {
+            'convert, H.264 default, 2 cores': ([], None),
+            'convert, H.264, --read_ahead=0 (decode in the encoding threads), 2 cores': (['--read_ahead=0'], None),
+            'convert, H.264 default, pinned to 1 core': ([], one_core),
+            'convert, AV1 (LeRobot settings), 2 cores': ([av1], None),
+        }
+        rows = [(label, run_convert(raw, work / 'out', extra, cpus)) for label, (extra, cpus) in variants.items()]
+        lerobot = run_lerobot(args.lerobot_python, raw, work, args.episodes) if args.lerobot_python else None
+
+    print(f'machine: {machine_info()}')
+    print(
+        f'data: {args.episodes} episodes x {args.frames} frames, 2 cameras {SOURCE_W}x{SOURCE_H} raw H.264 -> '
+        f'{SIZE}x{SIZE} letterboxed, state/commands at 100 Hz, {FPS} fps'
+    )
+    print('\n| writer | frames/s | x LeRobot | target |')
+    print('|---|---:|---:|---:|')
+    if lerobot:
+        print(f'| LeRobot 0.4.4 create + add_frame + save_episode (AV1, frames in memory) | {lerobot:.1f} | 1.0 | |')
+    for label, seconds in rows:
+        speed = total / seconds
+        ratio = f'{speed / lerobot:.1f}' if lerobot else 'n/a'
+        print(f'| {label} | {speed:.1f} | {ratio} | >= {TARGET_SPEEDUP:.0f}x |')
+    if not lerobot:
+        print('\n(LeRobot not measured: pass --lerobot-python or set LEROBOT_PYTHON)')
+
+
+if __name__ == '__main__':
+    main()
