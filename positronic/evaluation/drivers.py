@@ -47,7 +47,7 @@ class TimedDriver:
     def run(self, start_episode: StartEpisode, idle: Callable[[], None]) -> Iterator[IterationResult]:
         del idle
         total_s = self.num_iterations * self.simulation_time
-        with tqdm(total=round(total_s, 3), unit='sim s', desc='evaluation', dynamic_ncols=True) as bar:
+        with tqdm(total=round(total_s, 3), unit='sim s', desc='evaluation', dynamic_ncols=True, disable=None) as bar:
             for iteration in range(self.num_iterations):
                 episode = start_episode(iteration)
                 done_s = iteration * self.simulation_time
@@ -69,6 +69,14 @@ class NotATerminalError(RuntimeError):
     """The keyboard driver was started without a terminal to read keys from."""
 
 
+def _stdin_fd() -> int:
+    """The file descriptor of stdin, or -1 when stdin is closed or not a real file."""
+    try:
+        return sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        return -1
+
+
 class TerminalKeys:
     """Keys typed on the terminal ``fd`` (default: stdin), read unbuffered and unechoed while in use.
 
@@ -76,8 +84,8 @@ class TerminalKeys:
     """
 
     def __init__(self, fd: int | None = None):
-        self.fd = sys.stdin.fileno() if fd is None else fd
-        if not os.isatty(self.fd):
+        self.fd = _stdin_fd() if fd is None else fd
+        if self.fd < 0 or not os.isatty(self.fd):
             raise NotATerminalError(
                 'the keyboard driver reads keys from a terminal, but stdin is not a TTY; run it in an interactive '
                 'terminal (with docker: `docker compose run` or `docker run -it`), or use the timed driver'
@@ -110,7 +118,8 @@ class KeyboardDriver:
     stops it and discards it (the next start reuses its seed), ``q`` keeps the running one and quits.
 
     An iteration also ends by itself after ``simulation_time`` sim seconds (None: no limit) or on a fault.
-    ``keys`` reads the key presses (default: the terminal on stdin, which must be a TTY).
+    ``keys`` reads the key presses (default: the terminal on stdin, which must be a TTY; checked here, so a
+    run without one stops before anything is loaded).
     """
 
     def __init__(self, simulation_time: float | None = None, show_gui: bool = False, keys: KeySource | None = None):
@@ -118,11 +127,13 @@ class KeyboardDriver:
             raise ValueError(f'driver.simulation_time must be positive or None, got {simulation_time}')
         self.simulation_time = simulation_time
         self.show_gui = bool(show_gui)
-        self.keys = keys
+        self._keys = keys if keys is not None else TerminalKeys()
 
     def run(self, start_episode: StartEpisode, idle: Callable[[], None]) -> Iterator[IterationResult]:
         with contextlib.ExitStack() as stack:
-            keys = self.keys if self.keys is not None else stack.enter_context(TerminalKeys())
+            keys = self._keys
+            if isinstance(keys, TerminalKeys):
+                stack.enter_context(keys)
             print(KEY_HELP, flush=True)
             iteration = 0
             episode: EpisodeRun | None = None

@@ -1,0 +1,158 @@
+"""Closed-loop evaluation speed and the scripted expert's success rate, printed as a table.
+
+- throughput: sim seconds per wall second of ``positronic.evaluation`` iterations, headless, two cameras,
+  ``policy_fps`` 15, with a trivial in-process policy (hold the measured pose; one action per chunk, so
+  both cameras render every tick). Rows: no recording; recording to a raw dataset; the same trivial policy
+  served over protocol v1 on loopback (``RemotePolicy``). Target: >= 3x real time.
+- expert: ``--policy=.expert`` through the same loop over ``--expert-seeds`` seeds of ``--seconds`` each
+  (seeds from 1000, apart from demonstration seeds). Target: >= 95% success.
+
+Usage: MUJOCO_GL=egl python benchmarks/bench_inference.py [--camera 320 240] [--expert-seeds 20]
+"""
+
+import argparse
+import contextlib
+import io
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import mujoco
+
+from positronic import keys
+from positronic.dataset import LocalDatasetWriter
+from positronic.evaluation.drivers import TimedDriver
+from positronic.evaluation.episode import EpisodeRun, LoopSettings
+from positronic.evaluation.recorder import EpisodeRecorder
+from positronic.evaluation.runner import run_evaluation
+from positronic.offboard.server import ServerThread
+from positronic.policy.action import cartesian_action
+from positronic.policy.expert import ExpertPolicy
+from positronic.policy.remote import RemotePolicy
+from positronic.sim import World
+
+EXPERT_FIRST_SEED = 1000
+
+
+class HoldPolicy:
+    """The trivial policy: stay at the measured end-effector pose, gripper open; one action per call."""
+
+    meta: Mapping[str, Any] = {'type': 'hold'}
+
+    def select_action(self, observation: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [cartesian_action(observation[keys.ROBOT_EE_POSE], 0.0)]
+
+    def reset(self, context: Mapping[str, Any] | None = None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class HoldModel(HoldPolicy):
+    def warm_up(self) -> None:
+        pass
+
+    def infer(self, observation: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return self.select_action(observation)
+
+    def unload(self) -> None:
+        pass
+
+
+class HoldSource:
+    def model_ids(self) -> list[str]:
+        return ['hold']
+
+    def resolve(self, model_id: str | None) -> str:
+        return 'hold'
+
+    def load(self, model_id: str) -> HoldModel:
+        return HoldModel()
+
+
+def throughput(policy, camera: tuple[int, int], iterations: int, seconds: float, record: bool) -> float:
+    """Sim seconds per wall second over ``iterations`` iterations of ``seconds`` each."""
+    settings = LoopSettings(policy_fps=15)
+    with World(camera_size=camera) as world, tempfile.TemporaryDirectory() as root:
+        writer = LocalDatasetWriter(root) if record else None
+        world.render()  # the renderer's context is created once, outside the timing
+        sim_s = 0.0
+        began = time.perf_counter()
+        for i in range(iterations):
+            recorder = EpisodeRecorder(writer.new_episode()) if writer is not None else None
+            episode = EpisodeRun(world, policy, settings, i, seed=i, recorder=recorder)
+            while episode.elapsed_s < seconds and episode.tick():
+                pass
+            sim_s += episode.elapsed_s
+            episode.finish()
+        return sim_s / (time.perf_counter() - began)
+
+
+def machine_info() -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    if os.path.exists('/proc/cpuinfo'):
+        with open('/proc/cpuinfo') as info:
+            names = [line.split(':', 1)[1].strip() for line in info if line.startswith('model name')]
+        cpu = names[0] if names else cpu
+    return [
+        f'machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}',
+        f'python {platform.python_version()}; mujoco {mujoco.__version__}; MUJOCO_GL={os.environ.get("MUJOCO_GL")}',
+        'load average (1/5/15 min) at start: ' + ' '.join(f'{x:.2f}' for x in os.getloadavg()),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--camera', type=int, nargs=2, default=[320, 240], metavar=('WIDTH', 'HEIGHT'))
+    parser.add_argument('--iterations', type=int, default=2, help='throughput iterations per row')
+    parser.add_argument('--seconds', type=float, default=15.0, help='sim seconds per iteration')
+    parser.add_argument('--expert-seeds', type=int, default=20)
+    args = parser.parse_args()
+    camera = tuple(args.camera)
+
+    print('\n'.join(machine_info()))
+    size = f'{camera[0]}x{camera[1]} x2 cams, 15 fps, {args.iterations} x {args.seconds:g} s'
+    rows = [('measure', 'sizes', 'value', 'target')]
+    for name, record in (('throughput, hold policy', False), ('throughput, hold policy + recording', True)):
+        speed = throughput(HoldPolicy(), camera, args.iterations, args.seconds, record)
+        rows.append((name, size, f'{speed:.1f}x real time', '>= 3x'))
+    with ServerThread(HoldSource(), port=0) as server:
+        remote = RemotePolicy(host='127.0.0.1', port=server.port)
+        speed = throughput(remote, camera, args.iterations, args.seconds, record=False)
+        remote.close()
+    rows.append(('throughput, hold policy over loopback', size, f'{speed:.1f}x real time', '>= 3x'))
+
+    if args.expert_seeds > 0:
+        driver = TimedDriver(args.expert_seeds, args.seconds)
+        began = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()) as table:
+            summary = run_evaluation(ExpertPolicy(), driver, LoopSettings(), EXPERT_FIRST_SEED, camera)
+        wall_s = time.perf_counter() - began
+        low, high = summary.interval_95
+        failed = [r.seed for r in summary.results if not r.success]
+        rows.append(
+            (
+                'expert success rate',
+                f'{args.expert_seeds} seeds from {EXPERT_FIRST_SEED}, {args.seconds:g} s each',
+                f'{summary.successes}/{len(summary.results)} (95% CI {100 * low:.0f}-{100 * high:.0f}%)',
+                '>= 95%',
+            )
+        )
+        expert_size = f'{camera[0]}x{camera[1]} x2 cams, 15 fps, {args.expert_seeds} x {args.seconds:g} s'
+        speed = args.expert_seeds * args.seconds / wall_s
+        rows.append(('expert run speed (one action per call)', expert_size, f'{speed:.1f}x real time', '-'))
+        if failed:
+            print(table.getvalue())
+            print(f'expert failed on seeds {failed}')
+
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print('  '.join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+if __name__ == '__main__':
+    main()
