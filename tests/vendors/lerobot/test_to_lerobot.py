@@ -249,7 +249,8 @@ def test_a_failing_conversion_leaves_nothing(tmp_path):
 def test_an_interrupted_conversion_leaves_nothing_that_loads_and_a_rerun_completes(tmp_path):
     source = write_dataset(tmp_path / 'raw', num_episodes=8, duration_s=2.0)
     out = tmp_path / 'out'
-    command = [sys.executable, '-m', 'positronic.vendors.lerobot.to_lerobot', 'convert', *cli_args(source, out)]
+    args = cli_args(source, out, size=192)  # large enough frames that the kill lands mid-conversion
+    command = [sys.executable, '-m', 'positronic.vendors.lerobot.to_lerobot', 'convert', *args]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first_episode = staging_path(out) / 'dataset' / 'data' / 'chunk-000' / 'file-000.parquet'
     deadline = time.monotonic() + 60
@@ -261,7 +262,7 @@ def test_an_interrupted_conversion_leaves_nothing_that_loads_and_a_rerun_complet
     assert not out.exists()
     with pytest.raises(NotADatasetError):
         DatasetReader(out)
-    main(['convert', *cli_args(source, out)])
+    main(['convert', *args])
     assert DatasetReader(out).total_episodes == 8 and not staging_path(out).exists()
     shutil.rmtree(out)
 
