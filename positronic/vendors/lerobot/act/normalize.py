@@ -69,9 +69,10 @@ def state_file_name(pipeline_name: str, step_index: int, registry_name: str) -> 
 
 
 def stats_to_tensors(stats: Stats) -> dict[str, dict[str, Tensor]]:
-    """Stats as float32 CPU tensors of their own shapes (vectors (N,), scalars (1,), images (3, 1, 1))."""
+    """Stats as float32 CPU tensors of their own shapes (vectors (N,), scalars (1,), images (3, 1, 1)), each its
+    own copy (safetensors refuses tensors sharing memory, as when two features were given the same array)."""
     return {
-        key: {name: torch.as_tensor(np.asarray(value, dtype=np.float32)) for name, value in feature_stats.items()}
+        key: {name: torch.tensor(np.asarray(value, dtype=np.float32)) for name, value in feature_stats.items()}
         for key, feature_stats in stats.items()
     }
 
@@ -126,7 +127,7 @@ class Normalizer:
         return (x + 1) / 2 * span + lo if inverse else 2 * (x - lo) / span - 1
 
     def state_dict(self) -> dict[str, Tensor]:
-        return {f'{key}.{name}': t.contiguous().cpu() for key, s in self.stats.items() for name, t in s.items()}
+        return {f'{key}.{name}': t.cpu().clone() for key, s in self.stats.items() for name, t in s.items()}
 
     def config(self) -> dict[str, Any]:
         return {

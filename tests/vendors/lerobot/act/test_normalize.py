@@ -45,6 +45,13 @@ def test_saved_processor_files_equal_lerobots_byte_for_byte(tmp_path):
         assert (tmp_path / name).read_bytes() == (ACT_TINY / name).read_bytes(), name
 
 
+def test_stats_shared_between_features_are_saved_apart(tmp_path):
+    shared = {'mean': np.zeros(8, np.float32), 'std': np.ones(8, np.float32)}
+    save_processors(tmp_path, {'observation.state': shared, 'action': shared}, tiny_config())
+    state = load_file(tmp_path / PRE_STATE)
+    assert sorted(state) == ['action.mean', 'action.std', 'observation.state.mean', 'observation.state.std']
+
+
 def test_device_step_records_the_policy_device(tmp_path):
     save_processors(tmp_path, lerobot_stats(), ACTConfig.load(ACT_TINY), device='cuda')
     pre = json.loads((tmp_path / PREPROCESSOR_FILE).read_text())
