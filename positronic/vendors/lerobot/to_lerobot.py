@@ -140,7 +140,7 @@ def _summary(action: str, root: Path, episodes: int, frames: int, elapsed_s: flo
     return f'{action} {episodes} episodes, {frames} frames into {root} in {elapsed_s:.1f} s ({rate:.0f} frames/s)'
 
 
-@cfn.config(dataset=encoded, task=None, video=H264, read_ahead=DEFAULT_DEPTH)
+@cfn.config(dataset=encoded, task=None, video=cfn.Config(VideoEncoding), read_ahead=DEFAULT_DEPTH)
 def convert(
     output_dir: str,
     fps: int,
@@ -151,10 +151,11 @@ def convert(
 ) -> None:
     """Convert a raw dataset into a new LeRobot v3.0 dataset at --output_dir (absent or an empty directory).
 
-    --fps: frames per second of the output (positive int); --task: instruction for every episode (default: each
-    episode's static task); --video: encoder settings (default H.264; LeRobot's AV1 default is
-    @positronic.vendors.lerobot.lerobot_dataset.AV1_LEROBOT); --read_ahead: camera frames decoded ahead of the
-    encoder per camera (0: decode in the encoding thread).
+    --fps: frames per second of the output (positive int).
+    --task: instruction for every episode (default: each episode's static task).
+    --video: encoder settings (default H.264, e.g. --video.crf=28; LeRobot's AV1 default is
+    --video=@positronic.vendors.lerobot.lerobot_dataset.AV1_LEROBOT).
+    --read_ahead: camera frames decoded ahead of the encoder, per camera (0: decode in the encoding thread).
     """
     root, task = _expanded(output_dir), _task_override(task)
     _check_not_empty(dataset)

@@ -19,7 +19,7 @@ from positronic.policy.codec import GRIP_NAME, JOINT_NAMES, Codec, ObservationEn
 from positronic.policy.encoded_dataset import EncodedDataset
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.conversion_check import ConversionMismatchError, check_conversion
-from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, NotADatasetError
+from positronic.vendors.lerobot.lerobot_dataset import AV1_LEROBOT, DatasetReader, NotADatasetError, VideoEncoding
 from positronic.vendors.lerobot.lerobot_dataset.staging import staging_path
 from positronic.vendors.lerobot.to_lerobot import main
 from tests.raw_episodes import TASK, write_dataset
@@ -308,3 +308,16 @@ def test_a_custom_codec_config_converts_and_verifies(raw, tmp_path):
     assert reader.video_keys == ['observation.images.wrist'] and reader.features['observation.state'].shape == (8,)
     assert reader.positronic_codec == f'{__name__}.wrist_joints' and reader.total_frames == 20
     main(['verify', f'--dataset.dataset.path={raw}', codec, f'--output_dir={out}'])
+
+
+def test_video_settings_come_from_the_command_line(raw, tmp_path):
+    main(['convert', *cli_args(raw, tmp_path / 'crf', '--video.crf=35')])
+    assert DatasetReader(tmp_path / 'crf').video_encoding == VideoEncoding(crf=35)
+    main(
+        ['convert', *cli_args(raw, tmp_path / 'av1', '--video=@positronic.vendors.lerobot.lerobot_dataset.AV1_LEROBOT')]
+    )
+    reader = DatasetReader(tmp_path / 'av1')
+    assert (
+        reader.video_encoding == AV1_LEROBOT and reader.features['observation.images.left'].info['video.codec'] == 'av1'
+    )
+    main(['verify', *cli_args(raw, tmp_path / 'av1', fps=None)])
