@@ -97,3 +97,24 @@ def test_sim_with_the_expert_policy_succeeds_and_records_the_successes(monkeypat
         assert 0 < episode.static['time_to_success_s'] < 8.5
         scores = episode[keys.STACKING_SUCCESS]
         assert scores[len(scores) - 1][0] == 1.0
+
+
+@pytest.mark.slow
+def test_sim_with_a_local_act_checkpoint_queries_it_once_per_executed_chunk(monkeypatch, capsys, tmp_path):
+    from tests.vendors.lerobot.tiny_act import N_ACTION_STEPS, write_tiny_experiment
+
+    experiment = write_tiny_experiment(tmp_path / 'my_task_v1')
+    run_cli(
+        monkeypatch,
+        'sim',
+        '--policy=.act',
+        f'--policy.checkpoints_dir={experiment}',
+        '--policy.device=cpu',
+        '--driver.simulation_time=1',
+        '--camera_size=[64,48]',
+        f'--output_dir={tmp_path / "run"}',
+    )
+    (iteration,) = json.loads((tmp_path / 'run' / 'summary.json').read_text())['iterations']
+    assert iteration['failure'] is None
+    assert iteration['policy_calls'] == -(-15 // N_ACTION_STEPS)
+    assert LocalDataset(tmp_path / 'run')[0].static['inference.policy.type'] == 'act'
