@@ -4,6 +4,7 @@
 - ``results``: per-iteration results, the run summary (success rate, Wilson interval), table and JSON;
 - ``plot``: the summary PNG (success per iteration, score over time);
 - ``recorder``: each iteration as a raw episode (``positronic.dataset``);
+- ``retry``: bounded retries while the policy's server is unreachable;
 - ``episode``: one iteration's control loop (observe, query, execute, step) with fault handling;
 - ``drivers``: what starts and stops iterations (``timed``, ``keyboard``);
 - ``viewer``: the live camera window;
