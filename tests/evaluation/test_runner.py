@@ -76,12 +76,12 @@ def test_a_server_error_mid_episode_fails_that_iteration_and_the_run_goes_on():
 
 
 def test_a_lost_session_mid_episode_fails_that_iteration_and_the_next_one_reconnects():
-    with serve(HoldSource(chunk_size=5, delay_calls={1: 1.0})) as server:
-        summary = run_evaluation(remote(server, infer_timeout_s=0.3), TimedDriver(2, 1.0), FAST, camera_size=CAMERA)
+    with serve(HoldSource(chunk_size=5, delay_calls={1: 3.0})) as server:
+        summary = run_evaluation(remote(server, infer_timeout_s=1.0), TimedDriver(2, 1.0), FAST, camera_size=CAMERA)
         sessions = server.manager.sessions_started
     first, second = summary.results
     assert first.failure.startswith('policy error: ServerTimeoutError') and first.policy_calls == 2
-    assert max(first.latencies_s) >= 0.3
+    assert max(first.latencies_s) >= 1.0
     assert second.failure is None and second.policy_calls == 3
     assert sessions >= 3  # meta, then one per iteration
 
