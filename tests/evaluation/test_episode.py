@@ -158,3 +158,21 @@ def test_a_discarded_iteration_leaves_no_episode(world, tmp_path):
     run_for(episode, 0.3)
     assert episode.finish(keep=False) is None
     assert len(LocalDataset(tmp_path)) == 0 and not any(tmp_path.glob('*/*'))
+
+
+def test_a_policy_that_cannot_start_fails_the_iteration_without_a_recording(world, tmp_path):
+    from positronic.offboard.client import ServerUnreachableError
+
+    class Unreachable(ScriptedPolicy):
+        def reset(self, context=None):
+            self.resets.append(context)
+            raise ServerUnreachableError('cannot reach the inference server at gpu-box:8000')
+
+    policy = Unreachable(lambda c, o: [])
+    recorder = EpisodeRecorder(LocalDatasetWriter(tmp_path).new_episode())
+    settings = LoopSettings(connect_attempts=2, retry_delay_s=0.01)
+    episode = EpisodeRun(world, policy, settings, 0, seed=1, recorder=recorder)
+    assert not episode.tick() and len(policy.resets) == 2
+    result = episode.finish()
+    assert result.failure.startswith('policy reset failed: PolicyUnavailableError: starting the policy failed after 2')
+    assert result.policy_calls == 0 and result.episode_path is None and not any(tmp_path.glob('*/*'))
