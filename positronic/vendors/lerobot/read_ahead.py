@@ -17,6 +17,10 @@ _POLL_S = 0.1
 _END = object()
 
 
+class ReadAheadClosedError(RuntimeError):
+    """The iteration was waiting for a frame when the read-ahead was closed (e.g. the conversion was aborted)."""
+
+
 class _Failure:
     def __init__(self, error: BaseException):
         self.error = error
@@ -26,7 +30,8 @@ class ReadAhead:
     """``frames`` (a sized iterable, consumed once) read by a daemon thread into a queue of ``depth`` items.
 
     Iterate it once; an exception raised while producing is raised by the iteration at that point. ``close`` (also
-    called when the iteration stops early) stops the thread.
+    called when the iteration stops early) stops the thread, and an iteration still waiting for frames then raises
+    ReadAheadClosedError instead of waiting forever.
     """
 
     def __init__(self, frames: Sequence[Any], depth: int = DEFAULT_DEPTH, name: str = 'read-ahead'):
@@ -67,7 +72,12 @@ class ReadAhead:
         self._consumed = True
         try:
             while True:
-                item = self._queue.get()
+                try:
+                    item = self._queue.get(timeout=_POLL_S)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        raise ReadAheadClosedError('the frames were closed while being read') from None
+                    continue
                 if item is _END:
                     return
                 if isinstance(item, _Failure):

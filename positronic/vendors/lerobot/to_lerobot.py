@@ -137,7 +137,7 @@ def write_episodes(
 
 def _summary(action: str, root: Path, episodes: int, frames: int, elapsed_s: float) -> str:
     rate = frames / elapsed_s
-    return f'{action} {episodes} episodes, {frames} frames into {root} in {elapsed_s:.1f} s ({rate:.0f} frames/s)'
+    return f'{action} {episodes} episodes ({frames} frames) to {root} in {elapsed_s:.1f} s, {rate:.0f} frames/s'
 
 
 @cfn.config(dataset=encoded, task=None, video=cfn.Config(VideoEncoding), read_ahead=DEFAULT_DEPTH)
@@ -186,7 +186,7 @@ def append(
         frames = write_episodes(writer, dataset, writer.fps, task, f'append -> {root.name}', read_ahead)
     print(
         _summary(
-            f'appended (as episodes {first}..{first + len(dataset) - 1})',
+            f'appended as episodes {first}..{writer.num_episodes - 1}:',
             root,
             len(dataset),
             frames,
@@ -253,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not isinstance(_root_cause(error), USER_ERRORS):
             raise
         sys.exit(f'{PROG}: error: {error}')
+    except KeyboardInterrupt:
+        sys.exit(f'{PROG}: interrupted; the output is as it was before this command')
     finally:
         sys.argv = saved
 

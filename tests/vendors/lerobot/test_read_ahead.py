@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from positronic.vendors.lerobot.read_ahead import ReadAhead
+from positronic.vendors.lerobot.read_ahead import ReadAhead, ReadAheadClosedError
 
 
 class Frames:
@@ -64,3 +64,34 @@ def test_stopping_early_or_closing_ends_the_producer_thread():
     assert wait_until(lambda: threading.active_count() == before)
     with pytest.raises(ValueError, match='at least 1'):
         ReadAhead(Frames(1), depth=0)
+
+
+def test_closing_releases_a_consumer_waiting_for_frames():
+    release = threading.Event()
+
+    class Stalled:
+        def __len__(self):
+            return 3
+
+        def __iter__(self):
+            yield 0
+            release.wait(10)  # a source that stops delivering
+            yield 1
+
+    frames = ReadAhead(Stalled(), depth=2)
+    outcome = []
+
+    def consume():
+        try:
+            for frame in frames:
+                outcome.append(frame)
+        except ReadAheadClosedError as error:
+            outcome.append(error)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    assert wait_until(lambda: outcome == [0])
+    frames.close()
+    consumer.join(timeout=5)
+    release.set()
+    assert not consumer.is_alive() and isinstance(outcome[-1], ReadAheadClosedError)

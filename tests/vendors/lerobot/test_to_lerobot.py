@@ -2,7 +2,6 @@
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -246,25 +245,42 @@ def test_a_failing_conversion_leaves_nothing(tmp_path):
     assert leaves_nothing(out)
 
 
-def test_an_interrupted_conversion_leaves_nothing_that_loads_and_a_rerun_completes(tmp_path):
-    source = write_dataset(tmp_path / 'raw', num_episodes=8, duration_s=2.0)
-    out = tmp_path / 'out'
-    args = cli_args(source, out, size=192)  # large enough frames that the kill lands mid-conversion
+@pytest.fixture(scope='module')
+def long_raw(tmp_path_factory) -> Path:
+    """Eight 2 s episodes: converted at 192x192, long enough to interrupt after the first episode."""
+    return write_dataset(tmp_path_factory.mktemp('long') / 'raw', num_episodes=8, duration_s=2.0)
+
+
+def start_and_interrupt(args: list[str], out: Path, signum: int) -> subprocess.CompletedProcess:
+    """Run ``convert`` in a child process and send it ``signum`` once its first episode is in the staging area."""
     command = [sys.executable, '-m', 'positronic.vendors.lerobot.to_lerobot', 'convert', *args]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first_episode = staging_path(out) / 'dataset' / 'data' / 'chunk-000' / 'file-000.parquet'
     deadline = time.monotonic() + 60
     while not first_episode.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, 'the conversion finished before it could be interrupted'
-    assert not out.exists()
+    assert process.poll() is None, 'the conversion finished before it could be interrupted'
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def test_a_killed_conversion_leaves_nothing_that_loads_and_a_rerun_completes(long_raw, tmp_path):
+    out = tmp_path / 'out'
+    args = cli_args(long_raw, out, size=192)
+    assert start_and_interrupt(args, out, signal.SIGKILL).returncode == -signal.SIGKILL
+    assert not out.exists() and staging_path(out).exists()  # the dead writer's staging area, cleared by the next
     with pytest.raises(NotADatasetError):
         DatasetReader(out)
     main(['convert', *args])
     assert DatasetReader(out).total_episodes == 8 and not staging_path(out).exists()
-    shutil.rmtree(out)
+
+
+def test_ctrl_c_stops_a_conversion_promptly_and_cleans_up(long_raw, tmp_path):
+    out = tmp_path / 'out'
+    result = start_and_interrupt(cli_args(long_raw, out, size=192), out, signal.SIGINT)
+    assert result.returncode == 1 and 'positronic-to-lerobot: interrupted' in result.stderr
+    assert leaves_nothing(out)
 
 
 def test_help_describes_the_commands_and_their_arguments(capsys):
