@@ -42,10 +42,10 @@ class ConversionReport:
     worst: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
-    def _note_diff(self, name: str, value: float) -> None:
+    def note_difference(self, name: str, value: float) -> None:
         self.worst[name] = max(self.worst.get(name, 0.0), value)
 
-    def _note_psnr(self, name: str, value: float) -> None:
+    def note_psnr(self, name: str, value: float) -> None:
         self.worst[name] = min(self.worst.get(name, np.inf), value)
 
 
@@ -86,20 +86,26 @@ def check_conversion(
             f'raw dataset has {len(dataset)} episodes, dataset episodes [{first_episode}, '
             f'{first_episode + len(dataset)}) are asked for but it has {reader.total_episodes}'
         )
+    _raise_if_problems(reader, report)
     cameras = list(codec.observation.cameras)
     numeric = [name for name in codec.features() if name not in cameras]
     with ThreadPoolExecutor(max_workers=max(1, len(cameras)), thread_name_prefix='check-camera') as pool:
-        for i in range(len(dataset) if not report.problems else 0):
+        for i in range(len(dataset)):
             _check_episode(reader, dataset, i, first_episode + i, task, numeric, cameras, min_psnr_db, pool, report)
-    if report.problems:
-        listed = report.problems[:MAX_LISTED_PROBLEMS]
-        more = len(report.problems) - len(listed)
-        raise ConversionMismatchError(
-            f'{reader.root} does not match its raw source:\n  '
-            + '\n  '.join(listed)
-            + (f'\n  ... and {more} more' if more else '')
-        )
+    _raise_if_problems(reader, report)
     return report
+
+
+def _raise_if_problems(reader: DatasetReader, report: ConversionReport) -> None:
+    if not report.problems:
+        return
+    listed = report.problems[:MAX_LISTED_PROBLEMS]
+    more = len(report.problems) - len(listed)
+    raise ConversionMismatchError(
+        f'{reader.root} does not match its raw source:\n  '
+        + '\n  '.join(listed)
+        + (f'\n  ... and {more} more' if more else '')
+    )
 
 
 def _check_episode(
@@ -133,7 +139,7 @@ def _check_episode(
             np.asarray(projected.frames[name]).reshape(len(projected), -1),
         )
         diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
-        report._note_diff(name, diff)
+        report.note_difference(name, diff)
         if diff != 0:
             frame = int(np.argwhere(got != want)[0, 0])
             report.problems.append(f'{where}: {name!r} differs from frame {frame} on (max abs difference {diff:g})')
@@ -152,7 +158,7 @@ def _check_episode(
     for key, job in jobs.items():
         psnrs = job.result()
         worst = min(psnrs)
-        report._note_psnr(key, worst)
+        report.note_psnr(key, worst)
         if worst < min_psnr_db:
             frame = int(np.argmin(psnrs))
             report.problems.append(

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import configuronic as cfn
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from positronic import keys
@@ -337,3 +339,23 @@ def test_video_settings_come_from_the_command_line(raw, tmp_path):
         reader.video_encoding == AV1_LEROBOT and reader.features['observation.images.left'].info['video.codec'] == 'av1'
     )
     main(['verify', *cli_args(raw, tmp_path / 'av1', fps=None)])
+
+
+def test_verify_reports_a_changed_value_another_codec_and_missing_episodes(raw, tmp_path):
+    out = tmp_path / 'lerobot'
+    main(['convert', *cli_args(raw, out)])
+    data = out / 'data' / 'chunk-000' / 'file-000.parquet'
+    table = pq.read_table(data)
+    action = table.column('action').combine_chunks()
+    values = action.values.to_numpy(zero_copy_only=False).copy()
+    values[8 * 40 + 7] += 0.5  # frame 10 of episode 1: target_grip
+    changed = pa.FixedSizeListArray.from_arrays(pa.array(values, type=action.type.value_type), 8)
+    pq.write_table(table.set_column(table.schema.get_field_index('action'), 'action', changed), data)
+    assert "episode 1 (raw episode 1): 'action' differs from frame 10 on" in fails(
+        ['verify', *cli_args(raw, out, fps=None)]
+    )
+    assert 'dataset was written by codec' in fails(
+        ['verify', *cli_args(raw, out, f'--dataset.codec={JOINTS}', fps=None)]
+    )
+    three = write_dataset(tmp_path / 'three', num_episodes=3)
+    assert 'are asked for but it has 2' in fails(['verify', *cli_args(three, out, fps=None)])
