@@ -162,11 +162,15 @@ class ResNetBackbone(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
+_DOWNLOADS = 'https://download.pytorch.org/models'
 PRETRAINED_WEIGHTS: dict[str, tuple[str, str]] = {
-    'ResNet18_Weights.IMAGENET1K_V1': ('resnet18', 'https://download.pytorch.org/models/resnet18-f37072fd.pth'),
-    'ResNet34_Weights.IMAGENET1K_V1': ('resnet34', 'https://download.pytorch.org/models/resnet34-b627a593.pth'),
-    'ResNet50_Weights.IMAGENET1K_V1': ('resnet50', 'https://download.pytorch.org/models/resnet50-0676ba61.pth'),
-    'ResNet50_Weights.IMAGENET1K_V2': ('resnet50', 'https://download.pytorch.org/models/resnet50-11ad3fa6.pth'),
+    'ResNet18_Weights.IMAGENET1K_V1': ('resnet18', f'{_DOWNLOADS}/resnet18-f37072fd.pth'),
+    'ResNet18_Weights.DEFAULT': ('resnet18', f'{_DOWNLOADS}/resnet18-f37072fd.pth'),
+    'ResNet34_Weights.IMAGENET1K_V1': ('resnet34', f'{_DOWNLOADS}/resnet34-b627a593.pth'),
+    'ResNet34_Weights.DEFAULT': ('resnet34', f'{_DOWNLOADS}/resnet34-b627a593.pth'),
+    'ResNet50_Weights.IMAGENET1K_V1': ('resnet50', f'{_DOWNLOADS}/resnet50-0676ba61.pth'),
+    'ResNet50_Weights.IMAGENET1K_V2': ('resnet50', f'{_DOWNLOADS}/resnet50-11ad3fa6.pth'),
+    'ResNet50_Weights.DEFAULT': ('resnet50', f'{_DOWNLOADS}/resnet50-11ad3fa6.pth'),
 }
 """torchvision weight names LeRobot configs use -> (variant, download URL; the file name is the cache name)."""
 

@@ -49,7 +49,8 @@ def sinusoidal_table_2d(height: int, width: int, dim: int) -> Tensor:
     cols = (cols / (cols[-1] + _POS_2D_EPS) * (2 * math.pi))[:, None] / inv_freq  # (W, half)
     rows = torch.stack((rows[:, 0::2].sin(), rows[:, 1::2].cos()), dim=-1).flatten(1)
     cols = torch.stack((cols[:, 0::2].sin(), cols[:, 1::2].cos()), dim=-1).flatten(1)
-    return torch.cat((rows[:, None, :].expand(height, width, half), cols[None, :, :].expand(height, width, half)), -1)
+    grid = torch.cat((rows[:, None, :].expand(height, width, half), cols[None, :, :].expand(height, width, half)), -1)
+    return grid.reshape(height * width, dim)
 
 
 def _activation(name: str):
@@ -203,7 +204,7 @@ class ACT(nn.Module):
         key = (height, width, like.device, like.dtype)
         if key not in self._camera_pos_cache:
             table = sinusoidal_table_2d(height, width, self.config.dim_model)
-            self._camera_pos_cache[key] = table.reshape(height * width, 1, -1).to(like.device, like.dtype)
+            self._camera_pos_cache[key] = table.unsqueeze(1).to(like.device, like.dtype)
         return self._camera_pos_cache[key]
 
     def encode_latent(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
