@@ -8,6 +8,7 @@ Times are int64 nanoseconds of sim time, which keeps increasing across resets.
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -88,7 +89,8 @@ class World:
     Args:
         seed: seed of the first cube placement (see :meth:`reset`).
         camera_size: ``(width, height)`` of rendered frames, pixels.
-        show_gui: open an interactive viewer window when a display exists (otherwise say so and run headless).
+        show_gui: open an interactive viewer window when a display exists (otherwise say so and run headless);
+            with the window open the simulation runs no faster than real time.
     """
 
     def __init__(self, seed: int = 0, camera_size: tuple[int, int] = (320, 240), show_gui: bool = False):
@@ -124,6 +126,7 @@ class World:
         self._red_start_xy = np.zeros(2)
         self._renderer: mujoco.Renderer | None = None
         self._viewer = self._open_viewer() if show_gui else None
+        self._viewer_origin: tuple[float, int] | None = None
         self.reset(seed)
 
     def reset(self, seed: int) -> None:
@@ -250,14 +253,19 @@ class World:
         opening = float(np.mean(self.data.qpos[self._finger_qadr]))
         return float(np.clip(1.0 - opening / FINGER_OPEN_M, 0.0, 1.0))
 
+    @property
+    def viewer_is_open(self) -> bool:
+        """Whether the interactive viewer window (``show_gui``) is open."""
+        return self._viewer is not None and self._viewer.is_running()
+
     def close(self) -> None:
         """Release the renderer and the viewer window."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
         if self._viewer is not None:
             self._viewer.close()
             self._viewer = None
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
 
     def __enter__(self) -> 'World':
         return self
@@ -278,5 +286,13 @@ class World:
         return mujoco.viewer.launch_passive(self.model, self.data, show_left_ui=False, show_right_ui=False)
 
     def _sync_viewer(self) -> None:
-        if self._viewer is not None and self._viewer.is_running():
-            self._viewer.sync()
+        """Show the new state in the viewer, pacing the simulation to the wall clock so a person can follow."""
+        if not self.viewer_is_open:
+            return
+        self._viewer.sync()
+        if self._viewer_origin is None:
+            self._viewer_origin = (time.perf_counter(), self.time_ns)
+        wall_start, sim_start = self._viewer_origin
+        ahead_s = (self.time_ns - sim_start) / 1e9 - (time.perf_counter() - wall_start)
+        if ahead_s > 0:
+            time.sleep(ahead_s)

@@ -1,3 +1,8 @@
+import os
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -89,6 +94,35 @@ def test_fresh_scene_is_not_stacked(world):
     assert world.stacking_success() == 0.0
 
 
+def test_no_viewer_without_show_gui(world):
+    assert not world.viewer_is_open
+
+
 def test_invalid_camera_size_is_rejected():
     with pytest.raises(ValueError, match='camera_size'):
         World(camera_size=(0, 240))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which('xvfb-run') is None, reason='needs xvfb-run for a virtual display')
+def test_show_gui_opens_a_viewer_window_on_a_display():
+    script = (
+        'import time\n'
+        'from positronic.sim import World\n'
+        'w = World(show_gui=True, camera_size=(64, 48))\n'
+        'assert w.viewer_is_open\n'
+        'start = time.perf_counter()\n'
+        'w.step(0.5)\n'
+        'w.step(0.5)\n'
+        'assert time.perf_counter() - start > 0.4, "the window paces the simulation to real time"\n'
+        'assert w.render()["image.wrist"].std() > 10\n'
+        'w.close()\n'
+        'print("viewer ok")\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ('MUJOCO_GL', 'PYOPENGL_PLATFORM', 'DISPLAY')}
+    command = ['xvfb-run', '-a', '-s', '-screen 0 640x480x24', sys.executable, '-c', script]
+    for _ in range(3):  # xvfb-run -a can race other X servers for a display number
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+        if 'Xvfb failed to start' not in result.stderr:
+            break
+    assert result.returncode == 0 and 'viewer ok' in result.stdout, result.stderr[-2000:]
