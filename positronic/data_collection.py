@@ -77,7 +77,12 @@ def _check_options(command: str, args: Sequence[str]) -> None:
         raise UsageError(f'{command!r} needs --{missing[0]}=...')
 
 
-def _checked_args(num_episodes: Any, fps: Any, camera_size: Any, seed: Any) -> tuple[int, int, tuple[int, int]]:
+def _checked_args(
+    num_episodes: Any, fps: Any, camera_size: Any, seed: Any, flags: dict[str, Any]
+) -> tuple[int, int, tuple[int, int]]:
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise UsageError(f'--{name} must be True or False, got {value!r}')
     if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes <= 0:
         raise UsageError(f'--num_episodes must be a positive integer, got {num_episodes!r}')
     if isinstance(fps, bool) or not isinstance(fps, int) or fps <= 0:
@@ -181,12 +186,13 @@ def sim(
     final stacking score is below 1; --show_gui: watch in a window (needs a display); --fps: recording rate;
     --camera_size: [width,height] of both cameras. An existing --output_dir is appended to.
     """
-    num_episodes, fps, size = _checked_args(num_episodes, fps, camera_size, seed)
+    flags = {'keep_failed': keep_failed, 'show_gui': show_gui}
+    num_episodes, fps, size = _checked_args(num_episodes, fps, camera_size, seed, flags)
     root = _checked_output_dir(output_dir)
     dataset = LocalDatasetWriter(root)
     kept = succeeded = attempted = 0
     start = time.perf_counter()
-    world = World(seed=seed, camera_size=size, show_gui=bool(show_gui))
+    world = World(seed=seed, camera_size=size, show_gui=show_gui)
     try:
         with tqdm(total=num_episodes, unit='episode', desc=f'sim -> {root.name}', dynamic_ncols=True) as bar:
             for i in range(num_episodes):

@@ -92,6 +92,7 @@ def test_show_gui_without_a_display_says_so_and_records_headless(tmp_path, monke
         (['--num_episodes=-3'], '--num_episodes must be a positive integer'),
         (['--fps=0'], '--fps must be a positive integer'),
         (['--camera_size=[63,48]'], '--camera_size must be'),
+        (['--keep_failed=yes'], '--keep_failed must be True or False'),
         (['--bogus=1'], 'unknown option --bogus'),
     ],
 )
