@@ -19,7 +19,7 @@ from positronic.vendors.lerobot.checkpoint_selection import CheckpointNotFoundEr
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.policy import ACTRunner
 from positronic.vendors.lerobot.server import CheckpointSource, serve_checkpoints
-from tests.offboard.raw import get_json, handshake, open_raw, request
+from tests.offboard.raw import get_json, handshake, open_raw, recv, request
 from tests.vendors.lerobot.tiny_act import (
     N_ACTION_STEPS,
     add_lerobot_checkpoint,
@@ -105,6 +105,20 @@ def test_a_session_on_anything_but_a_listed_step_is_refused(server, model_id):
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=5)
     assert closed.value.rcvd.code == protocol.CLOSE_POLICY_VIOLATION
+
+
+def test_switching_checkpoints_waits_for_the_live_session_then_loads_the_other(server):
+    with open_raw(server.port, '20') as holder:
+        handshake(holder)
+        with open_raw(server.port, '10') as switcher:
+            assert recv(switcher)[protocol.STATUS] == protocol.STATUS_WAITING
+            assert len(request(holder, raw_observation())[protocol.RESULT]) == N_ACTION_STEPS
+            holder.close()
+            messages = handshake(switcher)
+    statuses = [m[protocol.STATUS] for m in messages]
+    assert statuses[-1] == protocol.STATUS_READY and protocol.STATUS_LOADING in statuses
+    assert messages[-1][protocol.META]['step'] == 10
+    assert server.manager.loaded_model_id == '10'
 
 
 def test_a_bad_observation_gets_an_error_and_the_session_goes_on(server):
