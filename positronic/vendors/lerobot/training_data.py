@@ -17,7 +17,7 @@ times larger batch.
 """
 
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 
@@ -26,29 +26,12 @@ import torch
 
 from positronic.vendors.lerobot.frame_cache import FrameCache
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
-from positronic.vendors.lerobot.lerobot_dataset.stats import Stats
 
 ACTION = 'action'
 ACTION_IS_PAD = 'action_is_pad'
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_SCALE = 255.0
 
 Batch = dict[str, torch.Tensor]
-
-
-def training_stats(
-    stats: Mapping[str, Stats], camera_keys: Sequence[str], *, use_imagenet_stats: bool = True
-) -> dict[str, Stats]:
-    """Dataset stats as LeRobot's trainer hands them to the processors: with ``use_imagenet_stats`` (LeRobot's
-    default) each camera's ``mean``/``std`` become ImageNet's, shape (3, 1, 1); everything else is kept."""
-    out = {key: dict(values) for key, values in stats.items()}
-    if use_imagenet_stats:
-        for key in camera_keys:
-            out.setdefault(key, {})
-            out[key]['mean'] = np.array(IMAGENET_MEAN, dtype=np.float32).reshape(3, 1, 1)
-            out[key]['std'] = np.array(IMAGENET_STD, dtype=np.float32).reshape(3, 1, 1)
-    return out
 
 
 @lru_cache(maxsize=4)

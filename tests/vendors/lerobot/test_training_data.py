@@ -5,11 +5,9 @@ import torch
 from positronic.vendors.lerobot.frame_cache import FrameCache
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
 from positronic.vendors.lerobot.training_data import (
-    IMAGENET_MEAN,
     BatchStream,
     ChunkDataset,
     sample_indices,
-    training_stats,
 )
 
 from .tiny_dataset import LENGTHS, episode_frames, write_tiny_dataset
@@ -62,17 +60,6 @@ def test_batch_holds_state_images_and_padded_action_chunks(dataset):
     cached = dataset.frames['observation.images.left'][indices].astype(np.float32) / 255
     np.testing.assert_array_equal(image.numpy(), cached)
     assert float(image.min()) >= 0.0 and float(image.max()) <= 1.0
-
-
-def test_training_stats_use_imagenet_for_cameras_only(dataset):
-    stats = {'observation.state': {'mean': np.zeros(8)}, 'observation.images.left': {'mean': np.ones((3, 1, 1))}}
-    out = training_stats(stats, ['observation.images.left'])
-    np.testing.assert_allclose(out['observation.images.left']['mean'].ravel(), IMAGENET_MEAN)
-    assert out['observation.images.left']['std'].shape == (3, 1, 1)
-    np.testing.assert_array_equal(out['observation.state']['mean'], np.zeros(8))
-    assert stats['observation.images.left']['mean'].ravel().tolist() == [1.0, 1.0, 1.0]
-    kept = training_stats(stats, ['observation.images.left'], use_imagenet_stats=False)
-    np.testing.assert_array_equal(kept['observation.images.left']['mean'], np.ones((3, 1, 1)))
 
 
 @pytest.mark.parametrize('num_workers', [0, 2])

@@ -1,0 +1,83 @@
+"""The process group of a training run: one process, or N under ``torchrun`` (DistributedDataParallel).
+
+``torchrun --nproc_per_node=N`` sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; with more than one process the
+group uses NCCL on CUDA and gloo elsewhere. A single process needs no group and every collective is a no-op.
+"""
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+GROUP_TIMEOUT = timedelta(hours=2)
+"""Long enough for local rank 0 to decode a large dataset into the frame cache while the others wait."""
+
+
+def pick_device(requested: str | None, local_rank: int = 0) -> torch.device:
+    """``requested`` when given; else the first available of CUDA (this process's GPU), MPS and CPU."""
+    if requested:
+        device = torch.device(requested)
+        if device.type == 'cuda' and not torch.cuda.is_available():
+            raise ValueError(f'--device={requested}: CUDA is not available on this machine')
+        return device
+    if torch.cuda.is_available():
+        return torch.device('cuda', local_rank)
+    if torch.backends.mps.is_available():
+        return torch.device('mps')
+    return torch.device('cpu')
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    rank: int
+    local_rank: int
+    world_size: int
+    device: torch.device
+
+    @classmethod
+    def start(cls, requested_device: str | None = None) -> 'ProcessGroup':
+        """Join the group ``torchrun`` describes in the environment (or be the only process)."""
+        world_size = int(os.environ.get('WORLD_SIZE', '1'))
+        rank = int(os.environ.get('RANK', '0'))
+        local_rank = int(os.environ.get('LOCAL_RANK', '0'))
+        device = pick_device(requested_device, local_rank)
+        if world_size > 1 and not dist.is_initialized():
+            if device.type == 'cuda':
+                torch.cuda.set_device(device)
+            backend = 'nccl' if device.type == 'cuda' else 'gloo'
+            dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=GROUP_TIMEOUT)
+        return cls(rank=rank, local_rank=local_rank, world_size=world_size, device=device)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.world_size > 1
+
+    def barrier(self) -> None:
+        if self.is_distributed:
+            dist.barrier()
+
+    def mean(self, values: list[float]) -> list[float]:
+        """Element-wise mean of ``values`` over all processes."""
+        if not self.is_distributed:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return (tensor / self.world_size).tolist()
+
+    def gather(self, obj):
+        """``obj`` of every process, by rank (a list of one without a group)."""
+        if not self.is_distributed:
+            return [obj]
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def close(self) -> None:
+        if self.is_distributed and dist.is_initialized():
+            dist.destroy_process_group()

@@ -1,0 +1,393 @@
+"""``positronic-lerobot-train``: train ACT on a LeRobot v3.0 dataset into LeRobot-compatible checkpoints.
+
+    positronic-lerobot-train --input_path=~/datasets/lerobot/stack --exp_name=stack_act --output_dir=~/runs
+        [--num_train_steps=50000] [--save_freq=10000] [--batch_size=8] [--resume=True]
+        [--codec=@positronic.vendors.lerobot.codecs.eepose_absolute] [--policy.chunk_size=50 ...]
+    torchrun --nproc_per_node=4 -m positronic.vendors.lerobot.train ...     # DistributedDataParallel, 4 GPUs
+
+Each step: take the batch, forward (under autocast on CUDA), backward, clip the gradient norm at 10, AdamW step
+(LeRobot's ACT preset: lr 1e-5 for the backbone and the rest, weight decay 1e-4, no scheduler), log; every
+``save_freq`` steps and at the last step, write ``<output_dir>/<exp_name>/checkpoints/<step:06d>/`` (see
+``checkpoint``). ``--batch_size`` is per process: under torchrun the global batch is batch_size x processes, each
+rank trains on its slice of it, and DDP averages the gradients.
+"""
+
+import dataclasses
+import json
+import random
+import time
+from collections.abc import Mapping
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import configuronic as cfn
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from positronic.policy.codec import (
+    ACTION,
+    Codec,
+    CodecMismatchError,
+    check_features_match,
+    image_size_of,
+    load_codec,
+)
+from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy, ConfigError
+from positronic.vendors.lerobot.act.config import ENV_STATE_KEY
+from positronic.vendors.lerobot.act.normalize import (
+    Normalizer,
+    Processors,
+    save_processors,
+    stats_to_tensors,
+    with_imagenet_stats,
+)
+from positronic.vendors.lerobot.checkpoint import (
+    PRETRAINED_DIR,
+    TRAINING_STATE_DIR,
+    capture_rng_state,
+    latest_step_dir,
+    load_training_state,
+    save_checkpoint,
+    write_codec_record,
+)
+from positronic.vendors.lerobot.distributed import ProcessGroup
+from positronic.vendors.lerobot.frame_cache import FrameCache
+from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
+from positronic.vendors.lerobot.train_log import TrainingLog, start_wandb, wandb_module
+from positronic.vendors.lerobot.training_data import BatchStream, ChunkDataset, sample_indices
+
+GRAD_CLIP_NORM = 10.0
+ADAMW_BETAS = (0.9, 0.999)
+ADAMW_EPS = 1e-8
+RUN_FILE = 'run.json'
+"""What an experiment was started with; a resumed run must agree on the dataset, codec and policy."""
+FRAME_CACHE_DIR = 'frame_cache'
+TRAINER_SET_FIELDS = ('input_features', 'output_features', 'device', 'pretrained_path')
+"""ACTConfig fields the trainer fills itself (from the dataset and the device), not settable with --policy."""
+PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+LOSS_PARTS = ('l1_loss', 'kld_loss')
+"""The parts of the loss ACTPolicy.forward logs (kld_loss only with the VAE)."""
+DEFAULT_CODEC = 'positronic.vendors.lerobot.codecs.eepose_absolute'
+"""The codec of a dataset that records none (one not converted by positronic-to-lerobot)."""
+
+
+def act_fields(**fields: Any) -> dict[str, Any]:
+    """ACTConfig fields (LeRobot 0.4.4's names and defaults) as ``--policy.<field>=value``."""
+    return fields
+
+
+policy_defaults = cfn.Config(
+    act_fields, **{k: v for k, v in ACTConfig().to_dict().items() if k not in ('type', *TRAINER_SET_FIELDS)}
+)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_codec(codec: Codec | None, reader: DatasetReader) -> Codec:
+    """The codec to train with: ``codec`` if given, else the one the dataset records (at the dataset's image size),
+    else eepose_absolute; it must agree with the dataset's record and features (CodecMismatchError otherwise)."""
+    features = {name: f.declaration() for name, f in reader.features.items()}
+    size = image_size_of(features)
+    recorded = reader.positronic_codec
+    if codec is None:
+        codec = load_codec(recorded or DEFAULT_CODEC, image_size=size)
+    elif recorded is not None and recorded != codec.path:
+        raise CodecMismatchError(
+            f'dataset {reader.root} was converted with codec {recorded!r}, but --codec gives {codec.path!r}; '
+            'train with the codec the dataset was made with (omit --codec to use it)'
+        )
+    try:
+        check_features_match(codec, features, f'dataset {reader.root}')
+    except CodecMismatchError as e:
+        if size is not None and tuple(codec.observation.image_size) != size:
+            raise CodecMismatchError(f'{e} (pass --codec.image_size=[{size[0]},{size[1]}] for this dataset)') from None
+        raise
+    return codec
+
+
+def policy_config(fields: Mapping[str, Any], reader: DatasetReader, device: torch.device) -> ACTConfig:
+    """ACTConfig with ``fields`` and the dataset's features, classified as LeRobot does: cameras VISUAL (in
+    info.json order), ``observation.environment_state`` ENV, other ``observation.*`` STATE, ``action`` ACTION."""
+    inputs: dict[str, dict[str, Any]] = {}
+    for name, feature in reader.features.items():
+        if feature.is_video:
+            height, width = feature.shape[:2]
+            inputs[name] = {'type': 'VISUAL', 'shape': [3, height, width]}
+        elif name == ENV_STATE_KEY:
+            inputs[name] = {'type': 'ENV', 'shape': list(feature.shape)}
+        elif name.startswith('observation.'):
+            inputs[name] = {'type': 'STATE', 'shape': list(feature.shape)}
+    if ACTION not in reader.features:
+        raise ValueError(f'dataset {reader.root} has no {ACTION!r} feature to learn; it has {list(reader.features)}')
+    outputs = {ACTION: {'type': 'ACTION', 'shape': list(reader.features[ACTION].shape)}}
+    known = {f.name for f in dataclasses.fields(ACTConfig)} - set(TRAINER_SET_FIELDS)
+    if unknown := sorted(set(fields) - known):
+        raise ConfigError(f'--policy: unknown ACTConfig field(s) {unknown}; known: {sorted(known)}')
+    config = ACTConfig(**fields, input_features=inputs, output_features=outputs, device=device.type)
+    config.validate_features()
+    return config
+
+
+def make_processors(stats: Mapping[str, Any], config: ACTConfig) -> Processors:
+    """The normalization ``save_processors`` writes for ``stats``, ready to apply to training batches."""
+    tensors = stats_to_tensors(stats)
+    norm_map = dict(config.normalization_mapping)
+    return Processors(
+        Normalizer({**config.input_features, **config.output_features}, norm_map, tensors),
+        Normalizer(dict(config.output_features), norm_map, tensors),
+    )
+
+
+def run_record(reader: DatasetReader, codec: Codec, config: ACTConfig, **settings: Any) -> dict[str, Any]:
+    policy = {k: v for k, v in config.to_dict().items() if k not in TRAINER_SET_FIELDS}
+    dataset = {'root': str(reader.root), 'total_frames': reader.total_frames}
+    codec_record = {'codec': codec.path, 'image_size': list(codec.observation.image_size)}
+    return {'dataset': dataset, 'codec': codec_record, 'policy': policy, **settings}
+
+
+def check_resumable(experiment_dir: Path, record: Mapping[str, Any]) -> None:
+    """Refuse to resume with another dataset, codec or policy than the experiment was started with; warn when the
+    batch size, seed or process count differ (the run continues, but not on the same batches)."""
+    path = experiment_dir / RUN_FILE
+    saved = json.loads(path.read_text(encoding='utf-8')) if path.is_file() else {}
+    for key in ('dataset', 'codec', 'policy'):
+        if key in saved and json.loads(json.dumps(record[key])) != saved[key]:
+            before, now = saved[key], record[key]
+            diff = {k: (before.get(k), now.get(k)) for k in set(before) | set(now) if before.get(k) != now.get(k)}
+            raise ValueError(
+                f'--resume: this command trains with another {key} than {experiment_dir} was started with '
+                f'(saved, now): {diff}; resume with the original settings or use a new --exp_name'
+            )
+    changed = [k for k in ('batch_size', 'seed', 'world_size') if k in saved and saved[k] != record[k]]
+    if changed:
+        print(f'note: resuming with a different {", ".join(changed)}; the batches will differ from an unbroken run')
+
+
+def open_experiment(experiment_dir: Path, resume: bool) -> Path | None:
+    """The step directory to resume from (None for a fresh run); refuses an existing dir without ``resume``."""
+    if not resume:
+        if experiment_dir.exists():
+            raise FileExistsError(
+                f'{experiment_dir} already exists; pass --resume=True to continue it, or choose a new --exp_name'
+            )
+        return None
+    step_dir = latest_step_dir(experiment_dir) if experiment_dir.is_dir() else None
+    if step_dir is None:
+        raise FileNotFoundError(f'--resume: {experiment_dir} has no checkpoint to resume from')
+    return step_dir
+
+
+@cfn.config(
+    num_train_steps=50_000,
+    save_freq=10_000,
+    resume=False,
+    codec=None,
+    batch_size=8,
+    seed=1000,
+    num_workers=1,
+    log_freq=200,
+    device=None,
+    precision='auto',
+    use_imagenet_stats=True,
+    cache_dir=None,
+    policy=policy_defaults,
+)
+def train(
+    input_path: str,
+    exp_name: str,
+    output_dir: str,
+    num_train_steps: int,
+    save_freq: int,
+    resume: bool,
+    codec: Codec | None,
+    batch_size: int,
+    seed: int,
+    num_workers: int,
+    log_freq: int,
+    device: str | None,
+    precision: str,
+    use_imagenet_stats: bool,
+    cache_dir: str | None,
+    policy: dict[str, Any],
+) -> Path:
+    """Train ACT on the LeRobot dataset at ``input_path``; checkpoints go to ``<output_dir>/<exp_name>/checkpoints``.
+
+    codec: default = the codec the dataset records (eepose_absolute when none); it must match the dataset.
+    batch_size: per process. num_workers: threads preparing the next batches (0 = in the training thread).
+    device: cuda, mps or cpu (default: the first available). precision: auto (bf16 or fp16 autocast on CUDA, fp32
+    elsewhere), fp32, bf16 or fp16. cache_dir: where decoded frames are kept (default <output_dir>/frame_cache).
+    policy: ACTConfig fields, e.g. --policy.chunk_size=50 --policy.pretrained_backbone_weights=None.
+    """
+    if precision not in ('auto', *PRECISIONS):
+        raise ValueError(f'--precision must be auto, fp32, bf16 or fp16, got {precision!r}')
+    if min(num_train_steps, save_freq, batch_size, log_freq) < 1 or num_workers < 0:
+        raise ValueError('num_train_steps, save_freq, batch_size and log_freq must be >= 1, num_workers >= 0')
+    group = ProcessGroup.start(device)
+    try:
+        return _train(
+            group,
+            input_path=input_path,
+            exp_name=exp_name,
+            output_dir=output_dir,
+            num_train_steps=num_train_steps,
+            save_freq=save_freq,
+            resume=resume,
+            codec=codec,
+            batch_size=batch_size,
+            seed=seed,
+            num_workers=num_workers,
+            log_freq=log_freq,
+            precision=precision,
+            use_imagenet_stats=use_imagenet_stats,
+            cache_dir=cache_dir,
+            policy=policy,
+        )
+    finally:
+        group.close()
+
+
+def _train(
+    group: ProcessGroup,
+    input_path: str,
+    exp_name: str,
+    output_dir: str,
+    num_train_steps: int,
+    save_freq: int,
+    resume: bool,
+    codec: Codec | None,
+    batch_size: int,
+    seed: int,
+    num_workers: int,
+    log_freq: int,
+    precision: str,
+    use_imagenet_stats: bool,
+    cache_dir: str | None,
+    policy: dict[str, Any],
+) -> Path:
+    device = group.device
+    wandb = wandb_module() if group.is_main else None
+    reader = DatasetReader(Path(input_path).expanduser())
+    if reader.stats is None:
+        raise FileNotFoundError(f'{reader.root}/meta/stats.json is missing: training normalizes with it')
+    codec = resolve_codec(codec, reader)
+    config = policy_config(policy, reader, device)
+    experiment_dir = Path(output_dir).expanduser().absolute() / exp_name
+    resume_from = open_experiment(experiment_dir, resume)
+    record = run_record(reader, codec, config, batch_size=batch_size, seed=seed, world_size=group.world_size)
+    if resume_from is not None:
+        check_resumable(experiment_dir, record)
+    group.barrier()  # every rank has checked the directory before rank 0 creates it
+    if group.is_main:
+        experiment_dir.mkdir(parents=True, exist_ok=resume)
+        (experiment_dir / RUN_FILE).write_text(json.dumps(record, indent=2), encoding='utf-8')
+
+    cache_root = Path(cache_dir).expanduser() if cache_dir else Path(output_dir).expanduser() / FRAME_CACHE_DIR
+    if group.local_rank == 0:
+        FrameCache.open_or_build(reader, cache_root)
+    group.barrier()
+    observation_keys = [k for k, f in config.input_features.items() if f.type.value in ('STATE', 'ENV')]
+    data = ChunkDataset(reader, FrameCache.open_or_build(reader, cache_root), config.chunk_size, observation_keys)
+    stats = with_imagenet_stats(reader.stats, list(config.image_features)) if use_imagenet_stats else reader.stats
+    processors = make_processors(stats, config)
+
+    seed_everything(seed)
+    if resume_from is None:
+        model = ACTPolicy(config).to(device)
+    else:
+        model = ACTPolicy.from_pretrained(resume_from / PRETRAINED_DIR, device=device, config=config)
+    model.train()
+    optimizer = torch.optim.AdamW(
+        model.get_optim_params(),
+        lr=config.optimizer_lr,
+        betas=ADAMW_BETAS,
+        eps=ADAMW_EPS,
+        weight_decay=config.optimizer_weight_decay,
+    )
+    if resume_from is None:
+        start_step = 0
+        seed_everything(seed + group.rank)  # each rank its own dropout and latent noise
+    else:
+        start_step = load_training_state(resume_from / TRAINING_STATE_DIR, optimizer, rank=group.rank)
+    if start_step >= num_train_steps:
+        print(f'{experiment_dir} is already at step {start_step} >= --num_train_steps={num_train_steps}')
+        return experiment_dir
+
+    amp_dtype = PRECISIONS.get(precision) if precision != 'auto' else _auto_amp_dtype(device)
+    autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    forward = model
+    if group.is_distributed:
+        forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
+
+    def write_pretrained(directory: Path) -> None:
+        model.save_pretrained(directory)
+        save_processors(directory, stats, config, device=device.type)
+        write_codec_record(directory, codec)
+
+    def indices_of(batch_number: int):
+        return sample_indices(batch_number, batch_size, len(data), seed, group.rank, group.world_size)
+
+    global_batch = batch_size * group.world_size
+    wandb_run = start_wandb(wandb, experiment_dir, exp_name, record, resume) if wandb is not None else None
+    log = TrainingLog(experiment_dir, start_step, num_train_steps, log_freq, enabled=group.is_main, wandb_run=wandb_run)
+    stream = BatchStream(
+        data,
+        indices_of,
+        start_step,
+        num_train_steps,
+        transform=processors.normalize,
+        num_workers=num_workers,
+        pin_memory=device.type == 'cuda',
+    )
+    batches = iter(stream)
+    try:
+        tick = time.perf_counter()
+        for step in range(start_step + 1, num_train_steps + 1):
+            batch = next(batches)
+            data_s = time.perf_counter() - tick
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            with autocast:
+                loss, logs = forward(batch)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
+            scaler.step(optimizer)
+            scaler.update()
+            parts = [k for k in LOSS_PARTS if k in logs]
+            losses = dict(zip(['loss', *parts], group.mean([loss.item(), *(logs[k] for k in parts)]), strict=True))
+            step_s = time.perf_counter() - tick
+            tick = time.perf_counter()
+            metrics = {**losses, 'grad_norm': float(grad_norm), 'lr': optimizer.param_groups[0]['lr']}
+            log.step(step, metrics | {'samples_per_s': global_batch / step_s, 'data_s': data_s, 'step_s': step_s})
+            if step % save_freq == 0 or step == num_train_steps:
+                rng_states = group.gather(capture_rng_state())
+                if group.is_main:
+                    log.checkpoint(save_checkpoint(experiment_dir, step, write_pretrained, optimizer, None, rng_states))
+                group.barrier()
+                tick = time.perf_counter()
+    finally:
+        stream.close()
+        log.close()
+    return experiment_dir
+
+
+def _auto_amp_dtype(device: torch.device) -> torch.dtype | None:
+    if device.type != 'cuda':
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def main() -> None:
+    cfn.cli(train)
+
+
+if __name__ == '__main__':
+    main()

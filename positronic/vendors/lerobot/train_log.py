@@ -1,0 +1,159 @@
+"""What a training run reports: a progress bar, a log line every ``log_freq`` steps, ``metrics.jsonl``, a loss-curve
+PNG beside the checkpoints, and WandB when ``WANDB_API_KEY`` is set.
+
+    <output_dir>/<exp_name>/metrics.jsonl     one JSON object per step: step, loss, l1_loss, kld_loss, grad_norm,
+                                              lr, samples_per_s, data_s, step_s
+    <output_dir>/<exp_name>/loss_curve.png    loss, l1 and kld against step (redrawn at every checkpoint)
+"""
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+METRICS_FILE = 'metrics.jsonl'
+LOSS_CURVE_FILE = 'loss_curve.png'
+WANDB_KEY_ENV = 'WANDB_API_KEY'
+WANDB_PROJECT = 'positronic'
+WANDB_ID_FILE = 'wandb_run_id'
+
+
+class WandbMissingError(RuntimeError):
+    """WANDB_API_KEY is set but the wandb package is not installed."""
+
+
+def read_metrics(experiment_dir: Path) -> list[dict[str, Any]]:
+    """The rows of ``metrics.jsonl`` (empty when the run has logged nothing yet)."""
+    path = Path(experiment_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    with open(path, encoding='utf-8') as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_loss_curve(rows: list[Mapping[str, Any]], path: Path) -> None:
+    """Loss, l1 and kld (log scale) against step into a PNG at ``path`` (written atomically)."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    steps = np.array([r['step'] for r in rows])
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    for name in ('loss', 'l1_loss', 'kld_loss'):
+        values = np.array([r.get(name, np.nan) for r in rows], dtype=float)
+        if np.isfinite(values).any():
+            ax.plot(steps, values, label=name, linewidth=1)
+    ax.set_xlabel('step')
+    ax.set_yscale('log')
+    ax.grid(True, which='both', alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_name(f'.{path.name}.tmp.png')
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def wandb_module():
+    """The wandb module when WANDB_API_KEY is set, else None; WandbMissingError when the key is set without wandb."""
+    if not os.environ.get(WANDB_KEY_ENV):
+        return None
+    try:
+        import wandb
+    except ImportError:
+        raise WandbMissingError(
+            f'{WANDB_KEY_ENV} is set but wandb is not installed: `pip install "positronic-act[wandb]"` '
+            f'(or unset {WANDB_KEY_ENV} to train without WandB)'
+        ) from None
+    return wandb
+
+
+def start_wandb(wandb, experiment_dir: Path, exp_name: str, config: Mapping[str, Any], resume: bool):
+    """A wandb run named ``exp_name``, continued across resumes through the id kept in the experiment dir."""
+    id_file = Path(experiment_dir) / WANDB_ID_FILE
+    run_id = id_file.read_text().strip() if resume and id_file.is_file() else wandb.util.generate_id()
+    id_file.write_text(run_id)
+    return wandb.init(project=WANDB_PROJECT, name=exp_name, id=run_id, resume='allow', config=dict(config))
+
+
+class TrainingLog:
+    """Progress of the main process; every method is a no-op on other ranks (``enabled=False``)."""
+
+    def __init__(
+        self,
+        experiment_dir: Path,
+        start_step: int,
+        total_steps: int,
+        log_freq: int,
+        *,
+        enabled: bool = True,
+        wandb_run=None,
+    ):
+        self.experiment_dir = Path(experiment_dir)
+        self.log_freq = log_freq
+        self.enabled = enabled
+        self._wandb = wandb_run
+        self._window: list[dict[str, float]] = []
+        self._bar = None
+        if not enabled:
+            return
+        self._truncate_metrics_after(start_step)
+        self._metrics = open(self.experiment_dir / METRICS_FILE, 'a', encoding='utf-8')  # noqa: SIM115
+        self._bar = tqdm(total=total_steps, initial=start_step, desc='train', unit='step', dynamic_ncols=True)
+
+    def _truncate_metrics_after(self, step: int) -> None:
+        """Drop rows past ``step`` (logged after the checkpoint a resumed run restarts from)."""
+        rows = [r for r in read_metrics(self.experiment_dir) if r['step'] <= step]
+        path = self.experiment_dir / METRICS_FILE
+        tmp = path.with_name(f'.{path.name}.tmp')
+        tmp.write_text(''.join(json.dumps(r) + '\n' for r in rows), encoding='utf-8')
+        os.replace(tmp, path)
+
+    def step(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Record one optimizer step's metrics (already averaged over processes)."""
+        if not self.enabled:
+            return
+        row = {'step': step, **{k: float(v) for k, v in metrics.items()}}
+        self._metrics.write(json.dumps(row) + '\n')
+        self._window.append(row)
+        self._bar.update(1)
+        shown = {'loss': row['loss'], 'l1': row['l1_loss']} | ({'kld': row['kld_loss']} if 'kld_loss' in row else {})
+        self._bar.set_postfix({k: f'{v:.4f}' for k, v in shown.items()} | {'samples/s': f'{row["samples_per_s"]:.1f}'})
+        if self._wandb is not None:
+            self._wandb.log(dict(metrics), step=step)
+        if step % self.log_freq == 0:
+            self._metrics.flush()
+            self._bar.write(self._summary(step))
+            self._window.clear()
+
+    def _summary(self, step: int) -> str:
+        mean = {k: float(np.mean([r.get(k, np.nan) for r in self._window])) for k in self._window[-1]}
+        data_share = sum(r['data_s'] for r in self._window) / max(sum(r['step_s'] for r in self._window), 1e-9)
+        kld = f' kld {mean["kld_loss"]:.4f}' if 'kld_loss' in mean else ''
+        return (
+            f'step {step}: loss {mean["loss"]:.4f} l1 {mean["l1_loss"]:.4f}{kld} grad_norm {mean["grad_norm"]:.3f} '
+            f'lr {mean["lr"]:.2e} {mean["samples_per_s"]:.1f} samples/s, data {100 * data_share:.0f}% of step time'
+        )
+
+    def checkpoint(self, step_dir: Path) -> None:
+        """Note a saved checkpoint and redraw the loss curve."""
+        if not self.enabled:
+            return
+        self._metrics.flush()
+        self._bar.write(f'saved checkpoint {step_dir}')
+        rows = read_metrics(self.experiment_dir)
+        if rows:
+            plot_loss_curve(rows, self.experiment_dir / LOSS_CURVE_FILE)
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        self._metrics.close()
+        self._bar.close()
+        if self._wandb is not None:
+            self._wandb.finish()

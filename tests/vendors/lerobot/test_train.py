@@ -1,0 +1,215 @@
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from positronic.policy.codec import CodecMismatchError
+from positronic.vendors.lerobot.act import ACTPolicy, ConfigError
+from positronic.vendors.lerobot.act.normalize import load_processors
+from positronic.vendors.lerobot.checkpoint import list_checkpoints, read_codec_record
+from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
+from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
+from positronic.vendors.lerobot.train import policy_config, train
+from positronic.vendors.lerobot.train_log import WandbMissingError, read_metrics
+
+from .tiny_dataset import tiny_codec, write_tiny_dataset
+
+TINY_ACT = {
+    'policy.dim_model': 32,
+    'policy.n_heads': 2,
+    'policy.dim_feedforward': 64,
+    'policy.n_encoder_layers': 1,
+    'policy.n_vae_encoder_layers': 1,
+    'policy.latent_dim': 8,
+    'policy.chunk_size': 5,
+    'policy.n_action_steps': 5,
+    'policy.pretrained_backbone_weights': None,
+    'policy.optimizer_lr': 1e-3,
+    'policy.optimizer_lr_backbone': 1e-3,
+}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_torch_thread():
+    """Train on one thread: tiny models gain nothing from two, and lose a lot when other processes share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def dataset(tmp_path_factory) -> Path:
+    return write_tiny_dataset(tmp_path_factory.mktemp('train') / 'dataset')
+
+
+def _train(dataset: Path, output: Path, exp_name: str = 'exp', **kwargs) -> Path:
+    settings = {'num_train_steps': 6, 'save_freq': 3, 'log_freq': 3, 'batch_size': 4, **TINY_ACT, **kwargs}
+    return train(input_path=str(dataset), exp_name=exp_name, output_dir=str(output), **settings)
+
+
+@pytest.fixture(scope='module')
+def trained(dataset, tmp_path_factory) -> Path:
+    """A 30-step run of a tiny ACT, checkpoints every 10 steps."""
+    output = tmp_path_factory.mktemp('trained')
+    return _train(dataset, output, num_train_steps=30, save_freq=10, log_freq=10, batch_size=8)
+
+
+def test_loss_falls(trained):
+    rows = read_metrics(trained)
+    assert [r['step'] for r in rows] == list(range(1, 31))
+    loss = np.array([r['loss'] for r in rows])
+    assert np.isfinite(loss).all()
+    assert loss[-5:].mean() < 0.5 * loss[:5].mean()
+    assert all(r['samples_per_s'] > 0 and 0 <= r['data_s'] <= r['step_s'] for r in rows)
+    assert (trained / 'loss_curve.png').stat().st_size > 1000
+
+
+def test_checkpoints_are_laid_out_as_lerobot_and_load_back(trained, dataset):
+    root = trained / 'checkpoints'
+    assert sorted(p.name for p in root.iterdir()) == ['000010', '000020', '000030', 'last']
+    assert os.readlink(root / 'last') == '000030'
+    pretrained = list_checkpoints(trained)[30]
+    assert sorted(p.name for p in pretrained.iterdir()) == [
+        'config.json',
+        'model.safetensors',
+        'policy_postprocessor.json',
+        'policy_postprocessor_step_0_unnormalizer_processor.safetensors',
+        'policy_preprocessor.json',
+        'policy_preprocessor_step_3_normalizer_processor.safetensors',
+        'positronic_codec.json',
+    ]
+    assert json.loads((root / '000030' / 'training_state' / 'training_step.json').read_text()) == {'step': 30}
+    assert read_codec_record(pretrained) == {'codec': tiny_codec().path, 'image_size': [32, 32]}
+
+    policy = ACTPolicy.from_pretrained(pretrained)
+    config = json.loads((pretrained / 'config.json').read_text())
+    assert config['type'] == 'act' and config['chunk_size'] == 5 and config['device'] == 'cpu'
+    assert list(config['input_features']) == [
+        'observation.state',
+        'observation.images.left',
+        'observation.images.side',
+    ]
+    processors = load_processors(pretrained)
+    reader = DatasetReader(dataset)
+    image = torch.from_numpy(reader.decode_episode('observation.images.left', 0)[:1]).permute(0, 3, 1, 2) / 255
+    side = torch.from_numpy(reader.decode_episode('observation.images.side', 0)[:1]).permute(0, 3, 1, 2) / 255
+    state = reader.read_episode(0, ['observation.state'])['observation.state'][:1].copy()
+    raw = {
+        'observation.state': torch.from_numpy(state),
+        'observation.images.left': image.float(),
+        'observation.images.side': side.float(),
+    }
+    chunk = processors.unnormalize_action(policy.predict_action_chunk(processors.normalize(raw)))
+    assert chunk.shape == (1, 5, 8) and torch.isfinite(chunk).all()
+
+
+def test_existing_experiment_is_refused_without_resume(trained, dataset):
+    before = sorted(p.name for p in (trained / 'checkpoints').iterdir())
+    with pytest.raises(FileExistsError, match='--resume=True'):
+        _train(dataset, trained.parent, exp_name=trained.name)
+    assert sorted(p.name for p in (trained / 'checkpoints').iterdir()) == before
+
+
+def test_resume_continues_the_loss_curve_exactly(dataset, tmp_path):
+    straight = _train(dataset, tmp_path, 'straight', num_train_steps=6)
+    _train(dataset, tmp_path, 'broken', num_train_steps=3)
+    resumed = _train(dataset, tmp_path, 'broken', num_train_steps=6, resume=True)
+
+    straight_rows, resumed_rows = read_metrics(straight), read_metrics(resumed)
+    assert [r['step'] for r in resumed_rows] == list(range(1, 7))
+    assert [r['loss'] for r in resumed_rows] == [r['loss'] for r in straight_rows]
+    final = 'checkpoints/000006/pretrained_model/model.safetensors'
+    assert (straight / final).read_bytes() == (resumed / final).read_bytes()
+
+
+def test_resume_needs_a_checkpoint_and_the_same_policy(dataset, tmp_path):
+    with pytest.raises(FileNotFoundError, match='no checkpoint to resume from'):
+        _train(dataset, tmp_path, 'nothing', resume=True)
+    _train(dataset, tmp_path, 'short', num_train_steps=1)
+    with pytest.raises(ValueError, match='another policy'):
+        _train(dataset, tmp_path, 'short', num_train_steps=2, resume=True, **{'policy.dim_feedforward': 48})
+
+
+def test_codec_must_match_the_dataset(dataset, tmp_path):
+    with pytest.raises(CodecMismatchError, match=r'converted with codec .*eepose_absolute.*joints_absolute'):
+        _train(dataset, tmp_path, codec=joints_absolute.override(image_size=32).instantiate())
+    with pytest.raises(CodecMismatchError, match=r'--codec\.image_size=\[32,32\]'):
+        _train(dataset, tmp_path, codec=eepose_absolute.instantiate())
+    assert not (tmp_path / 'exp').exists()
+
+
+def test_wandb_key_without_wandb_is_a_clear_error(dataset, tmp_path, monkeypatch):
+    if importlib.util.find_spec('wandb') is not None:
+        pytest.skip('wandb is installed')
+    monkeypatch.setenv('WANDB_API_KEY', 'not-a-real-key')
+    with pytest.raises(WandbMissingError, match=r'positronic-act\[wandb\]'):
+        _train(dataset, tmp_path)
+    assert not (tmp_path / 'exp').exists()
+
+
+def test_policy_config_takes_features_from_the_dataset(dataset):
+    reader = DatasetReader(dataset)
+    config = policy_config({'chunk_size': 7, 'n_action_steps': 7}, reader, torch.device('cpu'))
+    assert {k: (f.type.value, f.shape) for k, f in config.input_features.items()} == {
+        'observation.state': ('STATE', (8,)),
+        'observation.images.left': ('VISUAL', (3, 32, 32)),
+        'observation.images.side': ('VISUAL', (3, 32, 32)),
+    }
+    assert config.output_features['action'].shape == (8,) and config.chunk_size == 7
+    with pytest.raises(ConfigError, match=r"unknown ACTConfig field\(s\) \['chunk'\]"):
+        policy_config({'chunk': 7}, reader, torch.device('cpu'))
+
+
+def test_cli_help_lists_the_trainer_and_policy_settings():
+    result = subprocess.run(
+        [sys.executable, '-m', 'positronic.vendors.lerobot.train', '--help'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    for line in ('input_path: <REQUIRED>', 'num_train_steps: 50000', 'save_freq: 10000', 'chunk_size: 100'):
+        assert line in result.stdout
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_follow_one_process_with_the_same_global_batch(dataset, tmp_path):
+    exact = {**TINY_ACT, 'policy.use_vae': False, 'policy.dropout': 0.0}
+    single = _train(dataset, tmp_path, 'single', num_train_steps=4, save_freq=4, batch_size=8, **exact)
+
+    cli = [f'--{k}={v}' for k, v in exact.items()]
+    command = [
+        sys.executable,
+        '-m',
+        'torch.distributed.run',
+        '--nproc_per_node=2',
+        '--standalone',
+        '-m',
+        'positronic.vendors.lerobot.train',
+        f'--input_path={dataset}',
+        '--exp_name=ddp',
+        f'--output_dir={tmp_path}',
+        '--num_train_steps=4',
+        '--save_freq=4',
+        '--batch_size=4',
+        *cli,
+    ]
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    ddp = tmp_path / 'ddp'
+    single_loss = [r['loss'] for r in read_metrics(single)]
+    ddp_loss = [r['loss'] for r in read_metrics(ddp)]
+    np.testing.assert_allclose(ddp_loss, single_loss, rtol=1e-4)
+    assert sorted(p.name for p in (ddp / 'checkpoints').iterdir()) == ['000004', 'last']
+    state = ddp / 'checkpoints' / '000004' / 'training_state'
+    assert (state / 'rng_state.safetensors').is_file() and (state / 'rng_state_rank1.safetensors').is_file()
+    assert json.loads((ddp / 'run.json').read_text())['world_size'] == 2
