@@ -16,6 +16,9 @@ from positronic.evaluation.episode import LoopSettings
 from positronic.evaluation.retry import PolicyUnavailableError
 from positronic.evaluation.runner import run_evaluation
 
+INTERRUPTED_EXIT_CODE = 130
+"""Exit status after Ctrl+C (128 + SIGINT), once the finished iterations are summarized."""
+
 timed = cfn.config(num_iterations=1, simulation_time=15.0, show_gui=False)(TimedDriver)
 """``--driver.num_iterations`` iterations of ``--driver.simulation_time`` sim seconds each (the default)."""
 keyboard = cfn.config(simulation_time=None, show_gui=False)(KeyboardDriver)
@@ -78,7 +81,9 @@ def sim(
     )
     if len(camera_size) != 2:
         raise ValueError(f'camera_size must be [width, height], got {camera_size!r}')
-    run_evaluation(policy, driver, settings, int(seed), tuple(int(v) for v in camera_size), output_dir)
+    summary = run_evaluation(policy, driver, settings, int(seed), tuple(int(v) for v in camera_size), output_dir)
+    if summary.interrupted:
+        sys.exit(INTERRUPTED_EXIT_CODE)
 
 
 USAGE_ERRORS = (PolicyUnavailableError, NotATerminalError)

@@ -1,4 +1,7 @@
 import json
+import os
+import signal
+import subprocess
 import sys
 
 import pytest
@@ -118,3 +121,29 @@ def test_sim_with_a_local_act_checkpoint_queries_it_once_per_executed_chunk(monk
     assert iteration['failure'] is None
     assert iteration['policy_calls'] == -(-15 // N_ACTION_STEPS)
     assert LocalDataset(tmp_path / 'run')[0].static['inference.policy.type'] == 'act'
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_finished_iterations_prints_the_summary_and_exits_130(tmp_path):
+    command = [sys.executable, '-m', 'positronic.inference', 'sim', '--policy=.expert', '--driver.num_iterations=50']
+    command += ['--driver.simulation_time=9', '--camera_size=[64,48]', f'--output_dir={tmp_path}']
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    restore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731  (a shell may ignore it)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=restore_sigint)
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith('iteration 0 (seed 0)'):
+                process.send_signal(signal.SIGINT)
+                break
+        lines.extend(process.stdout)
+        assert process.wait(60) == inference.INTERRUPTED_EXIT_CODE
+    finally:
+        process.kill()
+    output = ''.join(lines)
+    assert 'interrupted: the running iteration was discarded' in output and '[interrupted]' in output
+    dataset = LocalDataset(tmp_path)
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    assert summary['interrupted'] is True and summary['total'] == len(dataset) >= 1, (output, summary)
+    assert len(list(tmp_path.glob('*/*'))) == len(dataset)  # the interrupted episode left nothing behind

@@ -8,5 +8,6 @@
 - ``episode``: one iteration's control loop (observe, query, execute, step) with fault handling;
 - ``drivers``: what starts and stops iterations (``timed``, ``keyboard``);
 - ``viewer``: the live camera window;
+- ``interrupts``: Ctrl+C deferred to the next control tick, so recordings and the summary stay consistent;
 - ``runner``: a whole run: world, policy, driver, recording and summary outputs.
 """

@@ -74,6 +74,7 @@ class EpisodeRun:
 
     Construction resets the world with ``seed`` and starts the policy's episode (retrying while its server
     is unreachable; a policy that still cannot start makes the iteration a failure with zero ticks).
+    ``before_tick`` is called first thing in every tick (the runner raises a deferred Ctrl+C there).
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class EpisodeRun:
         recorder: EpisodeRecorder | None = None,
         viewer: Viewer | None = None,
         statics: Mapping[str, Any] | None = None,
+        before_tick: Callable[[], None] | None = None,
     ):
         self.world = world
         self.policy = policy
@@ -95,6 +97,7 @@ class EpisodeRun:
         self.recorder = recorder
         self.viewer = viewer
         self.statics = dict(statics or {})
+        self._before_tick = before_tick
         self.failure: str | None = None
         self.latencies_s: list[float] = []
         self.score_times_s: list[float] = []
@@ -127,6 +130,8 @@ class EpisodeRun:
 
     def tick(self) -> bool:
         """Run one control period; False once the iteration has ended by a fault (nothing more to run)."""
+        if self._before_tick is not None:
+            self._before_tick()
         if self.failed:
             return False
         world = self.world

@@ -40,6 +40,12 @@ class EpisodeRecorder:
 
     def __init__(self, writer: EpisodeWriter):
         self._writer = writer
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether the episode was finalized or aborted (or its finalizing failed)."""
+        return self._closed
 
     @property
     def path(self) -> str:
@@ -62,12 +68,19 @@ class EpisodeRecorder:
 
     def finalize(self, statics: Mapping[str, Any]) -> None:
         """Store ``statics`` (None values left out, others made JSON) and finish the episode on disk."""
-        for name, value in statics.items():
-            value = json_static(value)
-            if value is not None:
-                self._writer.set_static(name, value)
-        self._writer.finalize()
+        try:
+            for name, value in statics.items():
+                value = json_static(value)
+                if value is not None:
+                    self._writer.set_static(name, value)
+            self._writer.finalize()
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
 
     def abort(self) -> None:
-        """Delete the episode (a discarded or interrupted iteration)."""
-        self._writer.abort()
+        """Delete the episode (a discarded or interrupted iteration); harmless once closed."""
+        if not self._closed:
+            self._closed = True
+            self._writer.abort()

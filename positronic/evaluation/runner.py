@@ -11,6 +11,7 @@ from tqdm import tqdm
 from positronic.dataset import LocalDatasetWriter
 from positronic.evaluation.drivers import StartEpisode
 from positronic.evaluation.episode import EpisodeRun, LoopSettings
+from positronic.evaluation.interrupts import DeferredInterrupt
 from positronic.evaluation.plot import SUMMARY_PNG, write_summary_png
 from positronic.evaluation.recorder import EpisodeRecorder, json_static
 from positronic.evaluation.results import SUMMARY_JSON, IterationResult, RunSummary, write_json_atomic
@@ -50,9 +51,10 @@ def run_evaluation(
     """Run ``driver``'s iterations of ``policy`` in a fresh world; iteration ``i`` uses seed ``seed + i``.
 
     Prints a line per iteration, then the summary table. With ``output_dir``, each kept iteration is a raw
-    episode of the dataset there, and ``summary.json`` / ``summary.png`` describe the run. Ctrl+C ends the run:
-    the running iteration is discarded, the finished ones are summarized. Raises PolicyUnavailableError
-    when the policy cannot be reached at the start (after ``settings.connect_attempts`` tries).
+    episode of the dataset there, and ``summary.json`` / ``summary.png`` describe the run. Ctrl+C ends the run
+    at the next control tick (a second press at once): the running iteration is discarded, the finished ones
+    are summarized. Raises PolicyUnavailableError when the policy cannot be reached at the start (after
+    ``settings.connect_attempts`` tries).
     """
     policy_meta = call_with_retry(
         lambda: policy.meta, 'connecting to the policy', settings.connect_attempts, settings.retry_delay_s
@@ -71,29 +73,34 @@ def run_evaluation(
     }
     world = World(seed=seed, camera_size=tuple(camera_size), show_gui=driver.show_gui)
     window: CameraWindow | None = open_viewer() if driver.show_gui else None
-    running: list[EpisodeRun] = []
+    recorders: list[EpisodeRecorder] = []  # the latest one is the only one that can still be open
+    ctrl_c = DeferredInterrupt()
 
     def start_episode(iteration: int) -> EpisodeRun:
-        recorder = EpisodeRecorder(writer.new_episode()) if writer is not None else None
-        episode = EpisodeRun(world, policy, settings, iteration, seed + iteration, recorder, window, statics)
-        running[:] = [episode]
-        return episode
+        ctrl_c.check()
+        recorder = None
+        if writer is not None:
+            recorder = EpisodeRecorder(writer.new_episode())
+            recorders[:] = [recorder]
+        episode_seed = seed + iteration
+        return EpisodeRun(world, policy, settings, iteration, episode_seed, recorder, window, statics, ctrl_c.check)
 
     def idle() -> None:
+        ctrl_c.check()
         if window is not None:
             window.refresh()
 
     results: list[IterationResult] = []
     interrupted = False
     try:
-        for result in driver.run(start_episode, idle):
-            running.clear()
-            results.append(result)
-            tqdm.write(describe(result))
+        with ctrl_c:
+            for result in driver.run(start_episode, idle):
+                results.append(result)
+                tqdm.write(describe(result))
     except KeyboardInterrupt:
         interrupted = True
-        for episode in running:
-            episode.finish(keep=False)
+        for recorder in recorders:
+            recorder.abort()
         tqdm.write('interrupted: the running iteration was discarded')
     finally:
         world.close()
@@ -111,7 +118,10 @@ def run_evaluation(
             'seed': seed,
             'camera_size': list(camera_size),
             'settings': dataclasses.asdict(settings),
-            'driver': {'type': type(driver).__name__, **json_static(vars(driver))},
+            'driver': {
+                'type': type(driver).__name__,
+                **json_static({k: v for k, v in vars(driver).items() if not k.startswith('_')}),
+            },
         }
         write_json_atomic(summary.to_json(run_info), output / SUMMARY_JSON)
         write_summary_png(summary, output / SUMMARY_PNG, settings.success_threshold)
