@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -118,7 +119,7 @@ def run_convert(raw: Path, out: Path, extra: list[str], cpus: set[int] | None) -
     result = subprocess.run(command, capture_output=True, text=True, preexec_fn=preexec)
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
-    seconds = float(result.stdout.rsplit(' in ', 1)[1].split(' s ')[0])
+    seconds = float(re.search(r' in ([0-9.]+) s', result.stdout).group(1))
     shutil.rmtree(out)
     return seconds
 
