@@ -67,7 +67,7 @@ def test_keyboard_start_stop_reset_and_quit(world):
 
 
 def test_keyboard_iterations_end_by_themselves_at_simulation_time(world):
-    keys = ScriptedKeys({0: 's', 100: 'q'})
+    keys = ScriptedKeys({0: 's', 20: 'q'})
     results = list(KeyboardDriver(simulation_time=0.4, keys=keys).run(starter(world, hold(), []), lambda: None))
     assert len(results) == 1 and results[0].duration_s == pytest.approx(0.4, abs=1 / 15)
 
