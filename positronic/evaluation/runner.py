@@ -1,5 +1,6 @@
 """A whole evaluation run: the world, the policy, the driver's iterations, the recording and the summary."""
 
+import contextlib
 import dataclasses
 import datetime
 import sys
@@ -71,42 +72,41 @@ def run_evaluation(
         'simulation.camera_size': list(camera_size),
         **{f'inference.policy.{k}': v for k, v in flat_meta(policy_meta).items()},
     }
-    world = World(seed=seed, camera_size=tuple(camera_size), show_gui=driver.show_gui)
-    window: CameraWindow | None = open_viewer() if driver.show_gui else None
     recorders: list[EpisodeRecorder] = []  # the latest one is the only one that can still be open
     ctrl_c = DeferredInterrupt()
-
-    def start_episode(iteration: int) -> EpisodeRun:
-        ctrl_c.check()
-        recorder = None
-        if writer is not None:
-            recorder = EpisodeRecorder(writer.new_episode())
-            recorders[:] = [recorder]
-        episode_seed = seed + iteration
-        return EpisodeRun(world, policy, settings, iteration, episode_seed, recorder, window, statics, ctrl_c.check)
-
-    def idle() -> None:
-        ctrl_c.check()
-        if window is not None:
-            window.refresh()
-
     results: list[IterationResult] = []
     interrupted = False
-    try:
-        with ctrl_c:
-            for result in driver.run(start_episode, idle):
-                results.append(result)
-                tqdm.write(describe(result))
-    except KeyboardInterrupt:
-        interrupted = True
-        for recorder in recorders:
-            recorder.abort()
-        tqdm.write('interrupted: the running iteration was discarded')
-    finally:
-        world.close()
-        policy.close()
+    with contextlib.ExitStack() as resources:
+        resources.callback(policy.close)
+        world = resources.enter_context(World(seed=seed, camera_size=tuple(camera_size), show_gui=driver.show_gui))
+        window: CameraWindow | None = open_viewer() if driver.show_gui else None
         if window is not None:
-            window.close()
+            resources.callback(window.close)
+
+        def start_episode(iteration: int) -> EpisodeRun:
+            ctrl_c.check()
+            recorder = None
+            if writer is not None:
+                recorder = EpisodeRecorder(writer.new_episode())
+                recorders[:] = [recorder]
+            episode_seed = seed + iteration
+            return EpisodeRun(world, policy, settings, iteration, episode_seed, recorder, window, statics, ctrl_c.check)
+
+        def idle() -> None:
+            ctrl_c.check()
+            if window is not None:
+                window.refresh()
+
+        try:
+            with ctrl_c:
+                for result in driver.run(start_episode, idle):
+                    results.append(result)
+                    tqdm.write(describe(result))
+        except KeyboardInterrupt:
+            interrupted = True
+            for recorder in recorders:
+                recorder.abort()
+            tqdm.write('interrupted: the running iteration was discarded')
 
     summary = RunSummary(results, interrupted=interrupted)
     print(summary.table(), flush=True)
@@ -114,7 +114,7 @@ def run_evaluation(
         run_info = {
             'command': sys.argv,
             'finished_utc': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
-            'policy': policy_meta,
+            'policy': json_static(policy_meta),
             'seed': seed,
             'camera_size': list(camera_size),
             'settings': dataclasses.asdict(settings),
