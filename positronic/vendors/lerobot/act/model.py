@@ -88,6 +88,54 @@ class ACTEncoderLayer(nn.Module):
         x = skip + self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
         return x if self.pre_norm else self.norm2(x)
 
+    def forward_first_token(self, x: Tensor, pos: Tensor | None = None, key_padding_mask: Tensor | None = None):
+        """``forward(x, pos, key_padding_mask)[:1]``, (1, B, D), without computing the other L - 1 outputs.
+
+        Token 0 attends to every token, so keys and values are projected in full; queries, the output
+        projection and the feed-forward run for token 0 only. Dropout masks are drawn at the full shapes, in
+        the same order as ``forward``, and sliced, so a seeded run draws and applies the very same masks.
+        """
+        attn = self.self_attn
+        n, b, d = x.shape
+        heads = attn.num_heads
+        p_attn, p = (attn.dropout, self.dropout.p) if self.training else (0.0, 0.0)
+        skip = x[:1]
+        if self.pre_norm:
+            x = self.norm1(x)
+        qk = x if pos is None else x + pos
+        w_q, w_k, w_v = attn.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = attn.in_proj_bias.chunk(3)
+        q = F.linear(qk[:1], w_q, b_q).view(1, b * heads, d // heads).transpose(0, 1)  # (B*h, 1, d/h)
+        k = F.linear(qk, w_k, b_k).view(n, b * heads, d // heads).transpose(0, 1)  # (B*h, L, d/h)
+        v = F.linear(x, w_v, b_v).view(n, b * heads, d // heads).transpose(0, 1)
+        scores = (q * math.sqrt(1.0 / (d // heads))) @ k.transpose(1, 2)
+        if key_padding_mask is not None:
+            mask = torch.zeros(key_padding_mask.shape, dtype=x.dtype, device=x.device)
+            mask.masked_fill_(key_padding_mask, float('-inf'))
+            scores = scores + mask.view(b, 1, 1, n).expand(-1, heads, -1, -1).reshape(b * heads, 1, n)
+        weights = _first_row_dropout(scores.softmax(dim=-1), (b * heads, n, n), p_attn, dim=1)
+        out = F.linear((weights @ v).transpose(0, 1).reshape(b, d), attn.out_proj.weight, attn.out_proj.bias)
+        x = skip + _first_row_dropout(out.view(1, b, d), (n, b, d), p)
+        if self.pre_norm:
+            skip, x = x, self.norm2(x)
+        else:
+            x = skip = self.norm1(x)
+        hidden = _first_row_dropout(self.activation(self.linear1(x)), (n, b, self.linear1.out_features), p)
+        x = skip + _first_row_dropout(self.linear2(hidden), (n, b, d), p)
+        return x if self.pre_norm else self.norm2(x)
+
+
+def _first_row_dropout(x: Tensor, full_shape: tuple[int, ...], p: float, dim: int = 0) -> Tensor:
+    """``F.dropout`` of a ``full_shape`` tensor, restricted to index 0 along ``dim`` (``x`` is that slice).
+
+    The mask is drawn at the full shape exactly as ``F.dropout`` draws it on CPU (bernoulli(1 - p) / (1 - p)),
+    so the random stream advances as in the full computation.
+    """
+    if p == 0.0:
+        return x
+    mask = torch.empty(full_shape, dtype=x.dtype, device=x.device).bernoulli_(1 - p).div_(1 - p)
+    return x * mask.narrow(dim, 0, 1)
+
 
 class ACTEncoder(nn.Module):
     def __init__(self, config: ACTConfig, n_layers: int):
@@ -99,6 +147,15 @@ class ACTEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x, pos, key_padding_mask)
         return self.norm(x)
+
+    def forward_first_token(
+        self, x: Tensor, pos: Tensor | None = None, key_padding_mask: Tensor | None = None
+    ) -> Tensor:
+        """``forward(...)[0]``, (B, D): the last layer computes token 0 only (the VAE encoder's cls output)."""
+        for layer in self.layers[:-1]:
+            x = layer(x, pos, key_padding_mask)
+        x = self.layers[-1].forward_first_token(x, pos, key_padding_mask) if self.layers else x[:1]
+        return self.norm(x)[0]
 
 
 class ACTDecoderLayer(nn.Module):
@@ -218,7 +275,7 @@ class ACT(nn.Module):
         tokens = torch.cat(tokens, dim=1).transpose(0, 1)  # (1 + [1] + S, B, D)
         n_unpadded = tokens.shape[0] - actions.shape[1]
         pad = torch.cat([batch[ACTION_IS_PAD_KEY].new_zeros(b, n_unpadded), batch[ACTION_IS_PAD_KEY]], dim=1)
-        cls_out = self.vae_encoder(tokens, self.vae_encoder_pos_enc.transpose(0, 1), key_padding_mask=pad)[0]
+        cls_out = self.vae_encoder.forward_first_token(tokens, self.vae_encoder_pos_enc.transpose(0, 1), pad)
         params = self.vae_encoder_latent_output_proj(cls_out)
         mu, log_sigma_x2 = params[:, : self.config.latent_dim], params[:, self.config.latent_dim :]
         z = mu + log_sigma_x2.div(2).exp() * torch.randn_like(mu)

@@ -111,3 +111,20 @@ def test_without_vae_there_are_no_vae_weights_and_no_kl():
     assert not any(k.startswith('model.vae_') for k in policy.state_dict())
     _, logs = policy.train().forward(random_batch(policy.config))
     assert set(logs) == {'l1_loss'}
+
+
+@pytest.mark.parametrize('pre_norm', [False, True])
+@pytest.mark.parametrize('training', [False, True])
+def test_first_token_path_equals_the_full_layer_with_the_same_dropout_draws(pre_norm, training):
+    config = tiny_config(pre_norm=pre_norm, dropout=0.3)
+    encoder = ACT(config).vae_encoder.train(training)
+    x, pos = torch.randn(7, 3, 32), torch.randn(7, 1, 32)
+    pad = torch.zeros(3, 7, dtype=torch.bool)
+    pad[1, 4:] = True
+    torch.manual_seed(11)
+    full = encoder(x, pos, pad)[0]
+    after_full = torch.rand(1)
+    torch.manual_seed(11)
+    first = encoder.forward_first_token(x, pos, pad)
+    torch.testing.assert_close(first, full, atol=1e-6, rtol=1e-5)
+    assert torch.equal(torch.rand(1), after_full)  # the same number of random draws
