@@ -19,6 +19,7 @@ from positronic.vendors.lerobot.checkpoint_selection import CheckpointNotFoundEr
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.policy import ACTRunner
 from positronic.vendors.lerobot.server import CheckpointSource, serve_checkpoints
+from positronic.vendors.lerobot.train import train
 from tests.offboard.raw import get_json, handshake, open_raw, recv, request
 from tests.vendors.lerobot.tiny_act import (
     N_ACTION_STEPS,
@@ -26,6 +27,7 @@ from tests.vendors.lerobot.tiny_act import (
     raw_observation,
     write_tiny_experiment,
 )
+from tests.vendors.lerobot.tiny_dataset import write_tiny_dataset
 
 SETTINGS = ServerSettings(max_message_bytes=4 * 1024 * 1024, status_interval_s=0.2)
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -261,3 +263,39 @@ def test_requests_over_the_size_limit_are_answered_with_an_error(server):
         big = {**raw_observation(), 'padding': np.zeros(SETTINGS.max_message_bytes + 1, np.uint8)}
         ws.send(wire.pack(big))
         assert 'exceeds the limit' in wire.unpack(ws.recv(timeout=10))[protocol.ERROR]
+
+
+@pytest.mark.slow
+def test_an_experiment_trained_by_positronic_lerobot_train_is_served(tmp_path):
+    dataset = write_tiny_dataset(tmp_path / 'dataset', lengths=(8, 8))
+    tiny_act = {
+        'policy.dim_model': 32,
+        'policy.n_heads': 2,
+        'policy.dim_feedforward': 64,
+        'policy.n_encoder_layers': 1,
+        'policy.n_vae_encoder_layers': 1,
+        'policy.chunk_size': 5,
+        'policy.n_action_steps': 3,
+        'policy.pretrained_backbone_weights': None,
+    }
+    experiment = train(
+        input_path=str(dataset),
+        exp_name='served',
+        output_dir=str(tmp_path / 'checkpoints'),
+        num_train_steps=2,
+        save_freq=1,
+        log_freq=1,
+        batch_size=2,
+        device='cpu',
+        **tiny_act,
+    )
+    observation = raw_observation(seed=11)
+    with ServerThread(CheckpointSource(experiment, device='cpu'), settings=SETTINGS) as server:
+        client = InferenceClient('127.0.0.1', server.port)
+        assert client.list_models() == ['1', '2']
+        with client.new_session() as session:
+            assert (session.meta['step'], session.meta['image_size']) == (2, [32, 32])
+            assert session.meta['codec'] == 'positronic.vendors.lerobot.codecs.eepose_absolute'
+            chunk = session.infer(observation)
+    assert len(chunk) == 3
+    np.testing.assert_allclose(_poses(chunk), _in_process(select_checkpoint(experiment)[1], observation), atol=1e-6)
