@@ -1,0 +1,190 @@
+"""Benchmark of ACT training end to end (data loading included), ours next to LeRobot 0.4.4's in the same run.
+
+    .venv/bin/python benchmarks/bench_train.py [--sizes 96 224 480] [--steps 3] [--warmup 1]
+        [--lerobot-python /tmp/venv-lerobot/bin/python] [--lerobot-workers 4] [--workers 1]
+
+For each image size: a LeRobot v3.0 dataset of two episodes (two cameras, 8-d state and action, H.264) is written
+with our writer; then
+
+- ours: ``positronic.vendors.lerobot.train.train`` (the real trainer: frame cache, prefetching batch stream,
+  processors, forward, backward, clip, AdamW, metrics), timed per step from its metrics.jsonl;
+- LeRobot: ``lerobot_train_step.py`` in the side interpreter (LeRobotDataset + DataLoader with
+  ``--lerobot-workers`` worker processes, LeRobot's default being 4, processors, ACTPolicy, AdamW, clip);
+
+both at LeRobot's default ACT config (dim_model 512, 4+1 transformer layers, VAE, chunk 100), batch 8, with the
+backbone randomly initialised (no download; speed is the same). The first ``--warmup`` steps of each are left out.
+Ours runs in fp32 (LeRobot's numerics; the default on CPU) and, with ``--bf16``, under bf16 autocast
+(``--precision=bf16``, AMX on recent Xeons; different numerics). Reported: samples/s end to end at the median step
+time, the share of step time spent waiting for data, our one-time frame-cache build, and our speed over LeRobot's
+(target >= 1.5x). On a shared machine step times vary a lot with the load: compare rows of the same run.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from positronic.vendors.lerobot.codecs import eepose_absolute
+from positronic.vendors.lerobot.lerobot_dataset import DatasetWriter
+from positronic.vendors.lerobot.train import train
+from positronic.vendors.lerobot.train_log import read_metrics
+
+FPS = 30
+BATCH_SIZE = 8
+TARGET_SPEEDUP = 1.5
+LEROBOT_SCRIPT = Path(__file__).with_name('lerobot_train_step.py')
+DEFAULT_LEROBOT_PYTHON = Path('/tmp/venv-lerobot/bin/python')
+
+
+def scene(num_frames: int, size: int, seed: int) -> np.ndarray:
+    """uint8 (T, size, size, 3): a smooth colour field with a bright square moving across it."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    out = np.empty((num_frames, size, size, 3), np.uint8)
+    for t in range(num_frames):
+        phase = t / 15 + seed
+        field = np.stack([np.sin(6 * xx + phase), np.cos(5 * yy - phase), np.sin(4 * (xx + yy))], -1)
+        frame = 110 + 60 * field
+        cx, cy = 0.5 + 0.3 * np.sin(phase), 0.5 + 0.3 * np.cos(phase)
+        frame[(np.abs(xx - cx) < 0.1) & (np.abs(yy - cy) < 0.1)] = (235, 215, 40)
+        out[t] = frame.astype(np.uint8)
+    return out
+
+
+def write_dataset(root: Path, size: int, episodes: int, frames: int) -> None:
+    codec = eepose_absolute.override(image_size=size).instantiate()
+    with DatasetWriter.create(root, codec.features(), FPS, robot_type='sim', positronic_codec=codec.path) as writer:
+        for e in range(episodes):
+            t = np.arange(frames)[:, None] / FPS
+            state = np.sin(t + np.arange(8) + e).astype(np.float32)
+            writer.add_episode(
+                {
+                    'observation.state': state,
+                    'action': np.roll(state, -1, axis=0),
+                    'observation.images.left': scene(frames, size, 2 * e),
+                    'observation.images.side': scene(frames, size, 2 * e + 1),
+                },
+                'stack the cubes',
+            )
+
+
+def run_ours(dataset: Path, output: Path, steps: int, warmup: int, workers: int, precision: str) -> dict:
+    start = time.perf_counter()
+    experiment = train(
+        input_path=str(dataset),
+        exp_name=f'bench_w{workers}_{precision}',
+        precision=precision,
+        output_dir=str(output),
+        num_train_steps=steps + warmup,
+        save_freq=10**9,
+        log_freq=10**9,
+        batch_size=BATCH_SIZE,
+        num_workers=workers,
+        **{'policy.pretrained_backbone_weights': None},
+    )
+    total_s = time.perf_counter() - start
+    rows = read_metrics(experiment)[warmup:]
+    return {'step_s': [r['step_s'] for r in rows], 'data_s': [r['data_s'] for r in rows], 'total_s': total_s}
+
+
+def cache_build_seconds(dataset: Path, cache: Path) -> float:
+    from positronic.vendors.lerobot.frame_cache import FrameCache
+    from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
+
+    start = time.perf_counter()
+    FrameCache.open_or_build(DatasetReader(dataset), cache)
+    return time.perf_counter() - start
+
+
+def run_lerobot(python: Path, dataset: Path, steps: int, warmup: int, workers: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / 'lerobot.json'
+        command = [str(python), str(LEROBOT_SCRIPT), str(dataset), str(steps + warmup), str(BATCH_SIZE), str(workers)]
+        subprocess.run([*command, str(out)], check=True, capture_output=True, text=True)
+        result = json.loads(out.read_text())
+    return {k: v[warmup:] if isinstance(v, list) else v for k, v in result.items()}
+
+
+def summary(run: dict) -> tuple[float, float]:
+    """(samples/s at the median step time, data share of the total step time) over the timed steps."""
+    step = float(np.median(run['step_s']))
+    return BATCH_SIZE / step, float(np.sum(run['data_s']) / np.sum(run['step_s']))
+
+
+def machine_info() -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return [
+        f'machine: {cpu}, {os.cpu_count()} cores; python {platform.python_version()}, torch {torch.__version__} '
+        f'({torch.get_num_threads()} threads)',
+        'load average (1/5/15 min) at start: ' + ' '.join(f'{x:.2f}' for x in os.getloadavg()),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--sizes', type=int, nargs='+', default=[96, 224, 480])
+    parser.add_argument('--steps', type=int, default=3, help='timed steps per run')
+    parser.add_argument('--warmup', type=int, default=1, help='untimed first steps per run')
+    parser.add_argument('--episodes', type=int, default=2)
+    parser.add_argument('--frames', type=int, default=60, help='frames per episode')
+    parser.add_argument('--workers', type=int, nargs='+', default=[1], help='our batch-preparing threads')
+    parser.add_argument(
+        '--bf16', action=argparse.BooleanOptionalAction, default=True, help='also time --precision=bf16'
+    )
+    parser.add_argument('--lerobot-workers', type=int, default=4, help="DataLoader processes (LeRobot's default 4)")
+    parser.add_argument(
+        '--lerobot-python', type=Path, default=Path(os.environ.get('LEROBOT_PYTHON', DEFAULT_LEROBOT_PYTHON))
+    )
+    args = parser.parse_args()
+    lerobot = args.lerobot_python if args.lerobot_python.exists() else None
+
+    lines = [*machine_info(), f'batch {BATCH_SIZE}, two cameras, default ACT config; {args.steps} timed steps']
+    header = f'{"size":>7} | {"who":<22} | {"samples/s":>9} | {"data share":>10} | {"vs LeRobot":>10} | target'
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            dataset = Path(tmp) / f'dataset_{size}'
+            write_dataset(dataset, size, args.episodes, args.frames)
+            cache_s = cache_build_seconds(dataset, Path(tmp) / f'out_{size}' / 'frame_cache')
+            theirs = None
+            if lerobot is not None:
+                run = run_lerobot(lerobot, dataset, args.steps, args.warmup, args.lerobot_workers)
+                theirs = summary(run)
+                who = f'LeRobot, {args.lerobot_workers} workers'
+                rows.append(
+                    f'{size:>4} px | {who:<22} | {theirs[0]:>9.2f} | {100 * theirs[1]:>9.1f}% | {"1.00x":>10} |'
+                )
+                print(f'LeRobot {size} px step_s {run["step_s"]} data_s {run["data_s"]}', flush=True)
+            for workers, precision in [(w, 'fp32') for w in args.workers] + [(args.workers[0], 'bf16')] * args.bf16:
+                run = run_ours(dataset, Path(tmp) / f'out_{size}', args.steps, args.warmup, workers, precision)
+                ours = summary(run)
+                print(
+                    f'ours {size} px {precision} {workers}: step_s {run["step_s"]} data_s {run["data_s"]}', flush=True
+                )
+                speedup = f'{ours[0] / theirs[0]:.2f}x' if theirs else 'n/a'
+                verdict = '' if theirs is None else ('met' if ours[0] / theirs[0] >= TARGET_SPEEDUP else 'MISSED')
+                who = f'ours {precision}, {workers} prefetch'
+                rows.append(
+                    f'{size:>4} px | {who:<22} | {ours[0]:>9.2f} | {100 * ours[1]:>9.1f}% | '
+                    f'{speedup:>10} | >= {TARGET_SPEEDUP}x {verdict}'
+                )
+            frames = args.episodes * args.frames
+            rows.append(f'{size:>4} px | ours: frame cache built once in {cache_s:.1f} s ({frames} frames x 2 cameras)')
+    if lerobot is None:
+        lines.append(f'LeRobot side environment not found at {args.lerobot_python}: its rows are missing')
+    print('\n'.join([*lines, header, '-' * len(header), *rows]))
+
+
+if __name__ == '__main__':
+    main()
