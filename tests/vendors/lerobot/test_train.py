@@ -213,3 +213,25 @@ def test_two_gloo_processes_follow_one_process_with_the_same_global_batch(datase
     state = ddp / 'checkpoints' / '000004' / 'training_state'
     assert (state / 'rng_state.safetensors').is_file() and (state / 'rng_state_rank1.safetensors').is_file()
     assert json.loads((ddp / 'run.json').read_text())['world_size'] == 2
+
+
+@pytest.mark.lerobot
+def test_lerobot_loads_a_trained_checkpoint_and_predicts_the_same_actions(trained, lerobot_python, tmp_path):
+    from .act.test_lerobot_compat import run_lerobot
+
+    pretrained = list_checkpoints(trained)[30]
+    rng = np.random.default_rng(0)
+    obs = {
+        'observation.state': rng.normal(0, 0.3, size=(2, 8)).astype(np.float32),
+        'observation.images.left': rng.uniform(0, 1, size=(2, 3, 32, 32)).astype(np.float32),
+        'observation.images.side': rng.uniform(0, 1, size=(2, 3, 32, 32)).astype(np.float32),
+    }
+    targets = {'action': rng.normal(size=(2, 5, 8)).astype(np.float32), 'action_is_pad': np.zeros((2, 5), bool)}
+    np.savez(tmp_path / 'obs.npz', **obs, **targets, seed=np.array(0))
+    theirs = run_lerobot(lerobot_python, 'run', pretrained, tmp_path / 'obs.npz', tmp_path / 'out.npz')
+
+    assert json.loads(str(theirs['keys'])) == {'missing': [], 'unexpected': [], 'differing': []}
+    policy, processors = ACTPolicy.from_pretrained(pretrained), load_processors(pretrained)
+    inputs = {k: torch.from_numpy(v) for k, v in obs.items()}
+    ours = processors.unnormalize_action(policy.predict_action_chunk(processors.normalize(inputs)))
+    np.testing.assert_allclose(ours.numpy(), theirs['processed_chunk'], rtol=1e-4, atol=1e-5)
