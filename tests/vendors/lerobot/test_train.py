@@ -235,3 +235,34 @@ def test_lerobot_loads_a_trained_checkpoint_and_predicts_the_same_actions(traine
     inputs = {k: torch.from_numpy(v) for k, v in obs.items()}
     ours = processors.unnormalize_action(policy.predict_action_chunk(processors.normalize(inputs)))
     np.testing.assert_allclose(ours.numpy(), theirs['processed_chunk'], rtol=1e-4, atol=1e-5)
+
+
+def test_a_converted_dataset_trains_with_the_documented_command(tmp_path):
+    from positronic.vendors.lerobot.to_lerobot import main as to_lerobot
+    from tests.raw_episodes import write_dataset
+
+    raw = write_dataset(tmp_path / 'raw', num_episodes=2)
+    converted = tmp_path / 'lerobot'
+    args = [f'--dataset.dataset.path={raw}', f'--output_dir={converted}', '--fps=15', '--dataset.codec.image_size=32']
+    to_lerobot(['convert', *args])
+    command = [
+        sys.executable,
+        '-m',
+        'positronic.vendors.lerobot.train',
+        f'--input_path={converted}',
+        '--exp_name=converted_v1',
+        f'--output_dir={tmp_path / "checkpoints"}',
+        '--num_train_steps=2',
+        '--save_freq=1',
+        '--batch_size=2',
+        *(f'--{k}={v}' for k, v in TINY_ACT.items()),
+    ]
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    checkpoints = list_checkpoints(tmp_path / 'checkpoints' / 'converted_v1')
+    assert list(checkpoints) == [1, 2]
+    record = read_codec_record(checkpoints[2])
+    assert record == {'codec': eepose_absolute.instantiate().path, 'image_size': [32, 32]}
+    assert 'loss' in result.stderr and 'samples/s' in result.stderr
