@@ -285,11 +285,6 @@ def _train(
     record = run_record(reader, codec, config, batch_size=batch_size, seed=seed, world_size=group.world_size)
     if resume_from is not None:
         check_resumable(experiment_dir, record)
-    group.barrier()  # every rank has checked the directory before rank 0 creates it
-    if group.is_main:
-        experiment_dir.mkdir(parents=True, exist_ok=resume)
-        (experiment_dir / RUN_FILE).write_text(json.dumps(record, indent=2), encoding='utf-8')
-
     cache_root = Path(cache_dir).expanduser() if cache_dir else Path(output_dir).expanduser() / FRAME_CACHE_DIR
     if group.local_rank == 0:
         FrameCache.open_or_build(reader, cache_root)
@@ -318,6 +313,10 @@ def _train(
         seed_everything(seed + group.rank)  # each rank its own dropout and latent noise
     else:
         start_step = load_training_state(resume_from / TRAINING_STATE_DIR, optimizer, rank=group.rank)
+    group.barrier()  # every rank has checked the directory and built its model before rank 0 creates it
+    if group.is_main:
+        experiment_dir.mkdir(parents=True, exist_ok=resume)
+        (experiment_dir / RUN_FILE).write_text(json.dumps(record, indent=2), encoding='utf-8')
     if start_step >= num_train_steps:
         print(f'{experiment_dir} is already at step {start_step} >= --num_train_steps={num_train_steps}')
         return experiment_dir

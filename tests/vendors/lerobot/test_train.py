@@ -11,6 +11,7 @@ import torch
 
 from positronic.policy.codec import CodecMismatchError
 from positronic.vendors.lerobot.act import ACTPolicy, ConfigError
+from positronic.vendors.lerobot.act.backbone import BackboneWeightsError
 from positronic.vendors.lerobot.act.normalize import load_processors
 from positronic.vendors.lerobot.checkpoint import list_checkpoints, read_codec_record
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
@@ -142,6 +143,12 @@ def test_codec_must_match_the_dataset(dataset, tmp_path):
         _train(dataset, tmp_path, codec=joints_absolute.override(image_size=32).instantiate())
     with pytest.raises(CodecMismatchError, match=r'--codec\.image_size=\[32,32\]'):
         _train(dataset, tmp_path, codec=eepose_absolute.instantiate())
+    assert not (tmp_path / 'exp').exists()
+
+
+def test_a_model_that_cannot_be_built_leaves_no_experiment_behind(dataset, tmp_path):
+    with pytest.raises(BackboneWeightsError, match='unknown weights'):
+        _train(dataset, tmp_path, **{'policy.pretrained_backbone_weights': 'NoSuchWeights.V1'})
     assert not (tmp_path / 'exp').exists()
 
 
