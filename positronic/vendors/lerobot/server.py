@@ -132,7 +132,7 @@ class CheckpointSource:
 )
 def serve_checkpoints(
     checkpoints_dir: str,
-    checkpoint: int | None,
+    checkpoint: int | str | None,
     codec: Codec | None,
     host: str,
     port: int,
@@ -142,7 +142,7 @@ def serve_checkpoints(
     """Serve the ACT checkpoints of one experiment over protocol v1 (HTTP + WebSocket on one port).
 
     checkpoints_dir: the experiment dir (<output_dir>/<exp_name>), its checkpoints/ dir, or one step dir.
-    checkpoint: the step served to sessions that name none (default: the latest checkpoint).
+    checkpoint: the step served to sessions that name none, 10000 or 010000 (default: the latest checkpoint).
     codec: e.g. @positronic.vendors.lerobot.codecs.eepose_absolute (default: the codec recorded in the
         checkpoint; eepose_absolute at the checkpoint's image size when none is recorded).
     host, port: where to listen (0.0.0.0: every interface; 127.0.0.1: this machine only).
