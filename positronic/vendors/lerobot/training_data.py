@@ -24,11 +24,10 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from positronic.vendors.lerobot.act.config import ACTION_IS_PAD_KEY, ACTION_KEY, STATE_KEY
 from positronic.vendors.lerobot.frame_cache import FrameCache
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
 
-ACTION = 'action'
-ACTION_IS_PAD = 'action_is_pad'
 IMAGE_SCALE = 255.0
 
 Batch = dict[str, torch.Tensor]
@@ -39,7 +38,9 @@ def _epoch_permutation(num_frames: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(num_frames)
 
 
-def sample_indices(step: int, batch_size: int, num_frames: int, seed: int, rank: int = 0, world_size: int = 1):
+def sample_indices(
+    step: int, batch_size: int, num_frames: int, seed: int, rank: int = 0, world_size: int = 1
+) -> np.ndarray:
     """Global frame indices (batch_size,) int64 that ``rank`` trains on at ``step`` (see the module docstring)."""
     start = (step * world_size + rank) * batch_size
     positions = np.arange(start, start + batch_size)
@@ -63,14 +64,14 @@ class ChunkDataset:
         reader: DatasetReader,
         cache: FrameCache,
         chunk_size: int,
-        observation_keys: Sequence[str] = ('observation.state',),
+        observation_keys: Sequence[str] = (STATE_KEY,),
     ):
         if chunk_size < 1:
             raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
         self.chunk_size = chunk_size
         self.columns = {
             key: np.ascontiguousarray(values, dtype=np.float32)
-            for key, values in reader.read_columns([*observation_keys, ACTION]).items()
+            for key, values in reader.read_columns([*observation_keys, ACTION_KEY]).items()
         }
         self.frames = cache.frames
         lengths = [ep.length for ep in reader.episodes]
@@ -86,11 +87,13 @@ class ChunkDataset:
         indices = np.asarray(indices, dtype=np.int64)
         wanted = indices[:, None] + self._offsets
         end = self._episode_end[indices][:, None]
-        batch: Batch = {key: torch.from_numpy(values[indices]) for key, values in self.columns.items() if key != ACTION}
+        batch: Batch = {
+            key: torch.from_numpy(values[indices]) for key, values in self.columns.items() if key != ACTION_KEY
+        }
         for key, frames in self.frames.items():
             batch[key] = torch.from_numpy(frames[indices]).to(torch.float32).div_(IMAGE_SCALE)
-        batch[ACTION] = torch.from_numpy(self.columns[ACTION][np.minimum(wanted, end - 1)])
-        batch[ACTION_IS_PAD] = torch.from_numpy(wanted >= end)
+        batch[ACTION_KEY] = torch.from_numpy(self.columns[ACTION_KEY][np.minimum(wanted, end - 1)])
+        batch[ACTION_IS_PAD_KEY] = torch.from_numpy(wanted >= end)
         return batch
 
 
