@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pyarrow as pa
+from results import record
 
 from positronic.dataset import LocalDataset, LocalDatasetWriter
 from positronic.dataset.transforms import letterbox
@@ -215,6 +216,34 @@ def main() -> None:
         ),
         (f'letterbox {args.size}x{args.size} -> 224x224', f'{video["letterbox_ms"]:.2f} ms', '', None),
     ]
+    record(
+        'dataset',
+        'append 7-float vector sample, median',
+        vector['median_us'],
+        '< 20 us',
+        vector['median_us'] < 20,
+        unit='us',
+    )
+    record(
+        'dataset',
+        f'append {args.size}x{args.size} frame, 1 core',
+        append_fps,
+        '>= 60 fps',
+        append_fps >= 60,
+        unit='fps',
+    )
+    for n, us in lookups.items():
+        record('dataset', f'random time lookup, n={n:,}', us, '< 20 us', us < 20, unit='us')
+    random_ms, sequential_fps = video['random_ms'], video['sequential_fps']
+    record(
+        'dataset',
+        f'random frame access ({args.frames} frames), median',
+        random_ms,
+        '< 30 ms',
+        random_ms < 30,
+        unit='ms',
+    )
+    record('dataset', 'sequential read of all frames', sequential_fps, '>= 300 fps', sequential_fps >= 300, unit='fps')
     width = max(len(r[0]) for r in rows)
     print(f'{"measure":<{width}} | {"result":>16} | {"target":>10} | ok')
     print('-' * (width + 37))

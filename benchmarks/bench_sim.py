@@ -19,6 +19,7 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
+from results import record
 
 from positronic.data_collection import SETTLE_S, SUCCESS_SCORE, record_episode
 from positronic.dataset import LocalDatasetWriter
@@ -115,6 +116,11 @@ def main() -> None:
     print(f'| recording at {args.fps} fps, all cores, x real time per CPU s | {free[1]:.2f} | |')
     print(f'| recording at {args.fps} fps, one core, x real time (wall) | {pinned[0]:.2f} | >= 2 |')
     print(f'| recording at {args.fps} fps, one core, x real time per CPU s | {pinned[1]:.2f} | >= 2 |')
+    rate = 100 * successes / args.seeds
+    record('sim', f'expert success, {args.seeds} seeds', rate, '>= 95%', rate >= 95, unit='%')
+    size_text = f'{size[0]}x{size[1]} x2 cameras at {args.fps} fps'
+    record('sim', f'recording {size_text}, one core, wall', pinned[0], '>= 2x', pinned[0] >= 2, unit='x real time')
+    record('sim', f'recording {size_text}, one core, per CPU s', pinned[1], '>= 2x', pinned[1] >= 2, unit='x real time')
 
 
 if __name__ == '__main__':
