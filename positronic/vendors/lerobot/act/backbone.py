@@ -158,8 +158,6 @@ class ResNetBackbone(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
 
     def forward(self, x: Tensor) -> Tensor:
-        # Channels-last activations let oneDNN convolve without reordering (~1.4x on CPU, same math).
-        x = x.contiguous(memory_format=torch.channels_last)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 

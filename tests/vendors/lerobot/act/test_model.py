@@ -128,3 +128,18 @@ def test_first_token_path_equals_the_full_layer_with_the_same_dropout_draws(pre_
     first = encoder.forward_first_token(x, pos, pad)
     torch.testing.assert_close(first, full, atol=1e-6, rtol=1e-5)
     assert torch.equal(torch.rand(1), after_full)  # the same number of random draws
+
+
+def test_cameras_of_different_sizes_each_get_their_tokens():
+    features = dict(tiny_config().input_features)
+    features[CAMERAS[1]] = {'type': 'VISUAL', 'shape': [3, 96, 64]}
+    config = tiny_config(input_features=features)
+    model = ACT(config).eval()
+    seen = {}
+    model.encoder.register_forward_hook(lambda module, args, out: seen.update(tokens=args[0]))
+    batch = random_batch(config, with_action=False)
+    with torch.no_grad():
+        actions, _ = model(batch, [batch[c] for c in CAMERAS])
+        alone = model.camera_features([batch[CAMERAS[1]]])[0]
+    assert seen['tokens'].shape[0] == 2 + 2 * 2 + 3 * 2 and actions.shape == (2, 10, 8)
+    torch.testing.assert_close(seen['tokens'][6:], alone.flatten(2).permute(2, 0, 1))
