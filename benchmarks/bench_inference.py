@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import mujoco
+import results
 
 from positronic import keys
 from positronic.dataset import LocalDatasetWriter
@@ -94,6 +95,12 @@ def throughput(policy, camera: tuple[int, int], iterations: int, seconds: float,
         return sim_s / (time.perf_counter() - began), sim_s / (time.process_time() - began_cpu)
 
 
+def _record_speeds(name: str, speeds: tuple[float, float]) -> tuple[float, float]:
+    results.record('inference', f'{name}, wall', speeds[0], '>= 3x', speeds[0] >= 3, unit='x real time')
+    results.record('inference', f'{name}, per CPU s', speeds[1], unit='x real time')
+    return speeds
+
+
 def _speeds(speeds: tuple[float, float]) -> str:
     return f'{speeds[0]:.1f}x real time ({speeds[1]:.1f}x per CPU s)'
 
@@ -124,13 +131,13 @@ def main() -> None:
     size = f'{camera[0]}x{camera[1]} x2 cams, 15 fps, {args.iterations} x {args.seconds:g} s'
     rows = [('measure', 'sizes', 'value', 'target')]
     for name, record in (('throughput, hold policy', False), ('throughput, hold policy + recording', True)):
-        rows.append(
-            (name, size, _speeds(throughput(HoldPolicy(), camera, args.iterations, args.seconds, record)), '>= 3x')
-        )
+        speeds = _record_speeds(name, throughput(HoldPolicy(), camera, args.iterations, args.seconds, record))
+        rows.append((name, size, _speeds(speeds), '>= 3x'))
     with ServerThread(HoldSource(), port=0) as server:
         remote = RemotePolicy(host='127.0.0.1', port=server.port)
         speeds = throughput(remote, camera, args.iterations, args.seconds, record=False)
         remote.close()
+    _record_speeds('throughput, hold policy over loopback', speeds)
     rows.append(('throughput, hold policy over loopback', size, _speeds(speeds), '>= 3x'))
 
     if args.expert_seeds > 0:
@@ -141,6 +148,10 @@ def main() -> None:
         wall_s = time.perf_counter() - began
         low, high = summary.interval_95
         failed = [r.seed for r in summary.results if not r.success]
+        rate = 100 * summary.successes / len(summary.results)
+        results.record(
+            'inference', f'expert success, {len(summary.results)} seeds', rate, '>= 95%', rate >= 95, unit='%'
+        )
         rows.append(
             (
                 'expert success rate',

@@ -30,6 +30,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pyarrow
+from results import record
 
 from positronic.vendors.lerobot.lerobot_dataset import AV1_LEROBOT, H264, DatasetReader, DatasetWriter, VideoEncoding
 from positronic.vendors.lerobot.lerobot_dataset.camera_encoding import CameraEncoder
@@ -235,9 +236,14 @@ def main() -> None:
         base = lerobot['frames_per_s'] if lerobot else None
         if lerobot:
             print(f'| LeRobot 0.4.4 add_frame + save_episode (AV1) | {base:.1f} | 1.0 | {lerobot["video_mib"]:.2f} |')
+        if lerobot:
+            record('lerobot_dataset', 'LeRobot 0.4.4 add_frame + save_episode (AV1)', base, unit='frames/s')
         for label, fps, mib, _ in rows:
             ratio = f'{fps / base:.1f}' if base else 'n/a'
             print(f'| {label} | {fps:.1f} | {ratio} | {mib:.2f} |')
+            record('lerobot_dataset', f'write, {label}', fps, unit='frames/s')
+            if base:
+                record('lerobot_dataset', f'write, {label}, x LeRobot', fps / base, unit='x')
         if not lerobot:
             print('\n(LeRobot not measured: pass --lerobot-python or set LEROBOT_PYTHON)')
 
@@ -247,6 +253,7 @@ def main() -> None:
         for label, _, _, root in rows:
             speeds = [bench_reader(root, size) for size in (None, (224, 224), (96, 96))]
             print(f'| {label} | ' + ' | '.join(f'{s:.0f}' for s in speeds) + ' |')
+            record('lerobot_dataset', f'read {SIZE}x{SIZE}, {label}', speeds[0], unit='frames/s')
         shutil.rmtree(tmp_path, ignore_errors=True)
 
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from results import record
 
 from positronic import keys
 from positronic.offboard import wire
@@ -221,6 +222,14 @@ def main() -> None:
         finally:
             process.terminate()
             process.join(10)
+        overhead_ms = (_percentile_ms(rtts, 50) - policy_s * 1e3, _percentile_ms(rtts, 99) - policy_s * 1e3)
+        record('offboard', f'{ws}: protocol overhead p50', overhead_ms[0], '< 3 ms', overhead_ms[0] < 3, unit='ms')
+        record('offboard', f'{ws}: protocol overhead p99', overhead_ms[1], '< 10 ms', overhead_ms[1] < 10, unit='ms')
+        load = f'{ws}: load {args.sessions} x {args.load_requests}'
+        record('offboard', f'{load}, throughput', len(latencies) / elapsed, unit='req/s')
+        record('offboard', f'{load}, latency p50', _percentile_ms(latencies, 50), unit='ms')
+        record('offboard', f'{load}, latency p99', _percentile_ms(latencies, 99), unit='ms')
+        record('offboard', f'{load}, errors', errors, '0', errors == 0)
         rows.append(
             f'{ws:<18} | {_percentile_ms(rtts, 50) - policy_s * 1e3:>9.3f} ms | '
             f'{_percentile_ms(rtts, 99) - policy_s * 1e3:>9.3f} ms | {_percentile_ms(rtts, 50):>5.2f} ms | '

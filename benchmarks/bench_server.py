@@ -33,6 +33,7 @@ from bench_offboard import (
     machine_info,
     measure_load,
 )
+from results import record
 
 from positronic.offboard import wire
 from positronic.offboard.client import InferenceClient, Timeouts
@@ -173,6 +174,14 @@ def main() -> None:
         ),
         (f'load {args.sessions} x {args.load_requests}', 'errors', str(errors), '0'),
     ]
+    overhead_ms = (_percentile_ms(rtts, 50) - policy_ms, _percentile_ms(rtts, 99) - policy_ms)
+    record('server', 'protocol overhead p50', overhead_ms[0], '< 3 ms', overhead_ms[0] < 3, unit='ms')
+    record('server', 'protocol overhead p99', overhead_ms[1], '< 10 ms', overhead_ms[1] < 10, unit='ms')
+    load = f'load {args.sessions} x {args.load_requests}'
+    record('server', f'{load}, throughput', len(latencies) / elapsed, unit='req/s')
+    record('server', f'{load}, latency p50', _percentile_ms(latencies, 50), unit='ms')
+    record('server', f'{load}, latency p99', _percentile_ms(latencies, 99), unit='ms')
+    record('server', f'{load}, errors', errors, '0', errors == 0)
     header = f'{"measure":<38} | {"metric":<18} | {"value":>20} | {"target":>8}'
     print(header)
     print('-' * len(header))

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from results import record
 
 from positronic import keys
 from positronic.dataset import LocalDataset, LocalDatasetWriter
@@ -176,10 +177,23 @@ def main() -> None:
     print('|---|---:|---:|---:|')
     if lerobot:
         print(f'| LeRobot 0.4.4 create + add_frame + save_episode (AV1, frames in memory) | {lerobot:.1f} | 1.0 | |')
+    if lerobot:
+        record('to_lerobot', 'LeRobot 0.4.4 create + add_frame + save_episode', lerobot, unit='frames/s')
     for label, seconds in rows:
         speed = total / seconds
         ratio = f'{speed / lerobot:.1f}' if lerobot else 'n/a'
         print(f'| {label} | {speed:.1f} | {ratio} | >= {TARGET_SPEEDUP:.0f}x |')
+        record('to_lerobot', label, speed, unit='frames/s')
+        if lerobot:
+            target = f'>= {TARGET_SPEEDUP:.0f}x'
+            record(
+                'to_lerobot',
+                f'{label}, x LeRobot',
+                speed / lerobot,
+                target,
+                speed / lerobot >= TARGET_SPEEDUP,
+                unit='x',
+            )
     if not lerobot:
         print('\n(LeRobot not measured: pass --lerobot-python or set LEROBOT_PYTHON)')
 

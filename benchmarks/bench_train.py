@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results import record
 
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.lerobot_dataset import DatasetWriter
@@ -166,6 +167,8 @@ def main() -> None:
                     f'{size:>4} px | {who:<22} | {theirs[0]:>9.2f} | {100 * theirs[1]:>9.1f}% | {"1.00x":>10} |'
                 )
                 print(f'LeRobot {size} px step_s {run["step_s"]} data_s {run["data_s"]}', flush=True)
+                record('train', f'{size} px, {who}', theirs[0], unit='samples/s')
+                record('train', f'{size} px, {who}: data share', 100 * theirs[1], unit='%')
             for workers, precision in [(w, 'fp32') for w in args.workers] + [(args.workers[0], 'bf16')] * args.bf16:
                 run = run_ours(dataset, Path(tmp) / f'out_{size}', args.steps, args.warmup, workers, precision)
                 ours = summary(run)
@@ -175,6 +178,12 @@ def main() -> None:
                 speedup = f'{ours[0] / theirs[0]:.2f}x' if theirs else 'n/a'
                 verdict = '' if theirs is None else ('met' if ours[0] / theirs[0] >= TARGET_SPEEDUP else 'MISSED')
                 who = f'ours {precision}, {workers} prefetch'
+                record('train', f'{size} px, {who}', ours[0], unit='samples/s')
+                record('train', f'{size} px, {who}: data share', 100 * ours[1], unit='%')
+                if theirs:
+                    ratio = ours[0] / theirs[0]
+                    target = f'>= {TARGET_SPEEDUP}x'
+                    record('train', f'{size} px, {who}: x LeRobot', ratio, target, ratio >= TARGET_SPEEDUP, unit='x')
                 rows.append(
                     f'{size:>4} px | {who:<22} | {ours[0]:>9.2f} | {100 * ours[1]:>9.1f}% | '
                     f'{speedup:>10} | >= {TARGET_SPEEDUP}x {verdict}'

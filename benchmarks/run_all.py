@@ -50,7 +50,7 @@ BENCHMARKS = (
         'offboard', 'bench_offboard.py', ('--ws', 'websockets-sansio', '--requests', '300', '--load-requests', '50')
     ),
     Benchmark('server', 'bench_server.py', ('--requests', '100', '--load-requests', '50')),
-    Benchmark('inference', 'bench_inference.py', ('--iterations', '1', '--seconds', '15', '--expert-seeds', '3')),
+    Benchmark('inference', 'bench_inference.py', ('--iterations', '1', '--seconds', '15', '--expert-seeds', '10')),
 )
 """In pipeline order, with the quick sizes of each."""
 
@@ -125,9 +125,12 @@ def _status(returncode: int | None, timeout_s: float) -> str:
 
 
 def format_value(value: float, unit: str) -> str:
-    """Three significant digits at most, never in exponent form: 12.3 us, 1234 fps, 0.42 ms, 2.5x, 95%."""
+    """Three significant digits at most, never in exponent form: 12.3 us, 1234 fps, 0.42 ms, 2.50x; 0, 95%."""
     magnitude = abs(value)
-    text = f'{value:.0f}' if magnitude >= 100 else f'{value:.1f}' if magnitude >= 10 else f'{value:.2f}'
+    if float(value).is_integer():
+        text = f'{value:.0f}'
+    else:
+        text = f'{value:.0f}' if magnitude >= 100 else f'{value:.1f}' if magnitude >= 10 else f'{value:.2f}'
     return f'{text}{"" if unit[:1] in ("x", "%") else " "}{unit}'.rstrip()
 
 
