@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results import record
 
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy
 
@@ -126,14 +127,20 @@ def rows_for(size: int, ours: dict, theirs: dict | None) -> list[str]:
     )
     for name, key, unit, convert in metrics:
         mine = convert(float(np.min(ours[key])))
+        record('act', f'{size} px, {name}, ours', mine, unit=unit)
         if theirs is None:
             rows.append(f'{size:>4} px | {name:<26} | {mine:>9.2f} | {"n/a":>9} | {"n/a":>7} | {unit}')
             continue
         other = convert(float(np.min(theirs[key])))
         ratio = mine / other if unit == 'samples/s' else other / mine
         rows.append(f'{size:>4} px | {name:<26} | {mine:>9.2f} | {other:>9.2f} | {ratio:>6.2f}x | {unit}')
+        record('act', f'{size} px, {name}, LeRobot', other, unit=unit)
+        record('act', f'{size} px, {name}, x LeRobot', ratio, unit='x')
     loss_line = f'{ours["loss"]:.6f}' + ('' if theirs is None else f' vs LeRobot {theirs["loss"]:.6f}')
     rows.append(f'{size:>4} px | first-step loss (seed 0): {loss_line}')
+    if theirs is not None:
+        difference = abs(ours['loss'] - theirs['loss'])
+        record('act', f'{size} px, first-step loss, ours minus LeRobot (abs)', difference, '< 1e-6', difference < 1e-6)
     return rows
 
 

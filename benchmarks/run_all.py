@@ -125,10 +125,12 @@ def _status(returncode: int | None, timeout_s: float) -> str:
 
 
 def format_value(value: float, unit: str) -> str:
-    """Three significant digits at most, never in exponent form: 12.3 us, 1234 fps, 0.42 ms, 2.50x; 0, 95%."""
+    """Three significant digits at most, never in exponent form: 12.3 us, 1234 fps, 0.42 ms, 2.50x, 3e-07; 0, 95%."""
     magnitude = abs(value)
     if float(value).is_integer():
         text = f'{value:.0f}'
+    elif magnitude < 0.01:
+        text = f'{value:.2g}'
     else:
         text = f'{value:.0f}' if magnitude >= 100 else f'{value:.1f}' if magnitude >= 10 else f'{value:.2f}'
     return f'{text}{"" if unit[:1] in ("x", "%") else " "}{unit}'.rstrip()
