@@ -115,6 +115,6 @@ def test_every_bench_script_is_run_known_ones_in_pipeline_order_with_quick_sizes
         ('zeta', 'bench_zeta.py'),
     ]
     assert found[1].quick and found[2].quick == ()
-    assert {b.script for b in run_all.discover(BENCHMARKS_DIR)} >= {b.script for b in run_all.BENCHMARKS} - {
-        'bench_act.py'
-    }
+    assert [b.script for b in run_all.discover(BENCHMARKS_DIR)][: len(run_all.BENCHMARKS)] == [
+        b.script for b in run_all.BENCHMARKS
+    ]
