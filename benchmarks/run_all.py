@@ -43,7 +43,7 @@ BENCHMARKS = (
     Benchmark('dataset', 'bench_dataset.py', ('--vector-samples', '20000')),
     Benchmark('sim', 'bench_sim.py', ('--seeds', '20', '--episodes', '1')),
     Benchmark('lerobot_dataset', 'bench_lerobot_dataset.py', ('--episodes', '1', '--frames', '60'), True),
-    Benchmark('to_lerobot', 'bench_to_lerobot.py', ('--episodes', '1', '--frames', '90'), True),
+    Benchmark('to_lerobot', 'bench_to_lerobot.py', ('--episodes', '1', '--frames', '150'), True),
     Benchmark('train', 'bench_train.py', ('--sizes', '96', '--steps', '3', '--frames', '30', '--no-bf16'), True),
     Benchmark('act', 'bench_act.py', ('--sizes', '96', '--repeats', '1'), True),
     Benchmark(
