@@ -1,15 +1,15 @@
 """Benchmark of our ACT model against LeRobot 0.4.4's on identical weights and batches (model only, no data).
 
-    .venv/bin/python benchmarks/bench_act.py [--sizes 96 224 480] [--repeats 2]
+    .venv/bin/python benchmarks/bench_act.py [--sizes 96 224 480] [--repeats 3]
         [--lerobot-python /tmp/venv-lerobot/bin/python]
 
 For each image size: a default-config ACT (dim 512, chunk 100, two cameras, state and action dim 8; backbone
 without pretrained weights, which changes nothing in speed) is built once, saved, and loaded by both sides.
 Measured on the same normalized batch of 8: a training step (forward, backward, gradient clip 10, AdamW step) and
 the first step's loss after ``torch.manual_seed(0)`` (must be equal); ``select_action`` on one sample: the call
-that runs the model and the next one that pops the queue. LeRobot runs in the side interpreter
-(``benchmarks/lerobot_act_step.py``). Fastest of ``--repeats`` runs after one untimed run: on a shared machine the
-fastest run is the least disturbed one.
+that runs the model and the next one that pops the queue. LeRobot runs in the side interpreter as a worker
+(``benchmarks/lerobot_act_step.py``) that takes turns with ours, run for run, so both see the same machine load.
+Reported: the fastest of ``--repeats`` runs after one untimed run (on a shared machine the least disturbed one).
 """
 
 import argparse
@@ -58,50 +58,80 @@ def make_batch(config: ACTConfig, seed: int = 0) -> dict[str, torch.Tensor]:
     return batch
 
 
-def time_ours(pretrained_dir: Path, batch: dict[str, torch.Tensor], repeats: int) -> dict:
-    """The measurements of ``lerobot_act_step.py``, on our ACTPolicy."""
-    policy = ACTPolicy.from_pretrained(pretrained_dir)
-    optimizer = torch.optim.AdamW(policy.get_optim_params(), lr=1e-5, weight_decay=1e-4)
-    policy.train()
-    train_s, loss_value = [], None
-    for i in range(repeats + 1):
-        start = time.perf_counter()
-        if i == 0:
-            torch.manual_seed(0)
-        loss, _ = policy.forward(batch)
+class OurWorker:
+    """Our ACTPolicy answering the commands of ``lerobot_act_step.py`` (loss, train, select) in-process."""
+
+    def __init__(self, pretrained_dir: Path, batch: dict[str, torch.Tensor]):
+        self.policy = ACTPolicy.from_pretrained(pretrained_dir)
+        self.batch = batch
+        self.single = {k: v[:1] for k, v in batch.items() if not k.startswith('action')}
+        self.optimizer = torch.optim.AdamW(self.policy.get_optim_params(), lr=1e-5, weight_decay=1e-4)
+
+    def _train_step(self) -> float:
+        self.policy.train()
+        loss, _ = self.policy.forward(self.batch)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
-        optimizer.step()
-        optimizer.zero_grad()
-        if i == 0:
-            loss_value = loss.item()
-        else:
-            train_s.append(time.perf_counter() - start)
+        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), 10.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        return loss.item()
 
-    single = {k: v[:1] for k, v in batch.items() if not k.startswith('action')}
-    select_model_s, select_cached_s = [], []
-    for _ in range(repeats + 1):
-        policy.reset()
+    def ask(self, command: str) -> dict:
+        if command == 'loss':
+            torch.manual_seed(0)
+            return {'loss': self._train_step()}
+        if command == 'train':
+            start = time.perf_counter()
+            self._train_step()
+            return {'s': time.perf_counter() - start}
+        self.policy.reset()
         start = time.perf_counter()
-        policy.select_action(single)
+        self.policy.select_action(self.single)
         middle = time.perf_counter()
-        policy.select_action(single)
-        select_model_s.append(middle - start)
-        select_cached_s.append(time.perf_counter() - middle)
-    return {
-        'train_s': train_s,
-        'loss': loss_value,
-        'select_model_s': select_model_s[1:],
-        'select_cached_s': select_cached_s[1:],
-    }
+        self.policy.select_action(self.single)
+        return {'model_s': middle - start, 'cached_s': time.perf_counter() - middle}
+
+    def close(self) -> None:
+        pass
 
 
-def time_lerobot(python: Path, pretrained_dir: Path, batch_file: Path, repeats: int) -> dict:
-    out = batch_file.with_name('lerobot.json')
-    env = {**os.environ, 'HF_HUB_OFFLINE': '1'}
-    command = [str(python), str(LEROBOT_SCRIPT), str(pretrained_dir), str(batch_file), str(repeats), str(out)]
-    subprocess.run(command, check=True, capture_output=True, text=True, env=env)
-    return json.loads(out.read_text())
+class LeRobotWorker:
+    """LeRobot 0.4.4's ACTPolicy in the side interpreter, driven through ``lerobot_act_step.py``'s stdin."""
+
+    def __init__(self, python: Path, pretrained_dir: Path, batch_file: Path):
+        env = {**os.environ, 'HF_HUB_OFFLINE': '1'}
+        command = [str(python), str(LEROBOT_SCRIPT), str(pretrained_dir), str(batch_file)]
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        )
+        while (line := self.process.stdout.readline()) and line.strip() != 'ready':
+            pass
+        if not line:
+            raise RuntimeError(f'{LEROBOT_SCRIPT.name} exited before it was ready (run it by hand to see why)')
+
+    def ask(self, command: str) -> dict:
+        self.process.stdin.write(command + '\n')
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def measure(workers: dict, repeats: int) -> dict[str, dict[str, list[float]]]:
+    """Each measurement run by every worker in turn (paired under the same machine load); the first is untimed."""
+    results = {name: {'train_s': [], 'select_model_s': [], 'select_cached_s': []} for name in workers}
+    for name, worker in workers.items():
+        results[name]['loss'] = worker.ask('loss')['loss']
+    for i in range(repeats + 1):
+        for name, worker in workers.items():
+            train, select = worker.ask('train'), worker.ask('select')
+            if i:
+                results[name]['train_s'].append(train['s'])
+                results[name]['select_model_s'].append(select['model_s'])
+                results[name]['select_cached_s'].append(select['cached_s'])
+    return results
 
 
 def machine_info() -> list[str]:
@@ -166,8 +196,13 @@ def main() -> None:
             batch = make_batch(config)
             batch_file = Path(tmp) / f'batch_{size}.npz'
             np.savez(batch_file, **{k: v.numpy() for k, v in batch.items()})
-            theirs = time_lerobot(lerobot, model_dir, batch_file, args.repeats) if lerobot else None
-            ours = time_ours(model_dir, batch, args.repeats)
+            workers = {'ours': OurWorker(model_dir, batch)}
+            if lerobot:
+                workers['lerobot'] = LeRobotWorker(lerobot, model_dir, batch_file)
+            results = measure(workers, args.repeats)
+            for worker in workers.values():
+                worker.close()
+            ours, theirs = results['ours'], results.get('lerobot')
             rows += rows_for(size, ours, theirs)
             print('\n'.join(rows[-4:]), flush=True)
     if lerobot is None:

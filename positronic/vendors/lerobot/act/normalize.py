@@ -163,7 +163,8 @@ class Processors:
 
     def normalize(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         """Normalize every feature of the preprocessor present in ``batch`` (observations by their type,
-        ``action`` by the ACTION mode); other keys pass through."""
+        ``action`` by the ACTION mode); other keys pass through. Tensors must already be batched: the pipeline's
+        rename step is applied, its to-batch and device steps are left to the caller."""
         out = {self.rename_map.get(k, k): v for k, v in batch.items()}
         for key, feature in self.normalizer.features.items():
             if feature.type is not FeatureType.ACTION and key in out:

@@ -70,7 +70,14 @@ def trained_checkpoint(directory: Path, **overrides):
     return ACTPolicy.from_pretrained(directory), load_processors(directory)
 
 
-@pytest.mark.parametrize('overrides', [{}, {'n_action_steps': 4, 'pre_norm': True, 'feedforward_activation': 'gelu'}])
+@pytest.mark.parametrize(
+    'overrides',
+    [
+        {},
+        {'n_action_steps': 4, 'pre_norm': True, 'feedforward_activation': 'gelu'},
+        {'n_action_steps': 1, 'temporal_ensemble_coeff': 0.05, 'chunk_size': 6},
+    ],
+)
 def test_lerobot_loads_our_checkpoint_and_gives_our_actions_and_loss(lerobot_python, tmp_path, overrides):
     policy, processors = trained_checkpoint(tmp_path / 'pretrained_model', **overrides)
     raw = random_batch(policy.config, seed=9)
