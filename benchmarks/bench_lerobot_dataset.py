@@ -57,17 +57,13 @@ def _value_noise(rng: np.random.Generator, h: int, w: int, cells: tuple[int, ...
     return out / len(cells)
 
 
-def scene_frames(num_frames: int, *, seed: int, panning: bool) -> np.ndarray:
-    """uint8 (T, 480, 480, 3): a 320x240 rendered-like scene scaled to 480x360 and letterboxed."""
+def source_frames(num_frames: int, *, seed: int, panning: bool) -> np.ndarray:
+    """uint8 (T, 240, 320, 3): a rendered-like table with three moving cubes, as a 320x240 camera sees it."""
     rng = np.random.default_rng(seed)
     texture = _value_noise(rng, 2 * SOURCE_H, 2 * SOURCE_W)
     table = np.stack([0.35 + 0.4 * texture, 0.28 + 0.3 * texture, 0.2 + 0.2 * texture], -1)
     yy, xx = np.mgrid[0:SOURCE_H, 0:SOURCE_W].astype(np.float32)
-    scaled_h = SOURCE_H * SIZE // SOURCE_W
-    top = (SIZE - scaled_h) // 2
-    rows = (np.arange(scaled_h) * SOURCE_H / scaled_h).astype(int)
-    cols = (np.arange(SIZE) * SOURCE_W / SIZE).astype(int)
-    out = np.zeros((num_frames, SIZE, SIZE, 3), np.uint8)
+    out = np.empty((num_frames, SOURCE_H, SOURCE_W, 3), np.uint8)
     for t in range(num_frames):
         phase = t / FPS + seed
         oy = int(SOURCE_H / 2 * (1 + np.sin(phase * 0.4))) if panning else SOURCE_H // 2
@@ -81,8 +77,18 @@ def scene_frames(num_frames: int, *, seed: int, panning: bool) -> np.ndarray:
             shade = (0.6 + 0.4 * (yy[mask] - cy + r) / (2 * r))[:, None]
             img[mask] = np.asarray(color, np.float32) * shade
         img += rng.normal(0, 0.006, img.shape).astype(np.float32)
-        small = (np.clip(img, 0, 1) * 255).astype(np.uint8)
-        out[t, top : top + scaled_h] = small[rows][:, cols]
+        out[t] = (np.clip(img, 0, 1) * 255).astype(np.uint8)
+    return out
+
+
+def scene_frames(num_frames: int, *, seed: int, panning: bool) -> np.ndarray:
+    """uint8 (T, 480, 480, 3): ``source_frames`` scaled to 480x360 (nearest) and letterboxed."""
+    scaled_h = SOURCE_H * SIZE // SOURCE_W
+    top = (SIZE - scaled_h) // 2
+    rows = (np.arange(scaled_h) * SOURCE_H / scaled_h).astype(int)
+    cols = (np.arange(SIZE) * SOURCE_W / SIZE).astype(int)
+    out = np.zeros((num_frames, SIZE, SIZE, 3), np.uint8)
+    out[:, top : top + scaled_h] = source_frames(num_frames, seed=seed, panning=panning)[:, rows][:, :, cols]
     return out
 
 

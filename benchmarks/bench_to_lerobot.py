@@ -28,6 +28,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from bench_lerobot_dataset import SOURCE_H, SOURCE_W, source_frames
 from results import record
 
 from positronic import keys
@@ -36,47 +37,10 @@ from positronic.vendors.lerobot.codecs import eepose_absolute
 
 FPS = 30
 STATE_PERIOD_NS = 10_000_000
-SOURCE_W, SOURCE_H = 320, 240
 SIZE = 480
 TARGET_SPEEDUP = 4.0
 LEROBOT_SCRIPT = Path(__file__).with_name('lerobot_record.py')
 CONVERT = [sys.executable, '-m', 'positronic.vendors.lerobot.to_lerobot', 'convert']
-
-
-def _value_noise(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    out = np.zeros((h, w), np.float32)
-    for cell in (8, 32, 128):
-        grid = rng.random((h // cell + 2, w // cell + 2)).astype(np.float32)
-        y, x = np.arange(h) / cell, np.arange(w) / cell
-        y0, x0 = y.astype(int), x.astype(int)
-        fy, fx = (y - y0)[:, None], (x - x0)[None]
-        top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x0 + 1] * fx
-        bottom = grid[y0 + 1][:, x0] * (1 - fx) + grid[y0 + 1][:, x0 + 1] * fx
-        out += top * (1 - fy) + bottom * fy
-    return out / 3
-
-
-def source_frames(num_frames: int, *, seed: int, panning: bool) -> np.ndarray:
-    """uint8 (T, 240, 320, 3) frames of a table with three moving cubes."""
-    rng = np.random.default_rng(seed)
-    texture = _value_noise(rng, 2 * SOURCE_H, 2 * SOURCE_W)
-    table = np.stack([0.35 + 0.4 * texture, 0.28 + 0.3 * texture, 0.2 + 0.2 * texture], -1)
-    yy, xx = np.mgrid[0:SOURCE_H, 0:SOURCE_W].astype(np.float32)
-    out = np.empty((num_frames, SOURCE_H, SOURCE_W, 3), np.uint8)
-    for t in range(num_frames):
-        phase = t / FPS + seed
-        oy = int(SOURCE_H / 2 * (1 + np.sin(phase * 0.4))) if panning else SOURCE_H // 2
-        ox = int(SOURCE_W / 2 * (1 + np.cos(phase * 0.3))) if panning else SOURCE_W // 2
-        img = table[oy : oy + SOURCE_H, ox : ox + SOURCE_W].copy()
-        for i, color in enumerate([(0.9, 0.15, 0.1), (0.1, 0.75, 0.2), (0.2, 0.3, 0.9)]):
-            cx = SOURCE_W / 2 + 90 * np.sin(phase * 0.7 + i * 2)
-            cy = SOURCE_H / 2 + 60 * np.cos(phase * 0.5 + i)
-            r = 22 - 4 * i
-            mask = (np.abs(xx - cx) < r) & (np.abs(yy - cy) < r)
-            img[mask] = np.asarray(color, np.float32) * (0.6 + 0.4 * (yy[mask] - cy + r) / (2 * r))[:, None]
-        img += rng.normal(0, 0.006, img.shape).astype(np.float32)
-        out[t] = (np.clip(img, 0, 1) * 255).astype(np.uint8)
-    return out
 
 
 def write_raw(root: Path, episodes: int, frames: int) -> None:
