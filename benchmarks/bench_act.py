@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import cpu_model, load_average
 from results import record
 
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy
@@ -135,16 +136,11 @@ def measure(workers: dict, repeats: int) -> dict[str, dict[str, list[float]]]:
 
 
 def machine_info() -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     return [
         f'machine: {cpu}, {os.cpu_count()} cores; python {platform.python_version()}, torch {torch.__version__} '
         f'({torch.get_num_threads()} threads)',
-        'load average (1/5/15 min) at start: ' + ' '.join(f'{x:.2f}' for x in os.getloadavg()),
+        'load average (1/5/15 min) at start: ' + load_average(),
     ]
 
 

@@ -18,21 +18,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pyarrow as pa
+from machine import cpu_model
 from results import record
 
 from positronic.dataset import LocalDataset, LocalDatasetWriter
 from positronic.dataset.transforms import letterbox
 from positronic.dataset.video import ENCODER_OPTIONS
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
 
 
 def scene_frames(count: int, size: int) -> list[np.ndarray]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import mujoco
 import results
+from machine import cpu_model, load_average
 
 from positronic import keys
 from positronic.dataset import LocalDatasetWriter
@@ -106,15 +107,11 @@ def _speeds(speeds: tuple[float, float]) -> str:
 
 
 def machine_info() -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    if os.path.exists('/proc/cpuinfo'):
-        with open('/proc/cpuinfo') as info:
-            names = [line.split(':', 1)[1].strip() for line in info if line.startswith('model name')]
-        cpu = names[0] if names else cpu
+    cpu = cpu_model()
     return [
         f'machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}',
         f'python {platform.python_version()}; mujoco {mujoco.__version__}; MUJOCO_GL={os.environ.get("MUJOCO_GL")}',
-        'load average (1/5/15 min) at start: ' + ' '.join(f'{x:.2f}' for x in os.getloadavg()),
+        'load average (1/5/15 min) at start: ' + load_average(),
     ]
 
 

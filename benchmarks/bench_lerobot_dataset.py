@@ -30,6 +30,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pyarrow
+from machine import cpu_model
 from results import record
 
 from positronic.vendors.lerobot.lerobot_dataset import AV1_LEROBOT, H264, DatasetReader, DatasetWriter, VideoEncoding
@@ -93,12 +94,7 @@ def scene_frames(num_frames: int, *, seed: int, panning: bool) -> np.ndarray:
 
 
 def machine_info() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     return (
         f'{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, PyAV {av.__version__} '
         f'(FFmpeg {av.library_versions["libavcodec"]}), numpy {np.__version__}, pyarrow {pyarrow.__version__}'

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from machine import cpu_model, load_average
 from results import record
 
 from positronic import keys
@@ -174,18 +175,14 @@ def measure_load(client: InferenceClient, sessions: int, requests: int) -> tuple
 
 
 def machine_info() -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    if os.path.exists('/proc/cpuinfo'):
-        with open('/proc/cpuinfo') as info:
-            names = [line.split(':', 1)[1].strip() for line in info if line.startswith('model name')]
-        cpu = names[0] if names else cpu
+    cpu = cpu_model()
     versions = ', '.join(
         f'{name} {importlib.metadata.version(name)}' for name in ('uvicorn', 'websockets', 'msgpack', 'numpy')
     )
     return [
         f'machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}',
         f'python {platform.python_version()}; {versions}',
-        'load average (1/5/15 min) at start: ' + ' '.join(f'{x:.2f}' for x in os.getloadavg()),
+        'load average (1/5/15 min) at start: ' + load_average(),
     ]
 
 
@@ -241,7 +238,7 @@ def main() -> None:
     print('-' * len(header))
     print('\n'.join(rows))
     print('targets: overhead p50 < 3 ms, p99 < 10 ms; load errors = 0')
-    print('load average (1/5/15 min) at end: ' + ' '.join(f'{x:.2f}' for x in os.getloadavg()))
+    print('load average (1/5/15 min) at end: ' + load_average())
 
 
 if __name__ == '__main__':

@@ -33,6 +33,7 @@ from bench_offboard import (
     machine_info,
     measure_load,
 )
+from machine import load_average
 from results import record
 
 from positronic.offboard import wire
@@ -191,7 +192,7 @@ def main() -> None:
         f'latency: 1 session x {args.requests} round trips, each after one in-process call on the same observation; '
         f'torch threads {args.torch_threads}'
     )
-    print('load average (1/5/15 min) at end: ' + ' '.join(f'{x:.2f}' for x in os.getloadavg()))
+    print('load average (1/5/15 min) at end: ' + load_average())
 
 
 if __name__ == '__main__':

@@ -12,28 +12,18 @@ second of the whole process (which discounts other load on a shared machine).
 import argparse
 import math
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import mujoco
 import numpy as np
+from machine import cpu_model
 from results import record
 
 from positronic.data_collection import SETTLE_S, SUCCESS_SCORE, record_episode
 from positronic.dataset import LocalDatasetWriter
 from positronic.sim import StackingExpert, World
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
 
 
 def expert_success(seeds: int, fps: int) -> tuple[int, list[int], float]:

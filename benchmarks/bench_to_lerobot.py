@@ -29,6 +29,7 @@ from pathlib import Path
 import av
 import numpy as np
 from bench_lerobot_dataset import SOURCE_H, SOURCE_W, source_frames
+from machine import cpu_model, load_average
 from results import record
 
 from positronic import keys
@@ -67,13 +68,8 @@ def write_raw(root: Path, episodes: int, frames: int) -> None:
 
 
 def machine_info() -> str:
-    cpu = platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    load = ', load average ' + ' '.join(f'{x:.2f}' for x in os.getloadavg())
+    cpu = cpu_model()
+    load = ', load average ' + load_average()
     return f'{cpu}, {os.cpu_count()} cores{load}; Python {platform.python_version()}, PyAV {av.__version__}'
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench_offboard import machine_info
+from machine import load_average
 from results import RESULTS_ENV, read_results
 
 HERE = Path(__file__).resolve().parent
@@ -177,7 +178,7 @@ def main() -> None:
     failed = [o.benchmark.stage for o in outcomes if o.returncode != 0]
     print(f'\n## Benchmarks ({"full" if args.full else "quick"} sizes)\n')
     print('\n'.join(machine))
-    print('load average (1/5/15 min) at end: ' + ' '.join(f'{x:.2f}' for x in os.getloadavg()))
+    print('load average (1/5/15 min) at end: ' + load_average())
     print(f'LeRobot: {args.lerobot_python or "not given"}\n')
     print('\n'.join(table(outcomes, args.timeout_s)))
     times = ', '.join(f'{o.benchmark.stage} {o.wall_s:.0f} s' for o in outcomes)
