@@ -1,25 +1,12 @@
-import json
-import subprocess
-from pathlib import Path
-
 import pytest
 
+from tests.offboard.positronic041_run import run_positronic041_client
 from tests.offboard.sources import expected_translations
-
-CLIENT_SCRIPT = Path(__file__).with_name('positronic041_client.py')
 
 
 @pytest.mark.positronic041
 def test_positronic_041_inference_client_uses_our_server(positronic041_python, server):
-    run = subprocess.run(
-        [str(positronic041_python), str(CLIENT_SCRIPT), str(server.port)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd='/',
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(run.stdout.strip().splitlines()[-1])
+    report = run_positronic041_client(positronic041_python, server.port)
     assert report['protocol_version'] in ('1', 'ProtocolVersion.V1')
     assert report['session_id'] is None
     assert report['meta']['model_id'] == '10000'

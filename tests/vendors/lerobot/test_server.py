@@ -1,4 +1,3 @@
-import json
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.policy import ACTRunner
 from positronic.vendors.lerobot.server import CheckpointSource, serve_checkpoints
 from positronic.vendors.lerobot.train import train
+from tests.offboard.positronic041_run import run_positronic041_client
 from tests.offboard.raw import get_json, handshake, open_raw, recv, request
 from tests.vendors.lerobot.tiny_act import (
     N_ACTION_STEPS,
@@ -31,7 +31,6 @@ from tests.vendors.lerobot.tiny_dataset import write_tiny_dataset
 
 SETTINGS = ServerSettings(max_message_bytes=4 * 1024 * 1024, status_interval_s=0.2)
 REPO_ROOT = Path(__file__).resolve().parents[3]
-POSITRONIC041_CLIENT = REPO_ROOT / 'tests' / 'offboard' / 'positronic041_client.py'
 
 
 @pytest.fixture(scope='module')
@@ -239,15 +238,7 @@ def test_a_lerobot_written_checkpoint_is_served_with_eepose_absolute_at_its_imag
 
 @pytest.mark.positronic041
 def test_positronic_041_inference_client_uses_our_lerobot_server(positronic041_python, server):
-    run = subprocess.run(
-        [str(positronic041_python), str(POSITRONIC041_CLIENT), str(server.port)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd='/',
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(run.stdout.strip().splitlines()[-1])
+    report = run_positronic041_client(positronic041_python, server.port)
     assert report['protocol_version'] in ('1', 'ProtocolVersion.V1')
     assert report['meta']['step'] == 20 and report['meta']['type'] == 'act'
     assert report['chunk_sizes'] == [N_ACTION_STEPS] * 3
