@@ -22,8 +22,15 @@ from pathlib import Path
 
 import configuronic as cfn
 
-CODEC = '@positronic.vendors.lerobot.codecs.eepose_absolute'
+from positronic.evaluation.curve import SUCCESS_CURVE_PNG, CurvePoint, training_time_s, write_success_curve_png
+from positronic.evaluation.results import SUMMARY_JSON, write_json_atomic
+from positronic.vendors.lerobot.train_log import read_metrics
+
+CODECS = ('eepose_absolute', 'joints_absolute')
+"""Codec names of ``positronic.vendors.lerobot.codecs`` the loop can use."""
 EXPERIMENT = 'quickstart'
+RUN_SUMMARY = 'run_summary.json'
+"""The loop's own record in the run folder: its arguments, stage wall times, final losses and success rate."""
 SERVER_START_TIMEOUT_S = 120.0
 
 
@@ -97,16 +104,22 @@ def running_server(argv: Sequence[str], host: str, port: int, log_path: Path) ->
     workdir='~/positronic-quickstart',
     num_episodes=12,
     seed=0,
-    camera_size=[160, 120],
+    camera_size=[96, 96],
     image_size=96,
     fps=15,
     num_train_steps=1500,
     batch_size=8,
     chunk_size=15,
     dim_model=128,
+    lr=1e-4,
+    use_vae=False,
+    train_batchnorm=True,
+    codec='eepose_absolute',
     eval_iterations=3,
     eval_seed=10_000,
     simulation_time=12.0,
+    actions_per_chunk=None,
+    curve_points=0,
 )
 def quickstart(
     workdir: str,
@@ -119,9 +132,15 @@ def quickstart(
     batch_size: int,
     chunk_size: int,
     dim_model: int,
+    lr: float,
+    use_vae: bool,
+    train_batchnorm: bool,
+    codec: str,
     eval_iterations: int,
     eval_seed: int,
     simulation_time: float,
+    actions_per_chunk: int | None,
+    curve_points: int,
 ) -> None:
     """Record → convert → train → serve → evaluate on the built-in simulator; prints where every artifact is.
 
@@ -131,12 +150,28 @@ def quickstart(
         camera_size: ``[width, height]`` of the recorded cameras.
         image_size: side of the square images the codec letterboxes to (the model's input).
         fps: sampling rate of the converted dataset, and the rate the policy runs at in evaluation.
-        num_train_steps: ACT training steps (one checkpoint at the end).
-        chunk_size: ACT action chunk (and actions executed per chunk).
+        num_train_steps: ACT training steps (a checkpoint at the end, and ``curve_points`` evenly before it).
+        chunk_size: ACT action chunk.
         dim_model: ACT transformer width (feed-forward width is 4x).
+        lr: learning rate of the transformer and of the backbone (the backbone trains from scratch here, so
+            LeRobot's 1e-5 for fine-tuning ImageNet weights learns too slowly).
+        use_vae: train ACT's VAE encoder (the scripted demonstrations are deterministic, so it is off by default).
+        train_batchnorm: train the backbone's batch norm (see ``positronic-lerobot-train --help``), which a backbone
+            trained from scratch needs; checkpoints keep LeRobot's layout.
+        codec: ``eepose_absolute`` or ``joints_absolute``; used to convert, train and serve.
         eval_iterations: evaluation episodes, with seeds ``eval_seed`` .. (kept apart from the demonstration seeds).
         simulation_time: seconds of simulated time per evaluation episode.
+        actions_per_chunk: actions executed from each chunk before the policy is queried again (default: all).
+        curve_points: earlier checkpoints, evenly spaced, evaluated after the final one (same seeds) to draw
+            ``success_curve.png``; not counted in the reported time to the final evaluation.
     """
+    if codec not in CODECS:
+        raise ValueError(f'codec={codec!r}: expected one of {", ".join(CODECS)}')
+    if actions_per_chunk is not None and not 1 <= actions_per_chunk <= chunk_size:
+        raise ValueError(f'actions_per_chunk={actions_per_chunk}: expected 1..chunk_size ({chunk_size})')
+    if curve_points < 0 or num_train_steps % (curve_points + 1):
+        raise ValueError(f'curve_points={curve_points}: expected >= 0 and dividing num_train_steps into equal parts')
+    save_freq = num_train_steps // (curve_points + 1)
     if eval_seed < seed + num_episodes and eval_seed + eval_iterations > seed:
         raise ValueError(
             f'eval_seed={eval_seed}: evaluation seeds {eval_seed}..{eval_seed + eval_iterations - 1} overlap the '
@@ -151,6 +186,7 @@ def quickstart(
     host, port = '127.0.0.1', free_port()
     print(f'quickstart run folder: {run_dir}', flush=True)
 
+    started = time.monotonic()
     timings = {}
     timings['record'] = run_stage(
         1,
@@ -168,12 +204,12 @@ def quickstart(
     timings['convert'] = run_stage(
         2,
         5,
-        'convert to a LeRobot v3.0 dataset (eepose_absolute)',
+        f'convert to a LeRobot v3.0 dataset ({codec})',
         [
             console_script('positronic-to-lerobot'),
             'convert',
             f'--dataset.dataset.path={raw_dir}',
-            f'--dataset.codec={CODEC}',
+            f'--dataset.codec=@positronic.vendors.lerobot.codecs.{codec}',
             f'--dataset.codec.image_size={image_size}',
             f'--output_dir={lerobot_dir}',
             f'--fps={fps}',
@@ -189,12 +225,16 @@ def quickstart(
             f'--exp_name={EXPERIMENT}',
             f'--output_dir={checkpoints_dir}',
             f'--num_train_steps={num_train_steps}',
-            f'--save_freq={num_train_steps}',
+            f'--save_freq={save_freq}',
             f'--batch_size={batch_size}',
             f'--policy.chunk_size={chunk_size}',
             f'--policy.n_action_steps={chunk_size}',
             f'--policy.dim_model={dim_model}',
             f'--policy.dim_feedforward={4 * dim_model}',
+            f'--policy.optimizer_lr={lr}',
+            f'--policy.optimizer_lr_backbone={lr}',
+            f'--policy.use_vae={use_vae}',
+            f'--train_batchnorm={train_batchnorm}',
             '--policy.pretrained_backbone_weights=None',
         ],
     )
@@ -204,27 +244,37 @@ def quickstart(
         f'--host={host}',
         f'--port={port}',
     ]
-    _banner(4, 5, f'serve the experiment on {host}:{port} (log: {run_dir / "server.log"})', server_argv)
-    with running_server(server_argv, host, port, run_dir / 'server.log') as models:
-        print(f'    serving checkpoints {models}', flush=True)
-        timings['evaluate'] = run_stage(
-            5,
-            5,
-            'run the served policy in the simulator',
+
+    def evaluate(index: int, total: int, title: str, output_dir: Path, model_id: int | None = None) -> float:
+        return run_stage(
+            index,
+            total,
+            title,
             [
                 console_script('positronic-inference'),
                 'sim',
                 '--policy=.remote',
                 f'--policy.host={host}',
                 f'--policy.port={port}',
+                *([f'--policy.model_id={model_id}'] if model_id is not None else []),
                 f'--policy_fps={fps}',
                 f'--driver.num_iterations={eval_iterations}',
                 f'--driver.simulation_time={simulation_time}',
                 f'--seed={eval_seed}',
                 f'--camera_size=[{width},{height}]',
-                f'--output_dir={eval_dir}',
+                f'--output_dir={output_dir}',
+                *([f'--actions_per_chunk={actions_per_chunk}'] if actions_per_chunk else []),
             ],
         )
+
+    curve_steps = [save_freq * k for k in range(1, curve_points + 1)]
+    _banner(4, 5, f'serve the experiment on {host}:{port} (log: {run_dir / "server.log"})', server_argv)
+    with running_server(server_argv, host, port, run_dir / 'server.log') as models:
+        print(f'    serving checkpoints {models}', flush=True)
+        timings['evaluate'] = evaluate(5, 5, 'run the served policy in the simulator', eval_dir)
+        total_s = time.monotonic() - started
+        for k, step in enumerate(curve_steps, start=1):
+            evaluate(k, len(curve_steps), f'success curve: checkpoint {step}', run_dir / f'evaluation-{step}', step)
     print('\n=== artifacts', flush=True)
     for label, path in [
         ('raw demonstrations', raw_dir),
@@ -232,9 +282,54 @@ def quickstart(
         ('checkpoints', experiment_dir / 'checkpoints'),
         ('evaluation episodes + summary', eval_dir),
         ('server log', run_dir / 'server.log'),
+        ('run summary', run_dir / RUN_SUMMARY),
+        *([('success curve', run_dir / SUCCESS_CURVE_PNG)] if curve_steps else []),
     ]:
         print(f'  {label:<30} {path}')
+    summary = run_summary(run_dir, timings, total_s, [*curve_steps, num_train_steps] if curve_steps else [])
     print('  stage wall times: ' + ', '.join(f'{k} {v:.0f} s' for k, v in timings.items()), flush=True)
+    print(f'  record to final evaluation: {total_s / 60:.1f} min; final loss {summary["final_loss"]}', flush=True)
+    for point in summary['curve']:
+        print(
+            f'  checkpoint {point["step"]:>6} after {point["train_s"] / 60:5.1f} min of training: '
+            f'{point["successes"]}/{point["total"]} succeeded',
+            flush=True,
+        )
+
+
+def _evaluation_dir(run_dir: Path, step: int, final_step: int) -> Path:
+    return run_dir / ('evaluation' if step == final_step else f'evaluation-{step}')
+
+
+def run_summary(run_dir: Path, timings: dict[str, float], total_s: float, curve_steps: Sequence[int]) -> dict:
+    """Write ``run_summary.json`` into ``run_dir``: the command line, stage wall times, the time from recording to
+    the final evaluation, the last logged training losses, the final success rate with its 95% interval and, for
+    ``curve_steps`` (the last is the final checkpoint), the success curve (also drawn into ``success_curve.png``).
+    Returns what it wrote."""
+    metrics = read_metrics(run_dir / 'checkpoints' / EXPERIMENT)
+    final_loss = None
+    if metrics:
+        final_loss = {k: metrics[-1][k] for k in ('step', 'loss', 'l1_loss', 'kld_loss') if k in metrics[-1]}
+    evaluation = json.loads((run_dir / 'evaluation' / SUMMARY_JSON).read_text())
+    points = []
+    for step in curve_steps:
+        result = json.loads((_evaluation_dir(run_dir, step, curve_steps[-1]) / SUMMARY_JSON).read_text())
+        points.append(CurvePoint(step, training_time_s(metrics, step), result['successes'], result['total']))
+    if points:
+        write_success_curve_png(points, run_dir / SUCCESS_CURVE_PNG, title='success rate on unseen seeds')
+    summary = {
+        'command': ['positronic-quickstart', *sys.argv[1:]],
+        'stage_s': timings,
+        'total_s': total_s,
+        'final_loss': final_loss,
+        'successes': evaluation['successes'],
+        'total': evaluation['total'],
+        'success_rate': evaluation['success_rate'],
+        'success_rate_ci95': evaluation['success_rate_ci95'],
+        'curve': [point.to_json() for point in points],
+    }
+    write_json_atomic(summary, run_dir / RUN_SUMMARY)
+    return summary
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -18,7 +18,10 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
             '--num_episodes=2',
             '--camera_size=[96,72]',
             '--image_size=64',
-            '--num_train_steps=3',
+            '--num_train_steps=4',
+            '--curve_points=1',
+            '--codec=joints_absolute',
+            '--actions_per_chunk=2',
             '--batch_size=4',
             '--chunk_size=5',
             '--dim_model=32',
@@ -29,10 +32,18 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
     (run_dir,) = tmp_path.iterdir()
     assert len(LocalDataset(run_dir / 'raw')) == 2
     assert DatasetReader(run_dir / 'lerobot').total_episodes == 2
-    assert list(list_checkpoints(run_dir / 'checkpoints' / quickstart.EXPERIMENT)) == [3]
+    assert DatasetReader(run_dir / 'lerobot').info['features']['observation.state']['names'][0] == 'q0'
+    assert list(list_checkpoints(run_dir / 'checkpoints' / quickstart.EXPERIMENT)) == [2, 4]
     summary = json.loads((run_dir / 'evaluation' / 'summary.json').read_text())
     assert len(summary['iterations']) == 1
+    assert summary['run']['settings']['actions_per_chunk'] == 2
+    assert json.loads((run_dir / 'evaluation-2' / 'summary.json').read_text())['run']['policy']['server.step'] == 2
     assert len(LocalDataset(run_dir / 'evaluation')) == 1
+    run = json.loads((run_dir / quickstart.RUN_SUMMARY).read_text())
+    assert run['total'] == 1 and run['final_loss']['step'] == 4
+    assert [point['step'] for point in run['curve']] == [2, 4]
+    assert 0 < run['curve'][0]['train_s'] < run['curve'][1]['train_s']
+    assert (run_dir / 'evaluation-2' / 'summary.json').exists() and (run_dir / 'success_curve.png').exists()
     out = capfd.readouterr().out
     assert 'success rate' in out and str(run_dir / 'evaluation') in out
 
@@ -40,6 +51,20 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
 def test_evaluation_seeds_must_not_overlap_the_demonstration_seeds(tmp_path):
     with pytest.raises(ValueError, match='overlap the demonstration seeds'):
         quickstart.main([f'--workdir={tmp_path}', '--num_episodes=10', '--seed=0', '--eval_seed=5'])
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ('flag', 'message'),
+    [
+        ('--codec=delta_pose', "codec='delta_pose': expected one of eepose_absolute, joints_absolute"),
+        ('--actions_per_chunk=16', r'actions_per_chunk=16: expected 1..chunk_size \(15\)'),
+        ('--curve_points=2', 'curve_points=2: expected >= 0 and dividing num_train_steps'),
+    ],
+)
+def test_bad_flags_are_refused_before_anything_runs(tmp_path, flag, message):
+    with pytest.raises(ValueError, match=message):
+        quickstart.main([f'--workdir={tmp_path}', '--num_train_steps=1000', flag])
     assert not any(tmp_path.iterdir())
 
 

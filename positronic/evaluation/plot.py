@@ -6,7 +6,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from positronic.evaluation.results import RunSummary
+from positronic.evaluation.results import RunSummary, publish
 
 SUMMARY_PNG = 'summary.png'
 """File name of the summary plot written into ``--output_dir``."""
@@ -35,11 +35,17 @@ def write_summary_png(summary: RunSummary, path: Path, threshold: float) -> None
     over_time.set_xlabel('sim time since iteration start (s)')
     over_time.set_ylabel('stacking score')
     over_time.set_ylim(-0.02, 1.05)
+    save_figure(figure, path)
+
+
+def save_figure(figure: Figure, path: Path) -> None:
+    """Write ``figure`` as a PNG to ``path`` atomically: the file is complete or absent."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.png')
     os.close(fd)
     try:
         figure.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -147,6 +147,15 @@ def _fmt(value: float | None, spec: str) -> str:
     return '-' if value is None else format(value, spec)
 
 
+def publish(tmp: str | Path, path: Path) -> None:
+    """Move the finished temporary file ``tmp`` onto ``path`` with the permissions a plain ``open`` would give it
+    (``mkstemp`` creates files readable by their owner only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def write_json_atomic(data: Any, path: Path) -> None:
     """Write ``data`` as indented JSON to ``path`` through a temporary file in the same directory."""
     path = Path(path)
@@ -154,7 +163,7 @@ def write_json_atomic(data: Any, path: Path) -> None:
     try:
         with os.fdopen(fd, 'w') as f:
             json.dump(data, f, indent=2)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

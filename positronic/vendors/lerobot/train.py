@@ -35,6 +35,7 @@ from positronic.policy.codec import (
     load_codec,
 )
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy, ConfigError
+from positronic.vendors.lerobot.act.backbone import unfreeze_batchnorm
 from positronic.vendors.lerobot.act.config import ENV_STATE_KEY
 from positronic.vendors.lerobot.act.normalize import (
     Normalizer,
@@ -167,6 +168,11 @@ def check_resumable(experiment_dir: Path, record: Mapping[str, Any]) -> None:
                 f'--resume: this command trains with another {key} than {experiment_dir} was started with '
                 f'(saved, now): {diff}; resume with the original settings or use a new --exp_name'
             )
+    if saved.get('train_batchnorm', False) != record.get('train_batchnorm', False):
+        raise ValueError(
+            f'--resume: {experiment_dir} was started with train_batchnorm={saved.get("train_batchnorm", False)}; '
+            'resume with the same setting (it changes which parameters the optimizer holds)'
+        )
     changed = [k for k in ('batch_size', 'seed', 'world_size') if k in saved and saved[k] != record[k]]
     if changed:
         print(f'note: resuming with a different {", ".join(changed)}; the batches will differ from an unbroken run')
@@ -199,6 +205,7 @@ def open_experiment(experiment_dir: Path, resume: bool) -> Path | None:
     precision='auto',
     use_imagenet_stats=True,
     cache_dir=None,
+    train_batchnorm=False,
     policy=policy_defaults,
 )
 def train(
@@ -217,6 +224,7 @@ def train(
     precision: str,
     use_imagenet_stats: bool,
     cache_dir: str | None,
+    train_batchnorm: bool,
     policy: dict[str, Any],
 ) -> Path:
     """Train ACT on the LeRobot dataset at ``input_path``; checkpoints go to ``<output_dir>/<exp_name>/checkpoints``.
@@ -225,6 +233,8 @@ def train(
     batch_size: per process. num_workers: threads preparing the next batches (0 = in the training thread).
     device: cuda, mps or cpu (default: the first available). precision: auto (bf16 or fp16 autocast on CUDA, fp32
     elsewhere), fp32, bf16 or fp16. cache_dir: where decoded frames are kept (default <output_dir>/frame_cache).
+    train_batchnorm: train the backbone's batch norm (batch statistics, learned affine terms) instead of keeping it
+    frozen as LeRobot does; for a backbone trained from scratch. Checkpoints keep LeRobot's keys and meaning.
     policy: ACTConfig fields, e.g. --policy.chunk_size=50 --policy.pretrained_backbone_weights=None.
     """
     if precision not in ('auto', *PRECISIONS):
@@ -249,6 +259,7 @@ def train(
             precision=precision,
             use_imagenet_stats=use_imagenet_stats,
             cache_dir=cache_dir,
+            train_batchnorm=train_batchnorm,
             policy=policy,
         )
     finally:
@@ -271,6 +282,7 @@ def _train(
     precision: str,
     use_imagenet_stats: bool,
     cache_dir: str | None,
+    train_batchnorm: bool,
     policy: dict[str, Any],
 ) -> Path:
     device = group.device
@@ -282,7 +294,15 @@ def _train(
     config = policy_config(policy, reader, device)
     experiment_dir = Path(output_dir).expanduser().absolute() / exp_name
     resume_from = open_experiment(experiment_dir, resume)
-    record = run_record(reader, codec, config, batch_size=batch_size, seed=seed, world_size=group.world_size)
+    record = run_record(
+        reader,
+        codec,
+        config,
+        batch_size=batch_size,
+        seed=seed,
+        world_size=group.world_size,
+        train_batchnorm=train_batchnorm,
+    )
     if resume_from is not None:
         check_resumable(experiment_dir, record)
     cache_root = Path(cache_dir).expanduser() if cache_dir else Path(output_dir).expanduser() / FRAME_CACHE_DIR
@@ -299,6 +319,8 @@ def _train(
         model = ACTPolicy(config).to(device)
     else:
         model = ACTPolicy.from_pretrained(resume_from / PRETRAINED_DIR, device=device, config=config)
+    if train_batchnorm:
+        unfreeze_batchnorm(model.model.backbone)
     model.train()
     optimizer = torch.optim.AdamW(
         model.get_optim_params(),

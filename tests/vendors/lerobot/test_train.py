@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from positronic.policy.codec import CodecMismatchError
 from positronic.vendors.lerobot.act import ACTPolicy, ConfigError
@@ -136,6 +137,21 @@ def test_resume_needs_a_checkpoint_and_the_same_policy(dataset, tmp_path):
     _train(dataset, tmp_path, 'short', num_train_steps=1)
     with pytest.raises(ValueError, match='another policy'):
         _train(dataset, tmp_path, 'short', num_train_steps=2, resume=True, **{'policy.dim_feedforward': 48})
+
+
+def test_batch_norm_trained_from_scratch_resumes_exactly_and_saves_lerobots_keys(dataset, tmp_path):
+    straight = _train(dataset, tmp_path, 'straight', num_train_steps=6, train_batchnorm=True)
+    _train(dataset, tmp_path, 'broken', num_train_steps=3, train_batchnorm=True)
+    with pytest.raises(ValueError, match='train_batchnorm=True'):
+        _train(dataset, tmp_path, 'broken', num_train_steps=6, resume=True)
+    resumed = _train(dataset, tmp_path, 'broken', num_train_steps=6, resume=True, train_batchnorm=True)
+    assert [r['loss'] for r in read_metrics(resumed)] == [r['loss'] for r in read_metrics(straight)]
+
+    pretrained = list_checkpoints(straight)[6]
+    state = load_file(pretrained / 'model.safetensors')
+    assert not any('num_batches_tracked' in key for key in state)
+    assert state['model.backbone.bn1.running_mean'].abs().sum() > 0  # the statistics were tracked
+    ACTPolicy.from_pretrained(pretrained)  # the frozen-BN model of LeRobot's layout takes every key
 
 
 def test_codec_must_match_the_dataset(dataset, tmp_path):

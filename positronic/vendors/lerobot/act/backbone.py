@@ -43,6 +43,40 @@ class FrozenBatchNorm2d(nn.Module):
         return x * scale + shift
 
 
+class TrainableBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm that normalizes with batch statistics and learns its affine terms in training, and keeps running
+    statistics for evaluation, with :class:`FrozenBatchNorm2d`'s state dict (no ``num_batches_tracked``).
+
+    For training a backbone from scratch: a model trained with it saves exactly the keys LeRobot's ACT loads, and
+    in evaluation it computes what the frozen layer computes with those values.
+    """
+
+    def __init__(self, frozen: FrozenBatchNorm2d):
+        super().__init__(frozen.weight.numel(), eps=FROZEN_BN_EPS, device=frozen.weight.device)
+        self.num_batches_tracked = None  # the running averages use a fixed momentum, so no counter is needed
+        with torch.no_grad():
+            self.weight.copy_(frozen.weight)
+            self.bias.copy_(frozen.bias)
+            self.running_mean.copy_(frozen.running_mean)
+            self.running_var.copy_(frozen.running_var)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.pop(prefix + 'num_batches_tracked', None)
+        nn.Module._load_from_state_dict(self, state_dict, prefix, *args, **kwargs)
+
+
+def unfreeze_batchnorm(module: nn.Module) -> int:
+    """Replace every FrozenBatchNorm2d inside ``module`` with a :class:`TrainableBatchNorm2d` holding the same
+    values (before the optimizer is built, so it sees the new parameters). Returns how many were replaced."""
+    replaced = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, FrozenBatchNorm2d):
+                setattr(parent, name, TrainableBatchNorm2d(child))
+                replaced += 1
+    return replaced
+
+
 def _conv3x3(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
 

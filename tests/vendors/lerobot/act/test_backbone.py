@@ -7,8 +7,10 @@ from positronic.vendors.lerobot.act.backbone import (
     BackboneWeightsError,
     FrozenBatchNorm2d,
     ResNetBackbone,
+    TrainableBatchNorm2d,
     fetch_pretrained_state_dict,
     hub_checkpoints_dir,
+    unfreeze_batchnorm,
 )
 
 from .conftest import ACT_TINY, tiny_config
@@ -67,6 +69,31 @@ def imagenet_like_file(torch_home) -> dict[str, torch.Tensor]:
     checkpoints.mkdir(parents=True)
     torch.save(on_disk, checkpoints / 'resnet18-f37072fd.pth')
     return state
+
+
+def test_trained_batch_norm_saves_lerobots_keys_and_evaluates_as_the_frozen_layer():
+    torch.manual_seed(0)
+    trained = ResNetBackbone('resnet18')
+    assert unfreeze_batchnorm(trained) == 20
+    assert sum(1 for m in trained.modules() if isinstance(m, TrainableBatchNorm2d)) == 20
+    optimizer = torch.optim.AdamW(trained.parameters(), lr=1e-3)
+    trained.train()
+    for _ in range(3):
+        trained(torch.randn(4, 3, 64, 64)).square().mean().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    state = trained.state_dict()
+    assert state.keys() == ResNetBackbone('resnet18').state_dict().keys()  # no num_batches_tracked
+    assert state['bn1.running_mean'].abs().sum() > 0 and not torch.equal(state['bn1.weight'], torch.ones(64))
+
+    frozen = ResNetBackbone('resnet18')
+    frozen.load_state_dict(state, strict=True)
+    images = torch.randn(2, 3, 64, 64)
+    trained.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(frozen(images), trained(images), rtol=1e-5, atol=1e-5)
+        in_training = trained.train()(images)
+    assert (in_training - frozen(images)).abs().max() > 1e-3  # training normalizes with the batch's statistics
 
 
 def test_imagenet_weights_load_from_torchs_hub_cache(tmp_path, monkeypatch):
