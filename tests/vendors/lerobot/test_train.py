@@ -238,11 +238,9 @@ def test_two_gloo_processes_follow_one_process_with_the_same_global_batch(datase
     assert json.loads((ddp / 'run.json').read_text())['world_size'] == 2
 
 
-@pytest.mark.lerobot
-def test_lerobot_loads_a_trained_checkpoint_and_predicts_the_same_actions(trained, lerobot_python, tmp_path):
+def _assert_lerobot_predicts_as_we_do(pretrained: Path, lerobot_python: str, tmp_path: Path) -> None:
     from .act.test_lerobot_compat import run_lerobot
 
-    pretrained = list_checkpoints(trained)[30]
     rng = np.random.default_rng(0)
     obs = {
         'observation.state': rng.normal(0, 0.3, size=(2, 8)).astype(np.float32),
@@ -258,6 +256,19 @@ def test_lerobot_loads_a_trained_checkpoint_and_predicts_the_same_actions(traine
     inputs = {k: torch.from_numpy(v) for k, v in obs.items()}
     ours = processors.unnormalize_action(policy.predict_action_chunk(processors.normalize(inputs)))
     np.testing.assert_allclose(ours.numpy(), theirs['processed_chunk'], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.lerobot
+def test_lerobot_loads_a_trained_checkpoint_and_predicts_the_same_actions(trained, lerobot_python, tmp_path):
+    _assert_lerobot_predicts_as_we_do(list_checkpoints(trained)[30], lerobot_python, tmp_path)
+
+
+@pytest.mark.lerobot
+def test_lerobot_loads_a_checkpoint_trained_with_batch_norm_and_predicts_the_same_actions(
+    dataset, lerobot_python, tmp_path
+):
+    experiment = _train(dataset, tmp_path, 'bn', num_train_steps=6, train_batchnorm=True)
+    _assert_lerobot_predicts_as_we_do(list_checkpoints(experiment)[6], lerobot_python, tmp_path)
 
 
 def test_a_converted_dataset_trains_with_the_documented_command(tmp_path):
