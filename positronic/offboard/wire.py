@@ -52,7 +52,15 @@ class MessageTooLargeError(WireError):
     """A message over the size limit."""
 
 
+_DTYPE_BY_STR = {dtype.str: dtype for dtype in ALLOWED_DTYPES}
+"""The allowed dtypes by their ``dtype.str`` (what senders put in envelopes): a dict lookup per array instead of
+parsing the string and comparing it with every allowed dtype."""
+
+
 def _checked_dtype(dtype_str: Any) -> np.dtype:
+    known = _DTYPE_BY_STR.get(dtype_str) if isinstance(dtype_str, str) else None
+    if known is not None:
+        return known
     if not isinstance(dtype_str, str):
         raise WireError(f'numpy envelope dtype must be a str such as "<f4", got {dtype_str!r}')
     try:
@@ -88,8 +96,11 @@ def _encode(obj: Any) -> Any:
     raise WireError(f'cannot send a value of type {type(obj).__name__}: {obj!r:.80}')
 
 
+_NDARRAY_KEYS = frozenset((NDARRAY, DATA, DTYPE, SHAPE))
+
+
 def _decode_ndarray(envelope: dict) -> np.ndarray:
-    if set(envelope) != {NDARRAY, DATA, DTYPE, SHAPE}:
+    if envelope.keys() != _NDARRAY_KEYS:
         raise WireError(
             f'ndarray envelope must have exactly the keys {NDARRAY, DATA, DTYPE, SHAPE}, got {list(envelope)}'
         )
