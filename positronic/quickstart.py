@@ -267,14 +267,14 @@ def quickstart(
             ],
         )
 
-    curve_steps = [save_freq * k for k in range(1, curve_points + 1)]
+    curve = [(step, run_dir / f'evaluation-{step}') for step in range(save_freq, num_train_steps, save_freq)]
     _banner(4, 5, f'serve the experiment on {host}:{port} (log: {run_dir / "server.log"})', server_argv)
     with running_server(server_argv, host, port, run_dir / 'server.log') as models:
         print(f'    serving checkpoints {models}', flush=True)
         timings['evaluate'] = evaluate(5, 5, 'run the served policy in the simulator', eval_dir)
         total_s = time.monotonic() - started
-        for k, step in enumerate(curve_steps, start=1):
-            evaluate(k, len(curve_steps), f'success curve: checkpoint {step}', run_dir / f'evaluation-{step}', step)
+        for k, (step, curve_dir) in enumerate(curve, start=1):
+            evaluate(k, len(curve), f'success curve: checkpoint {step}', curve_dir, step)
     print('\n=== artifacts', flush=True)
     for label, path in [
         ('raw demonstrations', raw_dir),
@@ -283,10 +283,10 @@ def quickstart(
         ('evaluation episodes + summary', eval_dir),
         ('server log', run_dir / 'server.log'),
         ('run summary', run_dir / RUN_SUMMARY),
-        *([('success curve', run_dir / SUCCESS_CURVE_PNG)] if curve_steps else []),
+        *([('success curve', run_dir / SUCCESS_CURVE_PNG)] if curve else []),
     ]:
         print(f'  {label:<30} {path}')
-    summary = run_summary(run_dir, timings, total_s, [*curve_steps, num_train_steps] if curve_steps else [])
+    summary = run_summary(run_dir, timings, total_s, [*curve, (num_train_steps, eval_dir)] if curve else [])
     print('  stage wall times: ' + ', '.join(f'{k} {v:.0f} s' for k, v in timings.items()), flush=True)
     print(f'  record to final evaluation: {total_s / 60:.1f} min; final loss {summary["final_loss"]}', flush=True)
     for point in summary['curve']:
@@ -297,14 +297,10 @@ def quickstart(
         )
 
 
-def _evaluation_dir(run_dir: Path, step: int, final_step: int) -> Path:
-    return run_dir / ('evaluation' if step == final_step else f'evaluation-{step}')
-
-
-def run_summary(run_dir: Path, timings: dict[str, float], total_s: float, curve_steps: Sequence[int]) -> dict:
+def run_summary(run_dir: Path, timings: dict[str, float], total_s: float, curve: Sequence[tuple[int, Path]]) -> dict:
     """Write ``run_summary.json`` into ``run_dir``: the command line, stage wall times, the time from recording to
-    the final evaluation, the last logged training losses, the final success rate with its 95% interval and, for
-    ``curve_steps`` (the last is the final checkpoint), the success curve (also drawn into ``success_curve.png``).
+    the final evaluation, the last logged training losses, the final success rate with its 95% interval and the
+    success curve of ``curve`` (checkpoint step, its evaluation folder), also drawn into ``success_curve.png``.
     Returns what it wrote."""
     metrics = read_metrics(run_dir / 'checkpoints' / EXPERIMENT)
     final_loss = None
@@ -312,8 +308,8 @@ def run_summary(run_dir: Path, timings: dict[str, float], total_s: float, curve_
         final_loss = {k: metrics[-1][k] for k in ('step', 'loss', 'l1_loss', 'kld_loss') if k in metrics[-1]}
     evaluation = json.loads((run_dir / 'evaluation' / SUMMARY_JSON).read_text())
     points = []
-    for step in curve_steps:
-        result = json.loads((_evaluation_dir(run_dir, step, curve_steps[-1]) / SUMMARY_JSON).read_text())
+    for step, evaluation_dir in curve:
+        result = json.loads((evaluation_dir / SUMMARY_JSON).read_text())
         points.append(CurvePoint(step, training_time_s(metrics, step), result['successes'], result['total']))
     if points:
         write_success_curve_png(points, run_dir / SUCCESS_CURVE_PNG, title='success rate on unseen seeds')

@@ -147,12 +147,21 @@ def _fmt(value: float | None, spec: str) -> str:
     return '-' if value is None else format(value, spec)
 
 
+def _read_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+_FILE_MODE = 0o666 & ~_read_umask()
+"""The mode a plain ``open`` gives new files. The umask is read once, at import: reading it means setting it, which
+would race with other threads creating files if done per write."""
+
+
 def publish(tmp: str | Path, path: Path) -> None:
     """Move the finished temporary file ``tmp`` onto ``path`` with the permissions a plain ``open`` would give it
     (``mkstemp`` creates files readable by their owner only)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, _FILE_MODE)
     os.replace(tmp, path)
 
 
