@@ -1,7 +1,7 @@
 """Benchmark of ACT training end to end (data loading included), ours next to LeRobot 0.4.4's in the same run.
 
     .venv/bin/python benchmarks/bench_train.py [--sizes 96 224 480] [--steps 3] [--warmup 1]
-        [--lerobot-python /tmp/venv-lerobot/bin/python] [--lerobot-workers 4] [--workers 1]
+        [--lerobot-python /tmp/venv-lerobot/bin/python] [--lerobot-workers 4] [--workers 1] [--processes 2]
 
 For each image size: a LeRobot v3.0 dataset of two episodes (two cameras, 8-d state and action, H.264) is written
 with our writer; then
@@ -14,9 +14,12 @@ with our writer; then
 both at LeRobot's default ACT config (dim_model 512, 4+1 transformer layers, VAE, chunk 100), batch 8, with the
 backbone randomly initialised (no download; speed is the same). The first ``--warmup`` steps of each are left out.
 Ours runs in fp32 (LeRobot's numerics; the default on CPU) and, with ``--bf16``, under bf16 autocast
-(``--precision=bf16``, AMX on recent Xeons; different numerics). Reported: samples/s end to end at the median step
-time, the share of step time spent waiting for data, our one-time frame-cache build, and our speed over LeRobot's
-(target >= 1.5x). On a shared machine step times vary a lot with the load: compare rows of the same run.
+(``--precision=bf16``, AMX on recent Xeons; different numerics), and with ``--processes N`` also as the trainer's
+command under ``torchrun`` (DistributedDataParallel over gloo, N processes of batch 8/N and an equal share of the
+cores each: the same global batch and, with frozen batch norm, the same gradients). Reported: samples/s end to
+end at the median step time, the share of step time spent waiting for data, our one-time frame-cache build, and
+our speed over LeRobot's (target >= 1.5x). On a shared machine step times vary a lot with the load: compare rows
+of the same run.
 """
 
 import argparse
@@ -24,6 +27,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -95,6 +99,39 @@ def run_ours(dataset: Path, output: Path, steps: int, warmup: int, workers: int,
     return {'step_s': [r['step_s'] for r in rows], 'data_s': [r['data_s'] for r in rows], 'total_s': total_s}
 
 
+def run_ours_distributed(
+    dataset: Path, output: Path, steps: int, warmup: int, workers: int, precision: str, processes: int
+) -> dict:
+    """The trainer's command under ``torchrun --nproc_per_node=processes`` (DistributedDataParallel on gloo), each
+    process with ``BATCH_SIZE / processes`` samples (the same global batch) and an equal share of the cores."""
+    exp_name = f'bench_p{processes}_w{workers}_{precision}'
+    command = [
+        sys.executable,
+        '-m',
+        'torch.distributed.run',
+        '--standalone',
+        f'--nproc_per_node={processes}',
+        '-m',
+        'positronic.vendors.lerobot.train',
+        f'--input_path={dataset}',
+        f'--exp_name={exp_name}',
+        f'--output_dir={output}',
+        f'--num_train_steps={steps + warmup}',
+        f'--save_freq={10**9}',
+        f'--log_freq={10**9}',
+        f'--batch_size={BATCH_SIZE // processes}',
+        f'--num_workers={workers}',
+        f'--precision={precision}',
+        '--policy.pretrained_backbone_weights=None',
+    ]
+    threads = str(max(1, (os.cpu_count() or 1) // processes))
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, 'OMP_NUM_THREADS': threads})
+    total_s = time.perf_counter() - start
+    rows = read_metrics(output / exp_name)[warmup:]
+    return {'step_s': [r['step_s'] for r in rows], 'data_s': [r['data_s'] for r in rows], 'total_s': total_s}
+
+
 def cache_build_seconds(dataset: Path, cache: Path) -> float:
     from positronic.vendors.lerobot.frame_cache import FrameCache
     from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
@@ -137,6 +174,13 @@ def main() -> None:
     parser.add_argument('--frames', type=int, default=60, help='frames per episode')
     parser.add_argument('--workers', type=int, nargs='+', default=[1], help='our batch-preparing threads')
     parser.add_argument(
+        '--processes',
+        type=int,
+        nargs='+',
+        default=[2],
+        help='also time the trainer under torchrun with this many processes (the same global batch)',
+    )
+    parser.add_argument(
         '--bf16', action=argparse.BooleanOptionalAction, default=True, help='also time --precision=bf16'
     )
     parser.add_argument('--lerobot-workers', type=int, default=4, help="DataLoader processes (LeRobot's default 4)")
@@ -165,15 +209,27 @@ def main() -> None:
                 print(f'LeRobot {size} px step_s {run["step_s"]} data_s {run["data_s"]}', flush=True)
                 record('train', f'{size} px, {who}', theirs[0], unit='samples/s')
                 record('train', f'{size} px, {who}: data share', 100 * theirs[1], unit='%')
-            for workers, precision in [(w, 'fp32') for w in args.workers] + [(args.workers[0], 'bf16')] * args.bf16:
-                run = run_ours(dataset, Path(tmp) / f'out_{size}', args.steps, args.warmup, workers, precision)
+            precisions = ['fp32', 'bf16'] if args.bf16 else ['fp32']
+            configs = [(1, w, 'fp32') for w in args.workers] + [(1, args.workers[0], 'bf16')] * args.bf16
+            configs += [(n, args.workers[0], precision) for n in args.processes if n > 1 for precision in precisions]
+            for processes, workers, precision in configs:
+                output = Path(tmp) / f'out_{size}'
+                if processes == 1:
+                    run = run_ours(dataset, output, args.steps, args.warmup, workers, precision)
+                else:
+                    run = run_ours_distributed(dataset, output, args.steps, args.warmup, workers, precision, processes)
                 ours = summary(run)
                 print(
-                    f'ours {size} px {precision} {workers}: step_s {run["step_s"]} data_s {run["data_s"]}', flush=True
+                    f'ours {size} px {precision} {processes}x{workers}: step_s {run["step_s"]} data_s {run["data_s"]}',
+                    flush=True,
                 )
                 speedup = f'{ours[0] / theirs[0]:.2f}x' if theirs else 'n/a'
                 verdict = '' if theirs is None else ('met' if ours[0] / theirs[0] >= TARGET_SPEEDUP else 'MISSED')
-                who = f'ours {precision}, {workers} prefetch'
+                who = (
+                    f'ours {precision}, {workers} prefetch'
+                    if processes == 1
+                    else f'ours {precision}, {processes} procs'
+                )
                 record('train', f'{size} px, {who}', ours[0], unit='samples/s')
                 record('train', f'{size} px, {who}: data share', 100 * ours[1], unit='%')
                 if theirs:

@@ -10,13 +10,14 @@ Each run writes into a new ``<workdir>/run-<UTC time>/`` and never touches earli
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import configuronic as cfn
 
 from positronic.evaluation.curve import SUCCESS_CURVE_PNG, CurvePoint, training_time_s, write_success_curve_png
 from positronic.evaluation.results import SUMMARY_JSON, write_json_atomic
+from positronic.vendors.lerobot.train import PRECISIONS
 from positronic.vendors.lerobot.train_log import read_metrics
 
 CODECS = ('eepose_absolute', 'joints_absolute')
@@ -32,6 +34,7 @@ EXPERIMENT = 'quickstart'
 RUN_SUMMARY = 'run_summary.json'
 """The loop's own record in the run folder: its arguments, stage wall times, final losses and success rate."""
 SERVER_START_TIMEOUT_S = 120.0
+TRAIN_PRECISIONS = ('auto', *PRECISIONS)
 
 
 class StageError(RuntimeError):
@@ -61,14 +64,35 @@ def _banner(index: int, total: int, title: str, argv: Sequence[str]) -> None:
     print('    $ ' + ' '.join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv)), flush=True)
 
 
-def run_stage(index: int, total: int, title: str, argv: Sequence[str]) -> float:
-    """Run one stage's command in the foreground; its own progress bars show. Returns the wall time in seconds."""
+def run_stage(index: int, total: int, title: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> float:
+    """Run one stage's command in the foreground (with ``env`` added to the environment); its own progress bars
+    show. Returns the wall time in seconds."""
     _banner(index, total, title, argv)
     start = time.monotonic()
-    completed = subprocess.run(list(argv), check=False)
+    completed = subprocess.run(list(argv), check=False, env={**os.environ, **env} if env else None)
     if completed.returncode != 0:
         raise StageError(f'stage {title!r} failed with exit code {completed.returncode}: {" ".join(argv)}')
     return time.monotonic() - start
+
+
+def train_launcher(processes: int) -> list[str]:
+    """The trainer's command: ``positronic-lerobot-train``, or its module under ``torchrun`` for several processes."""
+    if processes == 1:
+        return [console_script('positronic-lerobot-train')]
+    return [
+        console_script('torchrun'),
+        '--standalone',
+        f'--nproc_per_node={processes}',
+        '-m',
+        'positronic.vendors.lerobot.train',
+    ]
+
+
+def train_environment(processes: int) -> dict[str, str]:
+    """Threads per training process: an equal share of the CPUs, unless ``OMP_NUM_THREADS`` is set already."""
+    if processes == 1 or 'OMP_NUM_THREADS' in os.environ:
+        return {}
+    return {'OMP_NUM_THREADS': str(max(1, (os.cpu_count() or 1) // processes))}
 
 
 def wait_for_server(host: str, port: int, process: subprocess.Popen, timeout_s: float) -> list[str]:
@@ -114,6 +138,9 @@ def running_server(argv: Sequence[str], host: str, port: int, log_path: Path) ->
     lr=1e-4,
     use_vae=False,
     train_batchnorm=True,
+    dropout=0.1,
+    precision='auto',
+    train_processes=1,
     codec='eepose_absolute',
     eval_iterations=3,
     eval_seed=10_000,
@@ -135,6 +162,9 @@ def quickstart(
     lr: float,
     use_vae: bool,
     train_batchnorm: bool,
+    dropout: float,
+    precision: str,
+    train_processes: int,
     codec: str,
     eval_iterations: int,
     eval_seed: int,
@@ -158,6 +188,13 @@ def quickstart(
         use_vae: train ACT's VAE encoder (the scripted demonstrations are deterministic, so it is off by default).
         train_batchnorm: train the backbone's batch norm (see ``positronic-lerobot-train --help``), which a backbone
             trained from scratch needs; checkpoints keep LeRobot's layout.
+        dropout: ACT's transformer dropout (LeRobot's default 0.1).
+        precision: the trainer's ``--precision``: auto (fp32 on CPU, autocast on CUDA), fp32 or bf16 (autocast;
+            fast on CPUs with AMX or AVX512-BF16).
+        train_processes: training processes (``torchrun --nproc_per_node``, DistributedDataParallel), each with
+            ``batch_size`` samples and an equal share of the CPU threads; on a CPU with few cores, one process per
+            core is about twice as fast as one process using them all. The global batch is
+            ``train_processes * batch_size``.
         codec: ``eepose_absolute`` or ``joints_absolute``; used to convert, train and serve.
         eval_iterations: evaluation episodes, with seeds ``eval_seed`` .. (kept apart from the demonstration seeds).
         simulation_time: seconds of simulated time per evaluation episode.
@@ -167,6 +204,10 @@ def quickstart(
     """
     if codec not in CODECS:
         raise ValueError(f'codec={codec!r}: expected one of {", ".join(CODECS)}')
+    if precision not in TRAIN_PRECISIONS:
+        raise ValueError(f'precision={precision!r}: expected one of {", ".join(TRAIN_PRECISIONS)}')
+    if train_processes < 1:
+        raise ValueError(f'train_processes={train_processes}: expected >= 1')
     if actions_per_chunk is not None and not 1 <= actions_per_chunk <= chunk_size:
         raise ValueError(f'actions_per_chunk={actions_per_chunk}: expected 1..chunk_size ({chunk_size})')
     if curve_points < 0 or num_train_steps % (curve_points + 1):
@@ -218,25 +259,28 @@ def quickstart(
     timings['train'] = run_stage(
         3,
         5,
-        'train ACT',
+        'train ACT' + (f' ({train_processes} processes)' if train_processes > 1 else ''),
         [
-            console_script('positronic-lerobot-train'),
+            *train_launcher(train_processes),
             f'--input_path={lerobot_dir}',
             f'--exp_name={EXPERIMENT}',
             f'--output_dir={checkpoints_dir}',
             f'--num_train_steps={num_train_steps}',
             f'--save_freq={save_freq}',
             f'--batch_size={batch_size}',
+            f'--precision={precision}',
             f'--policy.chunk_size={chunk_size}',
             f'--policy.n_action_steps={chunk_size}',
             f'--policy.dim_model={dim_model}',
             f'--policy.dim_feedforward={4 * dim_model}',
+            f'--policy.dropout={dropout}',
             f'--policy.optimizer_lr={lr}',
             f'--policy.optimizer_lr_backbone={lr}',
             f'--policy.use_vae={use_vae}',
             f'--train_batchnorm={train_batchnorm}',
             '--policy.pretrained_backbone_weights=None',
         ],
+        env=train_environment(train_processes),
     )
     server_argv = [
         console_script('positronic-lerobot-server'),

@@ -25,6 +25,9 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
             '--batch_size=4',
             '--chunk_size=5',
             '--dim_model=32',
+            '--dropout=0.0',
+            '--precision=bf16',
+            '--train_processes=2',
             '--eval_iterations=1',
             '--simulation_time=2',
         ]
@@ -33,7 +36,10 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
     assert len(LocalDataset(run_dir / 'raw')) == 2
     assert DatasetReader(run_dir / 'lerobot').total_episodes == 2
     assert DatasetReader(run_dir / 'lerobot').info['features']['observation.state']['names'][0] == 'q0'
-    assert list(list_checkpoints(run_dir / 'checkpoints' / quickstart.EXPERIMENT)) == [2, 4]
+    experiment_dir = run_dir / 'checkpoints' / quickstart.EXPERIMENT
+    assert list(list_checkpoints(experiment_dir)) == [2, 4]
+    trained = json.loads((experiment_dir / 'run.json').read_text())
+    assert trained['world_size'] == 2 and trained['precision'] == 'bf16' and trained['policy']['dropout'] == 0.0
     summary = json.loads((run_dir / 'evaluation' / 'summary.json').read_text())
     assert len(summary['iterations']) == 1
     assert summary['run']['settings']['actions_per_chunk'] == 2
@@ -60,6 +66,8 @@ def test_evaluation_seeds_must_not_overlap_the_demonstration_seeds(tmp_path):
         ('--codec=delta_pose', "codec='delta_pose': expected one of eepose_absolute, joints_absolute"),
         ('--actions_per_chunk=16', r'actions_per_chunk=16: expected 1..chunk_size \(15\)'),
         ('--curve_points=2', 'curve_points=2: expected >= 0 and dividing num_train_steps'),
+        ('--precision=fp8', "precision='fp8': expected one of auto, fp32, bf16, fp16"),
+        ('--train_processes=0', 'train_processes=0: expected >= 1'),
     ],
 )
 def test_bad_flags_are_refused_before_anything_runs(tmp_path, flag, message):
