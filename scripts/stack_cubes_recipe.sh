@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The CPU recipe of docs/results.md: 50 scripted demonstrations (seeds 0-49) -> convert with a codec -> train ACT
-# for 6000 steps of batch 32 (bf16 autocast, which wants a CPU with AMX or AVX512-BF16) -> evaluate the final
+# for 4000 steps of batch 32 (bf16 autocast, which wants a CPU with AMX or AVX512-BF16) -> evaluate the final
 # checkpoint on 50 unseen seeds (10000-10049), then three earlier checkpoints on the same seeds for the success
-# curve. About 70 minutes to the final evaluation on 2 CPU cores.
+# curve. About 65 minutes to the final evaluation on 2 CPU cores.
 # Usage: bash scripts/stack_cubes_recipe.sh [eepose_absolute|joints_absolute] [more positronic-quickstart flags]
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,6 +13,6 @@ venv="${POSITRONIC_VENV:-$repo/.venv}"
 if [ -z "${DISPLAY:-}" ]; then export MUJOCO_GL="${MUJOCO_GL:-egl}"; fi
 exec "$venv/bin/positronic-quickstart" --workdir="$HOME/positronic-results/$codec" --codec="$codec" \
     --num_episodes=50 --seed=0 --camera_size=[96,96] --image_size=96 --fps=15 \
-    --num_train_steps=6000 --batch_size=32 --precision=bf16 --chunk_size=20 --dim_model=256 --dropout=0 \
+    --num_train_steps=4000 --batch_size=32 --precision=bf16 --chunk_size=20 --dim_model=256 --dropout=0 \
     --lr=1e-4 --use_vae=False --train_batchnorm=True --eval_iterations=50 --eval_seed=10000 --simulation_time=15 \
     --actions_per_chunk=10 --curve_points=3 "$@"

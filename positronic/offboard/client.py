@@ -25,7 +25,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
-from positronic.offboard import protocol, wire
+from positronic.offboard import memory, protocol, wire
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,11 @@ class Session:
 
 
 class InferenceClient:
-    """A protocol-v1 server at ``host``:``port``: lists its models and opens sessions on them."""
+    """A protocol-v1 server at ``host``:``port``: lists its models and opens sessions on them.
+
+    Unless ``reuse_large_buffers`` is False, the first client tunes this process's allocator for megabyte messages
+    (``positronic.offboard.memory``: about 2 ms less per round trip with two 480x480 frames).
+    """
 
     def __init__(
         self,
@@ -191,7 +195,10 @@ class InferenceClient:
         port: int = protocol.DEFAULT_PORT,
         timeouts: Timeouts | None = None,
         max_message_bytes: int = wire.DEFAULT_MAX_MESSAGE_BYTES,
+        reuse_large_buffers: bool = True,
     ):
+        if reuse_large_buffers:
+            memory.reuse_large_buffers()
         self.host = host
         self.port = int(port)
         self.timeouts = timeouts or Timeouts()

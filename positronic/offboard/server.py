@@ -29,7 +29,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
-from positronic.offboard import protocol, wire
+from positronic.offboard import memory, protocol, wire
 from positronic.offboard.manager import Lease, ModelLoadError, ModelManager
 from positronic.offboard.models import LoadedModel, ModelNotFoundError, ModelSource
 
@@ -199,7 +199,10 @@ def serve(
     settings: ServerSettings | None = None,
     log_level: str = 'info',
 ) -> None:
-    """Serve ``source`` on ``host``:``port`` until interrupted (binds only there; pass 0.0.0.0 to expose)."""
+    """Serve ``source`` on ``host``:``port`` until interrupted (binds only there; pass 0.0.0.0 to expose).
+
+    Tunes this process's allocator for megabyte messages first (``memory.reuse_large_buffers``)."""
+    memory.reuse_large_buffers()
     uvicorn.Server(_uvicorn_config(source, host, port, settings or ServerSettings(), log_level=log_level)).run()
 
 
