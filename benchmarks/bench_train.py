@@ -177,8 +177,8 @@ def main() -> None:
         '--processes',
         type=int,
         nargs='+',
-        default=[2],
-        help='also time the trainer under torchrun with this many processes (the same global batch)',
+        default=[],
+        help='also time the trainer under torchrun with this many processes each (the same global batch)',
     )
     parser.add_argument(
         '--bf16', action=argparse.BooleanOptionalAction, default=True, help='also time --precision=bf16'

@@ -13,7 +13,6 @@ than ``max_bytes`` is refused before it is parsed. Decoded arrays are read-only 
 msgpack decoded, so no array data is copied after parsing.
 """
 
-import math
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -75,18 +74,21 @@ def _checked_dtype(dtype_str: Any) -> np.dtype:
     return dtype
 
 
+SMALL_ARRAY_BYTES = 4096
+"""Arrays up to this size are packed from a copy of their bytes, larger ones from a view of their memory."""
+
+
 def _encode(obj: Any) -> Any:
     """msgpack ``default`` hook: numpy arrays and scalars into their envelopes, mappings into dicts."""
     if isinstance(obj, np.ndarray):
-        if obj.dtype not in ALLOWED_DTYPES:
-            raise WireError(f'cannot send an array of dtype {obj.dtype.str!r} (shape {obj.shape})')
-        contiguous = np.ascontiguousarray(obj)
-        return {
-            NDARRAY: True,
-            DATA: memoryview(contiguous.reshape(-1).view(np.uint8)),
-            DTYPE: obj.dtype.str,
-            SHAPE: list(obj.shape),
-        }
+        dtype_str = obj.dtype.str
+        if _DTYPE_BY_STR.get(dtype_str) != obj.dtype:
+            raise WireError(f'cannot send an array of dtype {dtype_str!r} (shape {obj.shape})')
+        if obj.nbytes <= SMALL_ARRAY_BYTES:
+            data = obj.tobytes()  # C order; cheaper than a view for a small array
+        else:
+            data = memoryview(np.ascontiguousarray(obj).reshape(-1).view(np.uint8))
+        return {NDARRAY: True, DATA: data, DTYPE: dtype_str, SHAPE: list(obj.shape)}
     if isinstance(obj, np.generic):
         if obj.dtype not in ALLOWED_DTYPES:
             raise WireError(f'cannot send a numpy scalar of dtype {obj.dtype.str!r}')
@@ -106,16 +108,23 @@ def _decode_ndarray(envelope: dict) -> np.ndarray:
         )
     data, shape = envelope[DATA], envelope[SHAPE]
     dtype = _checked_dtype(envelope[DTYPE])
-    if not isinstance(data, bytes):
+    if type(data) is not bytes:
         raise WireError(f'ndarray envelope data must be bin, got {type(data).__name__}')
-    if not isinstance(shape, list) or len(shape) > MAX_NDIM or not all(type(n) is int and n >= 0 for n in shape):
+    if type(shape) is not list or len(shape) > MAX_NDIM:
         raise WireError(f'ndarray envelope shape must be a list of at most {MAX_NDIM} non-negative ints, got {shape!r}')
-    expected = dtype.itemsize * math.prod(shape)
-    if expected != len(data):
+    count = 1
+    for n in shape:
+        if type(n) is not int or n < 0:
+            raise WireError(
+                f'ndarray envelope shape must be a list of at most {MAX_NDIM} non-negative ints, got {shape!r}'
+            )
+        count *= n
+    if count * dtype.itemsize != len(data):
         raise WireError(
-            f'ndarray of shape {tuple(shape)} and dtype {dtype.str!r} needs {expected} bytes, got {len(data)}'
+            f'ndarray of shape {tuple(shape)} and dtype {dtype.str!r} needs {count * dtype.itemsize} bytes, '
+            f'got {len(data)}'
         )
-    return np.ndarray(shape=tuple(shape), dtype=dtype, buffer=data)
+    return np.ndarray(shape, dtype, data)
 
 
 def _decode_npgeneric(envelope: dict) -> np.generic:
