@@ -157,7 +157,7 @@ def run_record(reader: DatasetReader, codec: Codec, config: ACTConfig, **setting
 
 def check_resumable(experiment_dir: Path, record: Mapping[str, Any]) -> None:
     """Refuse to resume with another dataset, codec or policy than the experiment was started with; warn when the
-    batch size, seed or process count differ (the run continues, but not on the same batches)."""
+    batch size, seed, process count or precision differ (the run continues, but not as an unbroken run would)."""
     path = experiment_dir / RUN_FILE
     saved = json.loads(path.read_text(encoding='utf-8')) if path.is_file() else {}
     for key in ('dataset', 'codec', 'policy'):
@@ -173,7 +173,7 @@ def check_resumable(experiment_dir: Path, record: Mapping[str, Any]) -> None:
             f'--resume: {experiment_dir} was started with train_batchnorm={saved.get("train_batchnorm", False)}; '
             'resume with the same setting (it changes which parameters the optimizer holds)'
         )
-    changed = [k for k in ('batch_size', 'seed', 'world_size') if k in saved and saved[k] != record[k]]
+    changed = [k for k in ('batch_size', 'seed', 'world_size', 'precision') if k in saved and saved[k] != record[k]]
     if changed:
         print(f'note: resuming with a different {", ".join(changed)}; the batches will differ from an unbroken run')
 
@@ -301,6 +301,7 @@ def _train(
         batch_size=batch_size,
         seed=seed,
         world_size=group.world_size,
+        precision=precision,
         train_batchnorm=train_batchnorm,
     )
     if resume_from is not None:
