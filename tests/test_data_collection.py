@@ -12,6 +12,7 @@ from positronic import data_collection, keys
 from positronic.data_collection import STATIC_SEED, STATIC_SUCCESS, main
 from positronic.dataset import LocalDataset
 from positronic.dataset.episode import UNFINISHED_MARKER
+from tests.signals import restore_sigint
 
 SMALL = ['--camera_size=[64,48]', '--fps=10']
 SIGNALS = (
@@ -125,7 +126,9 @@ def test_unwritable_output_dir_is_refused(tmp_path):
 def test_ctrl_c_keeps_finished_episodes_and_discards_the_interrupted_one(tmp_path):
     root = tmp_path / 'raw'
     cmd = [sys.executable, '-m', 'positronic.data_collection', 'sim', f'--output_dir={root}', '--num_episodes=20']
-    proc = subprocess.Popen([*cmd, *SMALL], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*cmd, *SMALL], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=restore_sigint
+    )
     deadline = time.monotonic() + 60
     while not list(root.glob('*/*/meta.json')):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()

@@ -11,6 +11,7 @@ from positronic.dataset import LocalDataset
 from positronic.offboard.server import ServerSettings, ServerThread
 from tests.evaluation.sources import HoldSource
 from tests.evaluation.test_retry import closed_port
+from tests.signals import restore_sigint
 
 
 def run_cli(monkeypatch, *args: str) -> None:
@@ -128,7 +129,6 @@ def test_ctrl_c_keeps_the_finished_iterations_prints_the_summary_and_exits_130(t
     command = [sys.executable, '-m', 'positronic.inference', 'sim', '--policy=.expert', '--driver.num_iterations=50']
     command += ['--driver.simulation_time=9', '--camera_size=[64,48]', f'--output_dir={tmp_path}']
     env = dict(os.environ, PYTHONUNBUFFERED='1')
-    restore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731  (a shell may ignore it)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=restore_sigint)
     try:
         lines = []

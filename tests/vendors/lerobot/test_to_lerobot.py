@@ -24,6 +24,7 @@ from positronic.vendors.lerobot.lerobot_dataset import AV1_LEROBOT, DatasetReade
 from positronic.vendors.lerobot.lerobot_dataset.staging import staging_path
 from positronic.vendors.lerobot.to_lerobot import main
 from tests.raw_episodes import TASK, write_dataset
+from tests.signals import restore_sigint
 from tests.vendors.lerobot.lerobot_dataset.helpers import mean_abs_diff, snapshot
 from tests.vendors.lerobot.lerobot_dataset.test_lerobot_compat import dump_with_lerobot
 
@@ -256,7 +257,9 @@ def long_raw(tmp_path_factory) -> Path:
 def start_and_interrupt(args: list[str], out: Path, signum: int) -> subprocess.CompletedProcess:
     """Run ``convert`` in a child process and send it ``signum`` once its first episode is in the staging area."""
     command = [sys.executable, '-m', 'positronic.vendors.lerobot.to_lerobot', 'convert', *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=restore_sigint
+    )
     first_episode = staging_path(out) / 'dataset' / 'data' / 'chunk-000' / 'file-000.parquet'
     deadline = time.monotonic() + 60
     while not first_episode.exists() and process.poll() is None and time.monotonic() < deadline:
