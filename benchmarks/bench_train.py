@@ -38,6 +38,7 @@ from machine import cpu_model, load_average
 from results import record
 
 from positronic.vendors.lerobot.codecs import eepose_absolute
+from positronic.vendors.lerobot.distributed import threads_per_process
 from positronic.vendors.lerobot.lerobot_dataset import DatasetWriter
 from positronic.vendors.lerobot.train import train
 from positronic.vendors.lerobot.train_log import read_metrics
@@ -124,7 +125,7 @@ def run_ours_distributed(
         f'--precision={precision}',
         '--policy.pretrained_backbone_weights=None',
     ]
-    threads = str(max(1, (os.cpu_count() or 1) // processes))
+    threads = str(threads_per_process(processes))
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, 'OMP_NUM_THREADS': threads})
     total_s = time.perf_counter() - start

@@ -25,7 +25,8 @@ import configuronic as cfn
 
 from positronic.evaluation.curve import SUCCESS_CURVE_PNG, CurvePoint, training_time_s, write_success_curve_png
 from positronic.evaluation.results import SUMMARY_JSON, write_json_atomic
-from positronic.vendors.lerobot.train import PRECISIONS
+from positronic.vendors.lerobot.distributed import threads_per_process
+from positronic.vendors.lerobot.train import PRECISION_CHOICES
 from positronic.vendors.lerobot.train_log import read_metrics
 
 CODECS = ('eepose_absolute', 'joints_absolute')
@@ -34,7 +35,6 @@ EXPERIMENT = 'quickstart'
 RUN_SUMMARY = 'run_summary.json'
 """The loop's own record in the run folder: its arguments, stage wall times, final losses and success rate."""
 SERVER_START_TIMEOUT_S = 120.0
-TRAIN_PRECISIONS = ('auto', *PRECISIONS)
 
 
 class StageError(RuntimeError):
@@ -92,7 +92,7 @@ def train_environment(processes: int) -> dict[str, str]:
     """Threads per training process: an equal share of the CPUs, unless ``OMP_NUM_THREADS`` is set already."""
     if processes == 1 or 'OMP_NUM_THREADS' in os.environ:
         return {}
-    return {'OMP_NUM_THREADS': str(max(1, (os.cpu_count() or 1) // processes))}
+    return {'OMP_NUM_THREADS': str(threads_per_process(processes))}
 
 
 def wait_for_server(host: str, port: int, process: subprocess.Popen, timeout_s: float) -> list[str]:
@@ -192,9 +192,9 @@ def quickstart(
         precision: the trainer's ``--precision``: auto (fp32 on CPU, autocast on CUDA), fp32 or bf16 (autocast;
             fast on CPUs with AMX or AVX512-BF16).
         train_processes: training processes (``torchrun --nproc_per_node``, DistributedDataParallel), each with
-            ``batch_size`` samples and an equal share of the CPU threads; on a CPU with few cores, one process per
-            core is about twice as fast as one process using them all. The global batch is
-            ``train_processes * batch_size``.
+            ``batch_size`` samples and an equal share of the CPU threads; the global batch is
+            ``train_processes * batch_size``. For several GPUs; on a CPU with few cores a bigger ``batch_size``
+            in one process is as fast (see docs/training.md).
         codec: ``eepose_absolute`` or ``joints_absolute``; used to convert, train and serve.
         eval_iterations: evaluation episodes, with seeds ``eval_seed`` .. (kept apart from the demonstration seeds).
         simulation_time: seconds of simulated time per evaluation episode.
@@ -204,8 +204,8 @@ def quickstart(
     """
     if codec not in CODECS:
         raise ValueError(f'codec={codec!r}: expected one of {", ".join(CODECS)}')
-    if precision not in TRAIN_PRECISIONS:
-        raise ValueError(f'precision={precision!r}: expected one of {", ".join(TRAIN_PRECISIONS)}')
+    if precision not in PRECISION_CHOICES:
+        raise ValueError(f'precision={precision!r}: expected one of {", ".join(PRECISION_CHOICES)}')
     if train_processes < 1:
         raise ValueError(f'train_processes={train_processes}: expected >= 1')
     if actions_per_chunk is not None and not 1 <= actions_per_chunk <= chunk_size:

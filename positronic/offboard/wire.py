@@ -56,6 +56,10 @@ _DTYPE_BY_STR = {dtype.str: dtype for dtype in ALLOWED_DTYPES}
 parsing the string and comparing it with every allowed dtype."""
 
 
+def _is_allowed(dtype: np.dtype) -> bool:
+    return _DTYPE_BY_STR.get(dtype.str) == dtype
+
+
 def _checked_dtype(dtype_str: Any) -> np.dtype:
     known = _DTYPE_BY_STR.get(dtype_str) if isinstance(dtype_str, str) else None
     if known is not None:
@@ -66,7 +70,7 @@ def _checked_dtype(dtype_str: Any) -> np.dtype:
         dtype = np.dtype(dtype_str)
     except TypeError as e:
         raise WireError(f'numpy envelope has an unknown dtype {dtype_str!r}') from e
-    if dtype not in ALLOWED_DTYPES:
+    if not _is_allowed(dtype):
         raise WireError(
             f'numpy envelope dtype {dtype_str!r} is not allowed; expected bool, int8..int64, uint8..uint64 '
             'or float16/32/64'
@@ -81,16 +85,15 @@ SMALL_ARRAY_BYTES = 4096
 def _encode(obj: Any) -> Any:
     """msgpack ``default`` hook: numpy arrays and scalars into their envelopes, mappings into dicts."""
     if isinstance(obj, np.ndarray):
-        dtype_str = obj.dtype.str
-        if _DTYPE_BY_STR.get(dtype_str) != obj.dtype:
-            raise WireError(f'cannot send an array of dtype {dtype_str!r} (shape {obj.shape})')
+        if not _is_allowed(obj.dtype):
+            raise WireError(f'cannot send an array of dtype {obj.dtype.str!r} (shape {obj.shape})')
         if obj.nbytes <= SMALL_ARRAY_BYTES:
             data = obj.tobytes()  # C order; cheaper than a view for a small array
         else:
             data = memoryview(np.ascontiguousarray(obj).reshape(-1).view(np.uint8))
-        return {NDARRAY: True, DATA: data, DTYPE: dtype_str, SHAPE: list(obj.shape)}
+        return {NDARRAY: True, DATA: data, DTYPE: obj.dtype.str, SHAPE: list(obj.shape)}
     if isinstance(obj, np.generic):
-        if obj.dtype not in ALLOWED_DTYPES:
+        if not _is_allowed(obj.dtype):
             raise WireError(f'cannot send a numpy scalar of dtype {obj.dtype.str!r}')
         return {NPGENERIC: True, DATA: obj.item(), DTYPE: obj.dtype.str}
     if isinstance(obj, Mapping):
@@ -99,6 +102,18 @@ def _encode(obj: Any) -> Any:
 
 
 _NDARRAY_KEYS = frozenset((NDARRAY, DATA, DTYPE, SHAPE))
+
+
+def _element_count(shape: Any) -> int | None:
+    """The product of ``shape``, or None unless it is a list of at most MAX_NDIM non-negative ints."""
+    if type(shape) is not list or len(shape) > MAX_NDIM:
+        return None
+    count = 1
+    for n in shape:
+        if type(n) is not int or n < 0:
+            return None
+        count *= n
+    return count
 
 
 def _decode_ndarray(envelope: dict) -> np.ndarray:
@@ -110,15 +125,9 @@ def _decode_ndarray(envelope: dict) -> np.ndarray:
     dtype = _checked_dtype(envelope[DTYPE])
     if type(data) is not bytes:
         raise WireError(f'ndarray envelope data must be bin, got {type(data).__name__}')
-    if type(shape) is not list or len(shape) > MAX_NDIM:
+    count = _element_count(shape)
+    if count is None:
         raise WireError(f'ndarray envelope shape must be a list of at most {MAX_NDIM} non-negative ints, got {shape!r}')
-    count = 1
-    for n in shape:
-        if type(n) is not int or n < 0:
-            raise WireError(
-                f'ndarray envelope shape must be a list of at most {MAX_NDIM} non-negative ints, got {shape!r}'
-            )
-        count *= n
     if count * dtype.itemsize != len(data):
         raise WireError(
             f'ndarray of shape {tuple(shape)} and dtype {dtype.str!r} needs {count * dtype.itemsize} bytes, '

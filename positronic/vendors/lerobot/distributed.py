@@ -15,6 +15,11 @@ GROUP_TIMEOUT = timedelta(hours=2)
 """Long enough for local rank 0 to decode a large dataset into the frame cache while the others wait."""
 
 
+def threads_per_process(processes: int) -> int:
+    """An equal share of this machine's CPUs for each of ``processes`` training processes (at least one)."""
+    return max(1, (os.cpu_count() or 1) // processes)
+
+
 def pick_device(requested: str | None, local_rank: int = 0) -> torch.device:
     """``requested`` when given; else the first available of CUDA (this process's GPU), MPS and CPU."""
     if requested:

@@ -70,6 +70,8 @@ FRAME_CACHE_DIR = 'frame_cache'
 TRAINER_SET_FIELDS = ('input_features', 'output_features', 'device', 'pretrained_path')
 """ACTConfig fields the trainer fills itself (from the dataset and the device), not settable with --policy."""
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+PRECISION_CHOICES = ('auto', *PRECISIONS)
+"""The values ``--precision`` accepts."""
 LOSS_PARTS = ('l1_loss', 'kld_loss')
 """The parts of the loss ACTPolicy.forward logs (kld_loss only with the VAE)."""
 DEFAULT_CODEC = 'positronic.vendors.lerobot.codecs.eepose_absolute'
@@ -175,7 +177,7 @@ def check_resumable(experiment_dir: Path, record: Mapping[str, Any]) -> None:
         )
     changed = [k for k in ('batch_size', 'seed', 'world_size', 'precision') if k in saved and saved[k] != record[k]]
     if changed:
-        print(f'note: resuming with a different {", ".join(changed)}; the batches will differ from an unbroken run')
+        print(f'note: resuming with a different {", ".join(changed)}; the run will differ from an unbroken one')
 
 
 def open_experiment(experiment_dir: Path, resume: bool) -> Path | None:
@@ -237,7 +239,7 @@ def train(
     frozen as LeRobot does; for a backbone trained from scratch. Checkpoints keep LeRobot's keys and meaning.
     policy: ACTConfig fields, e.g. --policy.chunk_size=50 --policy.pretrained_backbone_weights=None.
     """
-    if precision not in ('auto', *PRECISIONS):
+    if precision not in PRECISION_CHOICES:
         raise ValueError(f'--precision must be auto, fp32, bf16 or fp16, got {precision!r}')
     if min(num_train_steps, save_freq, batch_size, log_freq) < 1 or num_workers < 0:
         raise ValueError('num_train_steps, save_freq, batch_size and log_freq must be >= 1, num_workers >= 0')
