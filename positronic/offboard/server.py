@@ -35,6 +35,8 @@ from positronic.offboard.models import LoadedModel, ModelNotFoundError, ModelSou
 
 logger = logging.getLogger(__name__)
 
+TIMING_LOG_FORMAT = 'answered %d bytes: unpack_ms=%.3f infer_ms=%.3f pack_ms=%.3f'
+"""The DEBUG line logged per answered request (request size, then milliseconds per stage)."""
 TEXT_FRAME_ERROR = 'text frames are not supported: send each observation as one binary msgpack frame'
 
 
@@ -64,15 +66,25 @@ def _error_text(error: Exception) -> str:
 
 
 def answer_request(model: LoadedModel, data: bytes, max_message_bytes: int) -> bytes:
-    """The packed answer to one packed request: ``{"result": [...]}`` or ``{"error": "..."}``. Never raises."""
+    """The packed answer to one packed request: ``{"result": [...]}`` or ``{"error": "..."}``. Never raises.
+
+    At DEBUG level it logs where the time went (``TIMING_LOG_FORMAT``): unpacking, the model, packing.
+    """
     try:
+        started = time.perf_counter()
         observation = wire.unpack(data, max_bytes=max_message_bytes)
         if not isinstance(observation, dict) or not all(isinstance(k, str) for k in observation):
             raise wire.WireError(f'an observation must be a map with str keys, got {type(observation).__name__}')
+        unpacked = time.perf_counter()
         actions = model.infer(observation)
+        inferred = time.perf_counter()
         if not isinstance(actions, list | tuple):
             raise TypeError(f'the model returned {type(actions).__name__}, expected a list of actions')
-        return wire.pack(protocol.result_message(list(actions)))
+        reply = wire.pack(protocol.result_message(list(actions)))
+        if logger.isEnabledFor(logging.DEBUG):
+            timing = (unpacked - started, inferred - unpacked, time.perf_counter() - inferred)
+            logger.debug(TIMING_LOG_FORMAT, len(data), *(1e3 * t for t in timing))
+        return reply
     except Exception as error:
         text = _error_text(error)
         logger.warning('request failed: %s', text)

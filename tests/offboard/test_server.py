@@ -1,3 +1,4 @@
+import logging
 import re
 import threading
 import time
@@ -188,6 +189,31 @@ def test_two_sessions_are_served_concurrently(server):
                 chunk = request(ws, observation(x=x))[protocol.RESULT]
                 np.testing.assert_allclose(chunk[0]['robot_command']['pose'][:3], [x, -0.1, 0.5])
         assert server.manager.active_sessions == 2
+
+
+def test_at_debug_level_each_answer_logs_its_size_and_where_the_time_went(server, caplog):
+    caplog.set_level(logging.DEBUG, logger='positronic.offboard.server')
+    sent = [wire.pack(observation(delay_s=delay)) for delay in (0.05, 0.2)]
+    with open_raw(server.port) as ws:
+        _ready(ws)
+        for data in sent:
+            ws.send(data)
+            assert protocol.RESULT in recv(ws)
+    pattern = re.compile(r'answered (\d+) bytes: unpack_ms=([\d.]+) infer_ms=([\d.]+) pack_ms=([\d.]+)')
+    timings = [pattern.fullmatch(r.getMessage()) for r in caplog.records if 'infer_ms' in r.getMessage()]
+    assert [int(m.group(1)) for m in timings] == [len(data) for data in sent]
+    (_, unpack_ms, infer_ms, pack_ms), (_, _, slow_infer_ms, _) = (m.groups() for m in timings)
+    assert 50 <= float(infer_ms) < 200 <= float(slow_infer_ms) < 1000
+    assert 0 < float(unpack_ms) < 50 and 0 < float(pack_ms) < 50
+
+
+def test_at_info_level_answers_log_nothing(server, caplog):
+    caplog.set_level(logging.INFO, logger='positronic.offboard.server')
+    with open_raw(server.port) as ws:
+        _ready(ws)
+        request(ws, observation())
+    assert caplog.records, 'the session start is logged at info level'
+    assert not [r for r in caplog.records if 'answered' in r.getMessage()]
 
 
 def test_a_slow_inference_does_not_block_the_event_loop(server):

@@ -2,7 +2,7 @@
 
     positronic-lerobot-server --checkpoints_dir=~/checkpoints/lerobot/my_task_v1/ [--checkpoint=10000]
         [--codec=@positronic.vendors.lerobot.codecs.eepose_absolute] [--port=8000] [--host=0.0.0.0]
-        [--device=auto] [--max_message_bytes=33554432]
+        [--device=auto] [--max_message_bytes=33554432] [--log_level=info]
 
 ``GET /api/v1/models`` lists the experiment's checkpoint steps (numerically sorted, re-read on every call, so
 checkpoints written while serving appear); ``WS /api/v1/session`` serves ``--checkpoint`` (else the latest) and
@@ -31,6 +31,9 @@ from positronic.vendors.lerobot.checkpoint_selection import (
 from positronic.vendors.lerobot.policy import DEVICE_AUTO, ACTRunner, resolve_device
 
 logger = logging.getLogger(__name__)
+
+LOG_LEVELS = ('debug', 'info', 'warning', 'error')
+"""``--log_level`` choices; they set the level of the ``positronic`` loggers (uvicorn's stay at info)."""
 
 
 class CheckpointModel:
@@ -129,6 +132,7 @@ class CheckpointSource:
     port=protocol.DEFAULT_PORT,
     device=DEVICE_AUTO,
     max_message_bytes=wire.DEFAULT_MAX_MESSAGE_BYTES,
+    log_level='info',
 )
 def serve_checkpoints(
     checkpoints_dir: str,
@@ -138,6 +142,7 @@ def serve_checkpoints(
     port: int,
     device: str,
     max_message_bytes: int,
+    log_level: str,
 ) -> None:
     """Serve the ACT checkpoints of one experiment over protocol v1 (HTTP + WebSocket on one port).
 
@@ -148,8 +153,13 @@ def serve_checkpoints(
     host, port: where to listen (0.0.0.0: every interface; 127.0.0.1: this machine only).
     device: auto (cuda, else mps, else cpu), cpu, cuda, cuda:<index> or mps.
     max_message_bytes: the largest observation answered (default 32 MiB: four 1080p frames).
+    log_level: debug, info, warning or error; debug adds a line per request with the milliseconds spent
+        unpacking it, in the policy (codec included) and packing the answer.
     """
+    if log_level not in LOG_LEVELS:
+        raise SystemExit(f'error: --log_level={log_level!r}: expected one of {", ".join(LOG_LEVELS)}')
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    logging.getLogger('positronic').setLevel(log_level.upper())
     if checkpoint is not None and parse_step(checkpoint) is None:
         raise SystemExit(f'error: --checkpoint={checkpoint!r} is not a training step (digits, e.g. 10000)')
     source = CheckpointSource(

@@ -176,6 +176,11 @@ def test_a_missing_directory_or_device_is_refused_at_start(tmp_path, experiment)
         serve_checkpoints.override(checkpoints_dir=str(experiment), device='tpu').instantiate()
 
 
+def test_an_unknown_log_level_is_refused_at_start(experiment):
+    with pytest.raises(SystemExit, match=r"--log_level='verbose': expected one of debug, info, warning, error"):
+        serve_checkpoints.override(checkpoints_dir=str(experiment), log_level='verbose').instantiate()
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(('127.0.0.1', 0))
