@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from positronic.vendors.lerobot.act import ACTPolicy
+from positronic.vendors.lerobot.act import model as act_model
 from positronic.vendors.lerobot.act.normalize import load_processors, save_processors
 
 from .conftest import random_batch, tiny_config
@@ -79,6 +80,17 @@ def trained_checkpoint(directory: Path, **overrides):
     ],
 )
 def test_lerobot_loads_our_checkpoint_and_gives_our_actions_and_loss(lerobot_python, tmp_path, overrides):
+    assert_lerobot_agrees(lerobot_python, tmp_path, overrides)
+
+
+def test_lerobot_agrees_when_our_backbone_runs_channels_last(lerobot_python, tmp_path, monkeypatch):
+    monkeypatch.setattr(act_model, 'CHANNELS_LAST_MIN_PIXELS', 0)  # the layout of big batches, at the tiny size
+    assert_lerobot_agrees(lerobot_python, tmp_path, {})
+
+
+def assert_lerobot_agrees(lerobot_python: Path, tmp_path: Path, overrides: dict) -> None:
+    """LeRobot loads our checkpoint with every key matched and computes our actions (model and processors) and our
+    seeded training loss."""
     policy, processors = trained_checkpoint(tmp_path / 'pretrained_model', **overrides)
     raw = random_batch(policy.config, seed=9)
     raw['observation.state'] = raw['observation.state'] * 2 + 1

@@ -5,6 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy
+from positronic.vendors.lerobot.act import model as act_model
 from positronic.vendors.lerobot.act.model import ACT, sinusoidal_table_1d, sinusoidal_table_2d
 
 from .conftest import ACT_TINY, CAMERAS, random_batch, tiny_config
@@ -128,6 +129,21 @@ def test_first_token_path_equals_the_full_layer_with_the_same_dropout_draws(pre_
     first = encoder.forward_first_token(x, pos, pad)
     torch.testing.assert_close(first, full, atol=1e-6, rtol=1e-5)
     assert torch.equal(torch.rand(1), after_full)  # the same number of random draws
+
+
+def test_big_image_batches_run_the_backbone_channels_last_with_the_same_features(monkeypatch):
+    model = ACT(tiny_config()).eval()
+    images = [torch.randn(2, 3, 64, 64) for _ in CAMERAS]  # 4 x 64 x 64 = 16384 pixels
+    layouts = []
+    model.backbone.register_forward_hook(lambda module, args, out: layouts.append(args[0].is_contiguous()))
+    with torch.no_grad():
+        default = model.camera_features(images)
+        monkeypatch.setattr(act_model, 'CHANNELS_LAST_MIN_PIXELS', 4 * 64 * 64)
+        channels_last = model.camera_features(images)
+    assert layouts == [True, False]
+    assert channels_last[0].is_contiguous(memory_format=torch.channels_last)
+    for ours, reference in zip(channels_last, default, strict=True):
+        torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
 
 
 def test_cameras_of_different_sizes_each_get_their_tokens():
