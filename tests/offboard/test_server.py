@@ -203,8 +203,8 @@ def test_at_debug_level_each_answer_logs_its_size_and_where_the_time_went(server
     timings = [pattern.fullmatch(r.getMessage()) for r in caplog.records if 'infer_ms' in r.getMessage()]
     assert [int(m.group(1)) for m in timings] == [len(data) for data in sent]
     (_, unpack_ms, infer_ms, pack_ms), (_, _, slow_infer_ms, _) = (m.groups() for m in timings)
-    assert 50 <= float(infer_ms) < 200 <= float(slow_infer_ms) < 1000
-    assert 0 < float(unpack_ms) < 50 and 0 < float(pack_ms) < 50
+    assert 50 <= float(infer_ms) < float(slow_infer_ms) and 200 <= float(slow_infer_ms) < 5000
+    assert 0 < float(unpack_ms) < 1000 and 0 < float(pack_ms) < 1000
 
 
 def test_at_info_level_answers_log_nothing(server, caplog):

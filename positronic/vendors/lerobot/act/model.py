@@ -143,7 +143,7 @@ CHANNELS_LAST_MIN_PIXELS = 200_000
 
 def _conv_layout(images: Tensor) -> Tensor:
     """``images`` in the memory layout whose convolutions run faster: on CPU, oneDNN's channels-last kernels for
-    big batches (training at 224 px and 480 px, 1.14x per step; inference at 480 px) and the default layout
+    big batches (training at 224 px and 480 px, 1.10-1.15x per step; inference at 480 px) and the default layout
     for small ones, where channels-last is slower (inference at 96-224 px). The values computed are the same up
     to float rounding (about 1e-7 relative)."""
     if (
