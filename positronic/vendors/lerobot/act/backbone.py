@@ -18,6 +18,23 @@ FROZEN_BN_EPS = 1e-5
 _TORCHVISION_FC_CLASSES = 1000
 
 
+CHANNELS_LAST_MIN_PIXELS = 200_000
+"""Image batches of at least this many pixels (N * H * W) go through the convolutions channels-last on CPU."""
+
+
+def conv_layout(images: Tensor) -> Tensor:
+    """``images`` in the memory layout whose convolutions run faster: on CPU, oneDNN's channels-last kernels for
+    big batches (training at 224 px and 480 px, 1.10-1.15x per step; inference at 480 px) and the default layout
+    for small ones, where channels-last is slower (inference at 96-224 px). The values computed are the same up
+    to float rounding (about 1e-7 relative)."""
+    if (
+        images.device.type == 'cpu'
+        and images.shape[0] * images.shape[-2] * images.shape[-1] >= CHANNELS_LAST_MIN_PIXELS
+    ):
+        return images.contiguous(memory_format=torch.channels_last)
+    return images
+
+
 class BackboneWeightsError(RuntimeError):
     """The pretrained backbone weights named in the config could not be found or downloaded."""
 
@@ -192,7 +209,7 @@ class ResNetBackbone(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.relu(self.bn1(self.conv1(conv_layout(x)))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 

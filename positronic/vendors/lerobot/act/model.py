@@ -137,23 +137,6 @@ def _first_row_dropout(x: Tensor, full_shape: tuple[int, ...], p: float, dim: in
     return x * mask.narrow(dim, 0, 1)
 
 
-CHANNELS_LAST_MIN_PIXELS = 200_000
-"""Image batches of at least this many pixels (N * H * W) go through the backbone channels-last on CPU."""
-
-
-def _conv_layout(images: Tensor) -> Tensor:
-    """``images`` in the memory layout whose convolutions run faster: on CPU, oneDNN's channels-last kernels for
-    big batches (training at 224 px and 480 px, 1.10-1.15x per step; inference at 480 px) and the default layout
-    for small ones, where channels-last is slower (inference at 96-224 px). The values computed are the same up
-    to float rounding (about 1e-7 relative)."""
-    if (
-        images.device.type == 'cpu'
-        and images.shape[0] * images.shape[-2] * images.shape[-1] >= CHANNELS_LAST_MIN_PIXELS
-    ):
-        return images.contiguous(memory_format=torch.channels_last)
-    return images
-
-
 class ACTEncoder(nn.Module):
     def __init__(self, config: ACTConfig, n_layers: int):
         super().__init__()
@@ -287,9 +270,9 @@ class ACT(nn.Module):
         if not images:
             return []
         if len({image.shape for image in images}) > 1:
-            return [self.encoder_img_feat_input_proj(self.backbone(_conv_layout(image))) for image in images]
+            return [self.encoder_img_feat_input_proj(self.backbone(image)) for image in images]
         joint = images[0] if len(images) == 1 else torch.cat(images)
-        return list(self.encoder_img_feat_input_proj(self.backbone(_conv_layout(joint))).chunk(len(images)))
+        return list(self.encoder_img_feat_input_proj(self.backbone(joint)).chunk(len(images)))
 
     def encode_latent(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """VAE encoder: [cls, state, actions] -> cls output -> (z, mu, log_sigma_x2), each (B, latent_dim)."""

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from positronic.vendors.lerobot.act import ACTPolicy
-from positronic.vendors.lerobot.act import model as act_model
+from positronic.vendors.lerobot.act import backbone as act_backbone
 from positronic.vendors.lerobot.act.normalize import load_processors, save_processors
 
 from .conftest import random_batch, tiny_config
@@ -84,7 +84,7 @@ def test_lerobot_loads_our_checkpoint_and_gives_our_actions_and_loss(lerobot_pyt
 
 
 def test_lerobot_agrees_when_our_backbone_runs_channels_last(lerobot_python, tmp_path, monkeypatch):
-    monkeypatch.setattr(act_model, 'CHANNELS_LAST_MIN_PIXELS', 0)  # the layout of big batches, at the tiny size
+    monkeypatch.setattr(act_backbone, 'CHANNELS_LAST_MIN_PIXELS', 0)  # the layout of big batches, at the tiny size
     assert_lerobot_agrees(lerobot_python, tmp_path, {})
 
 

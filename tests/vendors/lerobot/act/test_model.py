@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy
-from positronic.vendors.lerobot.act import model as act_model
+from positronic.vendors.lerobot.act import backbone as act_backbone
 from positronic.vendors.lerobot.act.model import ACT, sinusoidal_table_1d, sinusoidal_table_2d
 
 from .conftest import ACT_TINY, CAMERAS, random_batch, tiny_config
@@ -135,10 +135,10 @@ def test_big_image_batches_run_the_backbone_channels_last_with_the_same_features
     model = ACT(tiny_config()).eval()
     images = [torch.randn(2, 3, 64, 64) for _ in CAMERAS]  # 4 x 64 x 64 = 16384 pixels
     layouts = []
-    model.backbone.register_forward_hook(lambda module, args, out: layouts.append(args[0].is_contiguous()))
+    model.backbone.conv1.register_forward_hook(lambda module, args, out: layouts.append(args[0].is_contiguous()))
     with torch.no_grad():
         default = model.camera_features(images)
-        monkeypatch.setattr(act_model, 'CHANNELS_LAST_MIN_PIXELS', 4 * 64 * 64)
+        monkeypatch.setattr(act_backbone, 'CHANNELS_LAST_MIN_PIXELS', 4 * 64 * 64)
         channels_last = model.camera_features(images)
     assert layouts == [True, False]
     assert channels_last[0].is_contiguous(memory_format=torch.channels_last)
