@@ -177,11 +177,10 @@ def main() -> None:
     ]
     record('server', 'protocol overhead p50', overhead_ms[0], '< 3 ms', overhead_ms[0] < 3, unit='ms')
     record('server', 'protocol overhead p99', overhead_ms[1], '< 10 ms', overhead_ms[1] < 10, unit='ms')
-    load = load_name
-    record('server', f'{load}, throughput', len(latencies) / elapsed, unit='req/s')
-    record('server', f'{load}, latency p50', _percentile_ms(latencies, 50), unit='ms')
-    record('server', f'{load}, latency p99', _percentile_ms(latencies, 99), unit='ms')
-    record('server', f'{load}, errors', errors, '0', errors == 0)
+    record('server', f'{load_name}, throughput', len(latencies) / elapsed, unit='req/s')
+    record('server', f'{load_name}, latency p50', _percentile_ms(latencies, 50), unit='ms')
+    record('server', f'{load_name}, latency p99', _percentile_ms(latencies, 99), unit='ms')
+    record('server', f'{load_name}, errors', errors, '0', errors == 0)
     header = f'{"measure":<40} | {"metric":<18} | {"value":>20} | {"target":>8}'
     print(header)
     print('-' * len(header))
