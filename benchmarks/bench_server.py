@@ -16,11 +16,9 @@ Usage: python benchmarks/bench_server.py [--requests 300] [--sessions 16] [--loa
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +35,7 @@ from bench_offboard import (
 )
 from machine import load_average
 from results import record
+from server_log import measure_latency, overheads
 
 from positronic.offboard import wire
 from positronic.offboard.client import InferenceClient, Timeouts
@@ -89,30 +88,6 @@ def write_experiment(root: Path, image_size: int, dim_model: int) -> Path:
     return root
 
 
-def server_timings(log: Path) -> list[tuple[float, float, float]]:
-    """(unpack, policy, pack) seconds of every request the server answered so far, in order, from its DEBUG log."""
-    number = r'([\d.]+)'
-    pattern = re.compile(rf'answered \d+ bytes: unpack_ms={number} infer_ms={number} pack_ms={number}')
-    return [tuple(float(x) / 1e3 for x in m.groups()) for m in pattern.finditer(log.read_text())]
-
-
-def measure_latency(client: InferenceClient, log: Path, requests: int, warmup: int = 20) -> tuple[list, list]:
-    """Round trips (s) of ``requests`` sequential requests on one session (after ``warmup`` more), and the
-    server's (unpack, policy, pack) times of each."""
-    observations = [bench_observation(i) for i in range(8)]
-    before = len(server_timings(log))
-    rtts = []
-    with client.new_session(on_status=lambda *_: None) as session:
-        for i in range(warmup + requests):
-            started = time.perf_counter()
-            session.infer(observations[i % 8])
-            rtts.append(time.perf_counter() - started)
-    timings = server_timings(log)[before:]
-    if len(timings) != len(rtts):
-        raise RuntimeError(f'{log}: {len(timings)} timing lines for {len(rtts)} requests')
-    return rtts[warmup:], timings[warmup:]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--requests', type=int, default=300, help='latency requests (one session)')
@@ -145,7 +120,8 @@ def main() -> None:
         try:
             client = InferenceClient('127.0.0.1', port, timeouts=Timeouts(connect_s=10, status_s=60, infer_s=60))
             _wait_for_server(client, timeout_s=60)
-            rtts, timings = measure_latency(client, log, args.requests)
+            observations = [bench_observation(i) for i in range(8)]
+            rtts, timings = measure_latency(client, log, observations, args.requests)
             latencies, errors, elapsed = measure_load(client, args.sessions, args.load_requests)
         finally:
             server.terminate()
@@ -157,7 +133,7 @@ def main() -> None:
         f'cameras {args.image_size}x{args.image_size}, resnet18, {CHUNK_SIZE}-action chunk, CPU'
     )
     policy = [t[1] for t in timings]
-    overhead = [rtt - t for rtt, t in zip(rtts, policy, strict=True)]
+    overhead = overheads(rtts, timings)
     server_codec = [t[0] + t[2] for t in timings]
 
     def p50_p99(samples: list[float], digits: int = 2) -> str:
