@@ -8,8 +8,11 @@ computed from the state; the client is ``positronic.offboard.client.InferenceCli
   pose state, task. Targets: median < 3 ms, p99 < 10 ms.
 - load: ``--sessions`` concurrent sessions (one thread each) x ``--load-requests`` requests; zero errors
   expected; throughput and per-request latency.
+- ``--idle-ms 0 27``: the overhead again with a policy that sleeps 27 ms first. Nothing else changes, so any
+  difference from the 0 ms row is what waiting costs on this machine (threads woken from idle CPUs, cold caches),
+  not work done by the protocol.
 
-Usage: python benchmarks/bench_offboard.py [--ws websockets-sansio websockets] [--requests 2000]
+Usage: python benchmarks/bench_offboard.py [--ws websockets-sansio websockets] [--requests 2000] [--idle-ms 0 27]
 """
 
 import argparse
@@ -58,14 +61,20 @@ def bench_observation(step: int = 0) -> dict[str, Any]:
 
 
 class ChunkModel:
-    """A policy whose cost is small and known: a 100-action chunk ramping up from the measured pose."""
+    """A policy whose cost is small and known: a 100-action chunk ramping up from the measured pose, after
+    sleeping ``idle_s`` (a stand-in for a slow model that leaves the CPUs idle)."""
 
     meta: Mapping[str, Any] = {'type': 'bench', 'chunk_size': CHUNK_SIZE}
+
+    def __init__(self, idle_s: float = 0.0):
+        self.idle_s = idle_s
 
     def warm_up(self) -> None:
         self.infer(bench_observation())
 
     def infer(self, observation: Mapping[str, Any]) -> list[dict[str, Any]]:
+        if self.idle_s:
+            time.sleep(self.idle_s)
         pose = np.array(observation[keys.ROBOT_EE_POSE], dtype=np.float64)
         brightness = float(observation[keys.IMAGE_WRIST][::16, ::16].mean()) / 255.0
         chunk = []
@@ -79,6 +88,9 @@ class ChunkModel:
 
 
 class OneModelSource:
+    def __init__(self, idle_s: float = 0.0):
+        self.idle_s = idle_s
+
     def model_ids(self) -> list[str]:
         return [MODEL_ID]
 
@@ -88,15 +100,15 @@ class OneModelSource:
         return MODEL_ID
 
     def load(self, model_id: str) -> ChunkModel:
-        return ChunkModel()
+        return ChunkModel(self.idle_s)
 
 
-def _serve(port: int, ws: str, log: Path) -> None:
+def _serve(port: int, ws: str, log: Path, idle_s: float) -> None:
     """Serve ChunkModel, logging each request's timings to ``log``."""
     server_logger = logging.getLogger(server.__name__)
     server_logger.setLevel(logging.DEBUG)
     server_logger.addHandler(logging.FileHandler(log))
-    serve(OneModelSource(), '127.0.0.1', port, ServerSettings(ws_implementation=ws), log_level='error')
+    serve(OneModelSource(idle_s), '127.0.0.1', port, ServerSettings(ws_implementation=ws), log_level='error')
 
 
 def _free_port() -> int:
@@ -169,12 +181,41 @@ def machine_info() -> list[str]:
     ]
 
 
+def measure_server(
+    ws: str, idle_s: float, observations: list[dict], args: argparse.Namespace, with_load: bool
+) -> tuple[list[float], list, tuple[list[float], int, float] | None]:
+    """Start a server process with ``ws`` and a policy idling ``idle_s``; round trips and server timings of
+    ``args.requests`` requests, then (if ``with_load``) the load run's latencies, errors and seconds."""
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / 'server.log'
+        process = multiprocessing.get_context('spawn').Process(target=_serve, args=(port, ws, log, idle_s), daemon=True)
+        process.start()
+        try:
+            client = InferenceClient('127.0.0.1', port, timeouts=Timeouts(connect_s=10, status_s=30, infer_s=30))
+            _wait_for_server(client)
+            rtts, timings = measure_latency(client, log, observations, args.requests, warmup=100)
+            load = measure_load(client, args.sessions, args.load_requests) if with_load else None
+        finally:
+            process.terminate()
+            process.join(10)
+    return rtts, timings, load
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--ws', nargs='+', default=['websockets-sansio', 'websockets'])
     parser.add_argument('--requests', type=int, default=2000, help='latency requests (one session)')
     parser.add_argument('--sessions', type=int, default=16)
     parser.add_argument('--load-requests', type=int, default=500, help='requests per session under load')
+    parser.add_argument(
+        '--idle-ms',
+        type=float,
+        nargs='+',
+        default=[0.0],
+        help='also measure the overhead with a policy that first sleeps this long (e.g. 27, as long as the CPU '
+        'ACT of bench_server.py); load runs at 0 only',
+    )
     args = parser.parse_args()
 
     observation_bytes = len(wire.pack(bench_observation()))
@@ -185,40 +226,41 @@ def main() -> None:
         f'answer: {CHUNK_SIZE} actions'
     )
     header = (
-        f'{"ws implementation":<18} | {"overhead p50":>12} | {"overhead p99":>12} | {"policy p50":>10} | '
-        f'{"rtt p50":>8} | {"load req/s":>10} | {"load p50":>8} | {"load p99":>8} | {"errors":>6}'
+        f'{"ws implementation":<18} | {"idle":>5} | {"overhead p50":>12} | {"overhead p99":>12} | '
+        f'{"policy p50":>10} | {"rtt p50":>8} | {"load req/s":>10} | {"load p50":>8} | {"load p99":>8} | '
+        f'{"errors":>6}'
     )
     rows = []
-    context = multiprocessing.get_context('spawn')
     for ws in args.ws:
-        port = _free_port()
-        with tempfile.TemporaryDirectory() as tmp:
-            log = Path(tmp) / 'server.log'
-            process = context.Process(target=_serve, args=(port, ws, log), daemon=True)
-            process.start()
-            try:
-                client = InferenceClient('127.0.0.1', port, timeouts=Timeouts(connect_s=10, status_s=30, infer_s=30))
-                _wait_for_server(client)
-                rtts, timings = measure_latency(client, log, observations, args.requests, warmup=100)
-                latencies, errors, elapsed = measure_load(client, args.sessions, args.load_requests)
-            finally:
-                process.terminate()
-                process.join(10)
-        overhead = overheads(rtts, timings)
-        overhead_ms = (_percentile_ms(overhead, 50), _percentile_ms(overhead, 99))
-        record('offboard', f'{ws}: protocol overhead p50', overhead_ms[0], '< 3 ms', overhead_ms[0] < 3, unit='ms')
-        record('offboard', f'{ws}: protocol overhead p99', overhead_ms[1], '< 10 ms', overhead_ms[1] < 10, unit='ms')
-        load = f'{ws}: load {args.sessions} x {args.load_requests}'
-        record('offboard', f'{load}, throughput', len(latencies) / elapsed, unit='req/s')
-        record('offboard', f'{load}, latency p50', _percentile_ms(latencies, 50), unit='ms')
-        record('offboard', f'{load}, latency p99', _percentile_ms(latencies, 99), unit='ms')
-        record('offboard', f'{load}, errors', errors, '0', errors == 0)
-        rows.append(
-            f'{ws:<18} | {overhead_ms[0]:>9.3f} ms | {overhead_ms[1]:>9.3f} ms | '
-            f'{_percentile_ms([t[1] for t in timings], 50):>7.3f} ms | {_percentile_ms(rtts, 50):>5.2f} ms | '
-            f'{len(latencies) / elapsed:>10.0f} | {_percentile_ms(latencies, 50):>5.1f} ms | '
-            f'{_percentile_ms(latencies, 99):>5.1f} ms | {errors:>6}'
-        )
+        for idle_ms in args.idle_ms:
+            with_load = idle_ms == 0
+            rtts, timings, load = measure_server(ws, idle_ms / 1e3, observations, args, with_load)
+            overhead = overheads(rtts, timings)
+            overhead_ms = (_percentile_ms(overhead, 50), _percentile_ms(overhead, 99))
+            name = ws if idle_ms == 0 else f'{ws}, policy idle {idle_ms:g} ms'
+            record(
+                'offboard', f'{name}: protocol overhead p50', overhead_ms[0], '< 3 ms', overhead_ms[0] < 3, unit='ms'
+            )
+            record(
+                'offboard', f'{name}: protocol overhead p99', overhead_ms[1], '< 10 ms', overhead_ms[1] < 10, unit='ms'
+            )
+            load_columns = f'{"-":>10} | {"-":>8} | {"-":>8} | {"-":>6}'
+            if load is not None:
+                latencies, errors, elapsed = load
+                load_name = f'{ws}: load {args.sessions} x {args.load_requests}'
+                record('offboard', f'{load_name}, throughput', len(latencies) / elapsed, unit='req/s')
+                record('offboard', f'{load_name}, latency p50', _percentile_ms(latencies, 50), unit='ms')
+                record('offboard', f'{load_name}, latency p99', _percentile_ms(latencies, 99), unit='ms')
+                record('offboard', f'{load_name}, errors', errors, '0', errors == 0)
+                load_columns = (
+                    f'{len(latencies) / elapsed:>10.0f} | {_percentile_ms(latencies, 50):>5.1f} ms | '
+                    f'{_percentile_ms(latencies, 99):>5.1f} ms | {errors:>6}'
+                )
+            rows.append(
+                f'{ws:<18} | {idle_ms:>2g} ms | {overhead_ms[0]:>9.3f} ms | {overhead_ms[1]:>9.3f} ms | '
+                f'{_percentile_ms([t[1] for t in timings], 50):>7.3f} ms | {_percentile_ms(rtts, 50):>5.2f} ms | '
+                + load_columns
+            )
     print(f'latency: 1 session x {args.requests} requests; load: {args.sessions} sessions x {args.load_requests}')
     print(header)
     print('-' * len(header))
