@@ -169,6 +169,20 @@ def measure_load(client: InferenceClient, sessions: int, requests: int) -> tuple
     return [t for per_session in latencies for t in per_session], sum(errors), elapsed
 
 
+def record_overhead(stage: str, prefix: str, overhead_ms: tuple[float, float]) -> None:
+    """Record the (p50, p99) protocol overhead against its targets, as ``<prefix>protocol overhead p50|p99``."""
+    record(stage, f'{prefix}protocol overhead p50', overhead_ms[0], '< 3 ms', overhead_ms[0] < 3, unit='ms')
+    record(stage, f'{prefix}protocol overhead p99', overhead_ms[1], '< 10 ms', overhead_ms[1] < 10, unit='ms')
+
+
+def record_load(stage: str, name: str, latencies: list[float], errors: int, elapsed_s: float) -> None:
+    """Record a load run (``measure_load``'s result): throughput, latency p50/p99, errors against zero."""
+    record(stage, f'{name}, throughput', len(latencies) / elapsed_s, unit='req/s')
+    record(stage, f'{name}, latency p50', _percentile_ms(latencies, 50), unit='ms')
+    record(stage, f'{name}, latency p99', _percentile_ms(latencies, 99), unit='ms')
+    record(stage, f'{name}, errors', errors, '0', errors == 0)
+
+
 def machine_info() -> list[str]:
     cpu = cpu_model()
     versions = ', '.join(
@@ -238,20 +252,13 @@ def main() -> None:
             overhead = overheads(rtts, timings)
             overhead_ms = (_percentile_ms(overhead, 50), _percentile_ms(overhead, 99))
             name = ws if idle_ms == 0 else f'{ws}, policy idle {idle_ms:g} ms'
-            record(
-                'offboard', f'{name}: protocol overhead p50', overhead_ms[0], '< 3 ms', overhead_ms[0] < 3, unit='ms'
-            )
-            record(
-                'offboard', f'{name}: protocol overhead p99', overhead_ms[1], '< 10 ms', overhead_ms[1] < 10, unit='ms'
-            )
+            record_overhead('offboard', f'{name}: ', overhead_ms)
             load_columns = f'{"-":>10} | {"-":>8} | {"-":>8} | {"-":>6}'
             if load is not None:
                 latencies, errors, elapsed = load
-                load_name = f'{ws}: load {args.sessions} x {args.load_requests}'
-                record('offboard', f'{load_name}, throughput', len(latencies) / elapsed, unit='req/s')
-                record('offboard', f'{load_name}, latency p50', _percentile_ms(latencies, 50), unit='ms')
-                record('offboard', f'{load_name}, latency p99', _percentile_ms(latencies, 99), unit='ms')
-                record('offboard', f'{load_name}, errors', errors, '0', errors == 0)
+                record_load(
+                    'offboard', f'{ws}: load {args.sessions} x {args.load_requests}', latencies, errors, elapsed
+                )
                 load_columns = (
                     f'{len(latencies) / elapsed:>10.0f} | {_percentile_ms(latencies, 50):>5.1f} ms | '
                     f'{_percentile_ms(latencies, 99):>5.1f} ms | {errors:>6}'

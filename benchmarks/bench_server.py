@@ -32,9 +32,10 @@ from bench_offboard import (
     bench_observation,
     machine_info,
     measure_load,
+    record_load,
+    record_overhead,
 )
 from machine import load_average
-from results import record
 from server_log import measure_latency, overheads
 
 from positronic.offboard import wire
@@ -151,12 +152,8 @@ def main() -> None:
         (load_name, 'latency p50 / p99', p50_p99(latencies, 1), ''),
         (load_name, 'errors', str(errors), '0'),
     ]
-    record('server', 'protocol overhead p50', overhead_ms[0], '< 3 ms', overhead_ms[0] < 3, unit='ms')
-    record('server', 'protocol overhead p99', overhead_ms[1], '< 10 ms', overhead_ms[1] < 10, unit='ms')
-    record('server', f'{load_name}, throughput', len(latencies) / elapsed, unit='req/s')
-    record('server', f'{load_name}, latency p50', _percentile_ms(latencies, 50), unit='ms')
-    record('server', f'{load_name}, latency p99', _percentile_ms(latencies, 99), unit='ms')
-    record('server', f'{load_name}, errors', errors, '0', errors == 0)
+    record_overhead('server', '', overhead_ms)
+    record_load('server', load_name, latencies, errors, elapsed)
     header = f'{"measure":<40} | {"metric":<18} | {"value":>20} | {"target":>8}'
     print(header)
     print('-' * len(header))
