@@ -44,11 +44,10 @@ def pose_error(target: np.ndarray, pos: np.ndarray, quat: np.ndarray) -> np.ndar
     neg = np.empty(4)
     mujoco.mju_negQuat(neg, quat)
     mujoco.mju_mulQuat(q_err, target[3:], neg)
+    if q_err[0] < 0:  # q and -q are one rotation: take the short way round (mju_negQuat would conjugate)
+        q_err = -q_err
     dr = np.empty(3)
     mujoco.mju_quat2Vel(dr, q_err, 1.0)
-    if q_err[0] < 0:  # take the short way round
-        mujoco.mju_negQuat(q_err, q_err)
-        mujoco.mju_quat2Vel(dr, q_err, 1.0)
     return np.concatenate([dp, dr])
 
 

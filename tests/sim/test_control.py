@@ -20,6 +20,28 @@ def test_pose_error_is_zero_at_the_target_and_sign_invariant_in_the_quaternion()
     assert np.linalg.norm(err[3:]) == pytest.approx(0.2)
 
 
+@pytest.mark.parametrize('yaw', [-0.3, -0.01, 0.01, 0.3])
+def test_pose_error_is_the_same_for_either_sign_of_the_target_quaternion(yaw):
+    """q and -q are one rotation; the wire form's matrix -> quaternion picks w >= 0, so both signs reach the IK."""
+    target = np.concatenate([[0.5, 0.1, 0.4], gripper_down_quat(yaw)])
+    flipped = np.concatenate([target[:3], -target[3:]])
+    current = gripper_down_quat(0.0)
+    err = pose_error(target, target[:3], current)
+    assert np.allclose(pose_error(flipped, target[:3], current), err, atol=1e-12)
+    assert err[5] == pytest.approx(yaw)  # a yaw about world z, in the direction of the target
+
+
+@pytest.mark.parametrize('sign', [1.0, -1.0])
+def test_world_reaches_a_downward_pose_given_with_either_quaternion_sign(world, sign):
+    world.reset(seed=0)
+    pose = np.concatenate([[0.45, 0.0, 0.5], sign * gripper_down_quat(-0.05)])
+    world.command(pose, 0.0)
+    world.step(1.0)
+    reached = world.ee_pose()
+    assert np.linalg.norm(reached[:3] - pose[:3]) < 5e-3
+    assert np.linalg.norm(pose_error(pose, reached[:3], reached[3:])[3:]) < 0.02
+
+
 def test_solution_puts_the_site_on_the_target_within_joint_limits(world):
     ctrl = CartesianController(world.model, 'tcp', [f'joint{i}' for i in range(1, 8)], HOME_Q)
     target = np.concatenate([[0.6, -0.2, 0.33], gripper_down_quat(-0.5)])
