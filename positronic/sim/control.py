@@ -41,10 +41,10 @@ def pose_error(target: np.ndarray, pos: np.ndarray, quat: np.ndarray) -> np.ndar
     """6-vector ``[dp (m), dr (rad)]`` taking the frame (pos, quat) to ``target`` pose7, both in the world frame."""
     dp = target[:3] - pos
     q_err = np.empty(4)
-    neg = np.empty(4)
-    mujoco.mju_negQuat(neg, quat)
-    mujoco.mju_mulQuat(q_err, target[3:], neg)
-    if q_err[0] < 0:  # q and -q are one rotation: take the short way round (mju_negQuat would conjugate)
+    inverse = np.empty(4)
+    mujoco.mju_negQuat(inverse, quat)  # the conjugate: the inverse of a unit quaternion
+    mujoco.mju_mulQuat(q_err, target[3:], inverse)
+    if q_err[0] < 0:  # -q is the same rotation as q: take the short way round
         q_err = -q_err
     dr = np.empty(3)
     mujoco.mju_quat2Vel(dr, q_err, 1.0)
