@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import configuronic as cfn
 
@@ -34,6 +35,8 @@ CODECS = ('eepose_absolute', 'joints_absolute')
 EXPERIMENT = 'quickstart'
 RUN_SUMMARY = 'run_summary.json'
 """The loop's own record in the run folder: its arguments, stage wall times, final losses and success rate."""
+TRAINING_SEEDS_DIR = 'evaluation-training-seeds'
+"""Where ``train_eval_iterations`` records the final checkpoint's episodes on demonstration seeds."""
 SERVER_START_TIMEOUT_S = 120.0
 
 
@@ -147,6 +150,7 @@ def running_server(argv: Sequence[str], host: str, port: int, log_path: Path) ->
     simulation_time=12.0,
     actions_per_chunk=None,
     curve_points=0,
+    train_eval_iterations=0,
 )
 def quickstart(
     workdir: str,
@@ -171,6 +175,7 @@ def quickstart(
     simulation_time: float,
     actions_per_chunk: int | None,
     curve_points: int,
+    train_eval_iterations: int,
 ) -> None:
     """Record → convert → train → serve → evaluate on the built-in simulator; prints where every artifact is.
 
@@ -201,6 +206,9 @@ def quickstart(
         actions_per_chunk: actions executed from each chunk before the policy is queried again (default: all).
         curve_points: earlier checkpoints, evenly spaced, evaluated after the final one (same seeds) to draw
             ``success_curve.png``; not counted in the reported time to the final evaluation.
+        train_eval_iterations: also run the final checkpoint on the first this many demonstration seeds (layouts it
+            was trained on), after the final evaluation and not counted in its time; success there against success
+            on unseen seeds separates fitting from generalizing.
     """
     if codec not in CODECS:
         raise ValueError(f'codec={codec!r}: expected one of {", ".join(CODECS)}')
@@ -210,6 +218,8 @@ def quickstart(
         raise ValueError(f'train_processes={train_processes}: expected >= 1')
     if actions_per_chunk is not None and not 1 <= actions_per_chunk <= chunk_size:
         raise ValueError(f'actions_per_chunk={actions_per_chunk}: expected 1..chunk_size ({chunk_size})')
+    if not 0 <= train_eval_iterations <= num_episodes:
+        raise ValueError(f'train_eval_iterations={train_eval_iterations}: expected 0..num_episodes ({num_episodes})')
     if curve_points < 0 or num_train_steps % (curve_points + 1):
         raise ValueError(f'curve_points={curve_points}: expected >= 0 and dividing num_train_steps into equal parts')
     save_freq = num_train_steps // (curve_points + 1)
@@ -289,7 +299,15 @@ def quickstart(
         f'--port={port}',
     ]
 
-    def evaluate(index: int, total: int, title: str, output_dir: Path, model_id: int | None = None) -> float:
+    def evaluate(
+        index: int,
+        total: int,
+        title: str,
+        output_dir: Path,
+        model_id: int | None = None,
+        first_seed: int = eval_seed,
+        iterations: int = eval_iterations,
+    ) -> float:
         return run_stage(
             index,
             total,
@@ -302,9 +320,9 @@ def quickstart(
                 f'--policy.port={port}',
                 *([f'--policy.model_id={model_id}'] if model_id is not None else []),
                 f'--policy_fps={fps}',
-                f'--driver.num_iterations={eval_iterations}',
+                f'--driver.num_iterations={iterations}',
                 f'--driver.simulation_time={simulation_time}',
-                f'--seed={eval_seed}',
+                f'--seed={first_seed}',
                 f'--camera_size=[{width},{height}]',
                 f'--output_dir={output_dir}',
                 *([f'--actions_per_chunk={actions_per_chunk}'] if actions_per_chunk else []),
@@ -317,6 +335,10 @@ def quickstart(
         print(f'    serving checkpoints {models}', flush=True)
         timings['evaluate'] = evaluate(5, 5, 'run the served policy in the simulator', eval_dir)
         total_s = time.monotonic() - started
+        train_eval_dir = run_dir / TRAINING_SEEDS_DIR if train_eval_iterations else None
+        if train_eval_dir is not None:
+            title = f'the final checkpoint on {train_eval_iterations} training seeds'
+            evaluate(1, 1, title, train_eval_dir, first_seed=seed, iterations=train_eval_iterations)
         for k, (step, curve_dir) in enumerate(curve, start=1):
             evaluate(k, len(curve), f'success curve: checkpoint {step}', curve_dir, step)
     print('\n=== artifacts', flush=True)
@@ -325,14 +347,21 @@ def quickstart(
         ('LeRobot dataset', lerobot_dir),
         ('checkpoints', experiment_dir / 'checkpoints'),
         ('evaluation episodes + summary', eval_dir),
+        *([('evaluation on training seeds', train_eval_dir)] if train_eval_dir is not None else []),
         ('server log', run_dir / 'server.log'),
         ('run summary', run_dir / RUN_SUMMARY),
         *([('success curve', run_dir / SUCCESS_CURVE_PNG)] if curve else []),
     ]:
         print(f'  {label:<30} {path}')
-    summary = run_summary(run_dir, timings, total_s, [*curve, (num_train_steps, eval_dir)] if curve else [])
+    summary = run_summary(
+        run_dir, timings, total_s, [*curve, (num_train_steps, eval_dir)] if curve else [], train_eval_dir
+    )
     print('  stage wall times: ' + ', '.join(f'{k} {v:.0f} s' for k, v in timings.items()), flush=True)
     print(f'  record to final evaluation: {total_s / 60:.1f} min; final loss {summary["final_loss"]}', flush=True)
+    print(f'  final checkpoint: {summary["successes"]}/{summary["total"]} succeeded on unseen seeds', flush=True)
+    if summary['training_seeds'] is not None:
+        trained = summary['training_seeds']
+        print(f'  final checkpoint: {trained["successes"]}/{trained["total"]} succeeded on training seeds', flush=True)
     for point in summary['curve']:
         print(
             f'  checkpoint {point["step"]:>6} after {point["train_s"] / 60:5.1f} min of training: '
@@ -341,11 +370,17 @@ def quickstart(
         )
 
 
-def run_summary(run_dir: Path, timings: dict[str, float], total_s: float, curve: Sequence[tuple[int, Path]]) -> dict:
+def run_summary(
+    run_dir: Path,
+    timings: dict[str, float],
+    total_s: float,
+    curve: Sequence[tuple[int, Path]],
+    train_eval_dir: Path | None = None,
+) -> dict:
     """Write ``run_summary.json`` into ``run_dir``: the command line, stage wall times, the time from recording to
-    the final evaluation, the last logged training losses, the final success rate with its 95% interval and the
-    success curve of ``curve`` (checkpoint step, its evaluation folder), also drawn into ``success_curve.png``.
-    Returns what it wrote."""
+    the final evaluation, the last logged training losses, the final success rate with its 95% interval, the
+    success on training seeds (from ``train_eval_dir``, else None) and the success curve of ``curve`` (checkpoint
+    step, its evaluation folder), also drawn into ``success_curve.png``. Returns what it wrote."""
     metrics = read_metrics(run_dir / 'checkpoints' / EXPERIMENT)
     final_loss = None
     if metrics:
@@ -366,10 +401,16 @@ def run_summary(run_dir: Path, timings: dict[str, float], total_s: float, curve:
         'total': evaluation['total'],
         'success_rate': evaluation['success_rate'],
         'success_rate_ci95': evaluation['success_rate_ci95'],
+        'training_seeds': _successes(train_eval_dir / SUMMARY_JSON) if train_eval_dir is not None else None,
         'curve': [point.to_json() for point in points],
     }
     write_json_atomic(summary, run_dir / RUN_SUMMARY)
     return summary
+
+
+def _successes(summary_json: Path) -> dict[str, Any]:
+    result = json.loads(summary_json.read_text())
+    return {k: result[k] for k in ('successes', 'total', 'success_rate', 'success_rate_ci95')}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -29,6 +29,7 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
             '--precision=bf16',
             '--train_processes=2',
             '--eval_iterations=1',
+            '--train_eval_iterations=2',
             '--simulation_time=2',
         ]
     )
@@ -47,6 +48,9 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
     assert len(LocalDataset(run_dir / 'evaluation')) == 1
     run = json.loads((run_dir / quickstart.RUN_SUMMARY).read_text())
     assert run['total'] == 1 and run['final_loss']['step'] == 4
+    training_seeds = json.loads((run_dir / quickstart.TRAINING_SEEDS_DIR / 'summary.json').read_text())
+    assert [it['seed'] for it in training_seeds['iterations']] == [0, 1]  # the demonstration seeds
+    assert run['training_seeds']['total'] == 2
     assert [point['step'] for point in run['curve']] == [2, 4]
     assert 0 < run['curve'][0]['train_s'] < run['curve'][1]['train_s']
     assert (run_dir / 'evaluation-2' / 'summary.json').exists() and (run_dir / 'success_curve.png').exists()
@@ -68,6 +72,7 @@ def test_evaluation_seeds_must_not_overlap_the_demonstration_seeds(tmp_path):
         ('--curve_points=2', 'curve_points=2: expected >= 0 and dividing num_train_steps'),
         ('--precision=fp8', "precision='fp8': expected one of auto, fp32, bf16, fp16"),
         ('--train_processes=0', 'train_processes=0: expected >= 1'),
+        ('--train_eval_iterations=13', r'train_eval_iterations=13: expected 0..num_episodes \(12\)'),
     ],
 )
 def test_bad_flags_are_refused_before_anything_runs(tmp_path, flag, message):
