@@ -17,4 +17,4 @@ exec "$venv/bin/positronic-quickstart" --workdir="$HOME/positronic-results/$code
     --num_episodes=50 --seed=0 --camera_size=[96,96] --image_size=96 --fps=15 \
     --num_train_steps=4000 --batch_size=32 --precision=bf16 --chunk_size=20 --dim_model=256 --dropout=0 \
     --lr=1e-4 --use_vae=False --train_batchnorm=True --eval_iterations=50 --eval_seed=10000 --simulation_time=15 \
-    --actions_per_chunk=10 --curve_points=3 --train_eval_iterations=10 "$@"
+    --curve_points=3 --train_eval_iterations=10 "$@"
