@@ -50,11 +50,15 @@ def env_state(world: World) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32)
 
 
-def robot_state(world: World) -> np.ndarray:
-    return np.r_[canonical_poses(world.ee_pose()), world.grip()].astype(np.float32)
+def robot_state(observation: Mapping[str, Any], with_dq: bool) -> np.ndarray:
+    """End-effector pose (7) and grip, then the joint velocities (7) when ``with_dq``."""
+    parts = [canonical_poses(observation[keys.ROBOT_EE_POSE]), [observation[keys.GRIP]]]
+    if with_dq:
+        parts.append(observation[keys.ROBOT_DQ])
+    return np.concatenate(parts).astype(np.float32)
 
 
-def record(seeds: range) -> list[dict[str, np.ndarray]]:
+def record(seeds: range, with_dq: bool = False) -> list[dict[str, np.ndarray]]:
     """Expert episodes at FPS: state (T, 8), env (T, 10), action (T, 8); only those that stack are kept."""
     episodes = []
     world = World(camera_size=(32, 32))
@@ -64,7 +68,7 @@ def record(seeds: range) -> list[dict[str, np.ndarray]]:
         states, envs, actions = [], [], []
         for tick in range(int(np.ceil((expert.duration_s + 0.5) * FPS))):
             pose, grip = expert.command(tick / FPS)
-            states.append(robot_state(world))
+            states.append(robot_state(world.robot_state(), with_dq))
             envs.append(env_state(world))
             actions.append(np.r_[canonical_poses(pose), grip].astype(np.float32))
             world.command(pose, grip)
@@ -84,10 +88,10 @@ class Stats:
         return (x - self.mean[key]) / self.std[key]
 
 
-def make_policy(chunk: int, dim: int, use_vae: bool, lr: float) -> ACTPolicy:
+def make_policy(chunk: int, dim: int, use_vae: bool, lr: float, state_dim: int = 8) -> ACTPolicy:
     config = ACTConfig(
         input_features={
-            STATE_KEY: PolicyFeature(FeatureType.STATE, (8,)),
+            STATE_KEY: PolicyFeature(FeatureType.STATE, (state_dim,)),
             ENV_STATE_KEY: PolicyFeature(FeatureType.ENV, (10,)),
         },
         output_features={ACTION_KEY: PolicyFeature(FeatureType.ACTION, (8,))},
@@ -160,7 +164,7 @@ class OraclePolicy:
     @torch.no_grad()
     def select_action(self, observation: Mapping[str, Any]) -> list[dict[str, Any]]:
         s = self.stats
-        state = np.r_[canonical_poses(observation[keys.ROBOT_EE_POSE]), observation[keys.GRIP]].astype(np.float32)
+        state = robot_state(observation, with_dq=self.policy.config.robot_state_feature.shape[0] > 8)
         batch = {
             STATE_KEY: torch.from_numpy(s.norm('state', state)[None]).float(),
             ENV_STATE_KEY: torch.from_numpy(s.norm('env', env_state(self.world))[None]).float(),
@@ -208,6 +212,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--dim', type=int, default=256, help='ACT dim_model (feed-forward 4x)')
     parser.add_argument('--lr', type=float, default=1e-4)
     parser.add_argument('--vae', action='store_true', help="train with ACT's VAE")
+    parser.add_argument('--with-dq', action='store_true', help='add the joint velocities to the robot state')
     parser.add_argument('--eval-seeds', type=int, default=50, help='unseen evaluation seeds, 10000 ..')
     parser.add_argument('--train-eval-seeds', type=int, default=10, help='training seeds evaluated, 0 ..')
     parser.add_argument('--sim-seconds', type=float, default=15.0, help='sim time per evaluation episode')
@@ -228,10 +233,10 @@ def main(argv: list[str] | None = None) -> list[tuple[int, int, int]]:
     if args.load:
         policy, stats = load(args.load)
     else:
-        episodes = record(range(args.demos))
+        episodes = record(range(args.demos), args.with_dq)
         print(f'{len(episodes)}/{args.demos} demonstrations kept, {sum(len(e["state"]) for e in episodes)} frames')
         stats = Stats(episodes)
-        policy = make_policy(args.chunk, args.dim, args.vae, args.lr)
+        policy = make_policy(args.chunk, args.dim, args.vae, args.lr, episodes[0]['state'].shape[1])
         losses = train(policy, episodes, stats, args.steps, args.batch, seed=0)
         print(f'trained in {time.perf_counter() - start:.0f} s; L1 last 200 steps {np.mean(losses[-200:]):.4f}')
         if args.save:
