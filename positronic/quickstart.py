@@ -385,7 +385,6 @@ def run_summary(
     final_loss = None
     if metrics:
         final_loss = {k: metrics[-1][k] for k in ('step', 'loss', 'l1_loss', 'kld_loss') if k in metrics[-1]}
-    evaluation = json.loads((run_dir / 'evaluation' / SUMMARY_JSON).read_text())
     points = []
     for step, evaluation_dir in curve:
         result = json.loads((evaluation_dir / SUMMARY_JSON).read_text())
@@ -397,10 +396,7 @@ def run_summary(
         'stage_s': timings,
         'total_s': total_s,
         'final_loss': final_loss,
-        'successes': evaluation['successes'],
-        'total': evaluation['total'],
-        'success_rate': evaluation['success_rate'],
-        'success_rate_ci95': evaluation['success_rate_ci95'],
+        **_successes(run_dir / 'evaluation' / SUMMARY_JSON),
         'training_seeds': _successes(train_eval_dir / SUMMARY_JSON) if train_eval_dir is not None else None,
         'curve': [point.to_json() for point in points],
     }
@@ -409,6 +405,7 @@ def run_summary(
 
 
 def _successes(summary_json: Path) -> dict[str, Any]:
+    """The success count, total, rate and its 95% interval of an evaluation's ``summary.json``."""
     result = json.loads(summary_json.read_text())
     return {k: result[k] for k in ('successes', 'total', 'success_rate', 'success_rate_ci95')}
 
