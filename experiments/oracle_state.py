@@ -14,6 +14,7 @@ of this package, evaluation with the project's loop and success measure. Prints 
 import argparse
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,11 @@ import torch
 from tqdm import tqdm
 
 from positronic import keys
+from positronic.evaluation.drivers import TimedDriver
 from positronic.evaluation.episode import EpisodeRun, LoopSettings
-from positronic.policy.action import cartesian_action
-from positronic.policy.codec import canonical_poses
+from positronic.policy.codec import AbsolutePoseAction, canonical_poses
 from positronic.sim import StackingExpert, World
+from positronic.sim.expert import grasp_yaw
 from positronic.vendors.lerobot.act.config import (
     ACTION_IS_PAD_KEY,
     ACTION_KEY,
@@ -37,16 +39,17 @@ from positronic.vendors.lerobot.act.config import (
 from positronic.vendors.lerobot.act.policy import ACTPolicy
 
 FPS = 15
+ACTION = AbsolutePoseAction()
+"""The codecs' action: commanded pose and gripper, encoded for training and decoded into robot commands."""
 
 
 def env_state(world: World) -> np.ndarray:
     """Green then red cube: position (3) and the yaw as (cos 4y, sin 4y), which is what a cube's symmetry keeps."""
+    cubes = world.cube_poses()
     parts = []
     for name in ('green', 'red'):
-        pose = world.cube_poses()[name]
-        w, _, _, z = pose[3:]
-        yaw = 2 * np.arctan2(z, w)
-        parts.append(np.r_[pose[:3], np.cos(4 * yaw), np.sin(4 * yaw)])
+        yaw = grasp_yaw(cubes[name][3:])
+        parts.append(np.r_[cubes[name][:3], np.cos(4 * yaw), np.sin(4 * yaw)])
     return np.concatenate(parts).astype(np.float32)
 
 
@@ -59,7 +62,7 @@ def robot_state(observation: Mapping[str, Any], with_dq: bool) -> np.ndarray:
 
 
 def record(seeds: range, with_dq: bool = False) -> list[dict[str, np.ndarray]]:
-    """Expert episodes at FPS: state (T, 8), env (T, 10), action (T, 8); only those that stack are kept."""
+    """Expert episodes at FPS: state (T, 8 or 15), env (T, 10), action (T, 8); only those that stack are kept."""
     episodes = []
     world = World(camera_size=(32, 32))
     for seed in tqdm(seeds, desc='record', unit='episode'):
@@ -70,7 +73,7 @@ def record(seeds: range, with_dq: bool = False) -> list[dict[str, np.ndarray]]:
             pose, grip = expert.command(tick / FPS)
             states.append(robot_state(world.robot_state(), with_dq))
             envs.append(env_state(world))
-            actions.append(np.r_[canonical_poses(pose), grip].astype(np.float32))
+            actions.append(ACTION.encode(pose, grip))
             world.command(pose, grip)
             world.step(1 / FPS)
         if world.stacking_success() >= 1.0:
@@ -79,10 +82,17 @@ def record(seeds: range, with_dq: bool = False) -> list[dict[str, np.ndarray]]:
     return episodes
 
 
+@dataclass(frozen=True)
 class Stats:
-    def __init__(self, episodes: list[dict[str, np.ndarray]]):
-        self.mean = {k: np.concatenate([e[k] for e in episodes]).mean(0) for k in ('state', 'env', 'action')}
-        self.std = {k: np.concatenate([e[k] for e in episodes]).std(0) + 1e-2 for k in ('state', 'env', 'action')}
+    """Per-dimension mean and std (+ 0.01) of 'state', 'env' and 'action' over the demonstrations."""
+
+    mean: dict[str, np.ndarray]
+    std: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, episodes: list[dict[str, np.ndarray]]) -> 'Stats':
+        values = {k: np.concatenate([e[k] for e in episodes]) for k in ('state', 'env', 'action')}
+        return cls({k: v.mean(0) for k, v in values.items()}, {k: v.std(0) + 1e-2 for k, v in values.items()})
 
     def norm(self, key: str, x: np.ndarray) -> np.ndarray:
         return (x - self.mean[key]) / self.std[key]
@@ -170,22 +180,16 @@ class OraclePolicy:
             ENV_STATE_KEY: torch.from_numpy(s.norm('env', env_state(self.world))[None]).float(),
         }
         chunk = self.policy.predict_action_chunk(batch)[0].numpy() * s.std['action'] + s.mean['action']
-        return [cartesian_action(a[:7], float(a[7])) for a in chunk]
+        return [ACTION.decode(a) for a in chunk]
 
 
-def evaluate(policy, seeds: range, actions_per_query: int | None, sim_s: float = 15.0) -> tuple[int, list[float]]:
+def evaluate(policy, seeds: range, actions_per_query: int | None, sim_s: float = 15.0) -> int:
+    """Successes of ``policy`` on ``seeds``, each run for ``sim_s`` sim seconds by the evaluation's timed driver."""
     settings = LoopSettings(policy_fps=FPS, actions_per_chunk=actions_per_query)
-    world = World(camera_size=(32, 32))
-    wins, scores = 0, []
-    for i, seed in enumerate(seeds):
-        run = EpisodeRun(world, policy, settings, i, seed)
-        while run.elapsed_s + 1e-6 < sim_s and run.tick():
-            pass
-        result = run.finish()
-        wins += result.success
-        scores.append(result.max_score)
-    world.close()
-    return wins, scores
+    driver = TimedDriver(num_iterations=len(seeds), simulation_time=sim_s)
+    with World(camera_size=(32, 32)) as world:
+        results = driver.run(lambda i: EpisodeRun(world, policy, settings, i, seeds[i]), idle=lambda: None)
+        return sum(result.success for result in results)
 
 
 def save(path: str, policy: ACTPolicy, stats: Stats) -> None:
@@ -198,9 +202,7 @@ def load(path: str) -> tuple[ACTPolicy, Stats]:
     saved = torch.load(path, weights_only=False)
     policy = ACTPolicy(ACTConfig.from_dict(saved['config']), load_backbone_weights=False)
     policy.load_state_dict(saved['model'])
-    stats = Stats.__new__(Stats)
-    stats.mean, stats.std = saved['mean'], saved['std']
-    return policy, stats
+    return policy, Stats(saved['mean'], saved['std'])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -235,7 +237,7 @@ def main(argv: list[str] | None = None) -> list[tuple[int, int, int]]:
     else:
         episodes = record(range(args.demos), args.with_dq)
         print(f'{len(episodes)}/{args.demos} demonstrations kept, {sum(len(e["state"]) for e in episodes)} frames')
-        stats = Stats(episodes)
+        stats = Stats.of(episodes)
         policy = make_policy(args.chunk, args.dim, args.vae, args.lr, episodes[0]['state'].shape[1])
         losses = train(policy, episodes, stats, args.steps, args.batch, seed=0)
         print(f'trained in {time.perf_counter() - start:.0f} s; L1 last 200 steps {np.mean(losses[-200:]):.4f}')
@@ -246,8 +248,8 @@ def main(argv: list[str] | None = None) -> list[tuple[int, int, int]]:
     print('|---|---|---|')
     rows = []
     for n in args.actions_per_query:
-        train_wins, _ = evaluate(oracle, range(args.train_eval_seeds), n, args.sim_seconds)
-        wins, _ = evaluate(oracle, range(10000, 10000 + args.eval_seeds), n, args.sim_seconds)
+        train_wins = evaluate(oracle, range(args.train_eval_seeds), n, args.sim_seconds)
+        wins = evaluate(oracle, range(10000, 10000 + args.eval_seeds), n, args.sim_seconds)
         print(f'| {n} | {train_wins}/{args.train_eval_seeds} | {wins}/{args.eval_seeds} |', flush=True)
         rows.append((n, train_wins, wins))
     return rows
