@@ -67,13 +67,13 @@ class ProcessGroup:
         if self.is_distributed:
             dist.barrier()
 
-    def mean(self, values: list[float]) -> list[float]:
-        """Element-wise mean of ``values`` over all processes."""
+    def mean_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Element-wise mean of ``tensor`` (on this process's device) over all processes."""
         if not self.is_distributed:
-            return values
-        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+            return tensor
+        tensor = tensor.clone()
         dist.all_reduce(tensor)
-        return (tensor / self.world_size).tolist()
+        return tensor / self.world_size
 
     def gather(self, obj):
         """``obj`` of every process, by rank (a list of one without a group)."""

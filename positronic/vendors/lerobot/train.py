@@ -34,6 +34,7 @@ from positronic.policy.codec import (
     image_size_of,
     load_codec,
 )
+from positronic.vendors.lerobot import augment
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy, ConfigError
 from positronic.vendors.lerobot.act.backbone import unfreeze_batchnorm
 from positronic.vendors.lerobot.act.config import ENV_STATE_KEY
@@ -56,8 +57,9 @@ from positronic.vendors.lerobot.checkpoint import (
 from positronic.vendors.lerobot.distributed import ProcessGroup
 from positronic.vendors.lerobot.frame_cache import FrameCache
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
-from positronic.vendors.lerobot.train_log import TrainingLog, start_wandb, wandb_module
-from positronic.vendors.lerobot.training_data import BatchStream, ChunkDataset, sample_indices
+from positronic.vendors.lerobot.resident_batches import ResidentBatches, fits_on_device
+from positronic.vendors.lerobot.train_log import StepWindow, TrainingLog, start_wandb, wandb_module
+from positronic.vendors.lerobot.training_data import BatchStream, ChunkDataset
 
 GRAD_CLIP_NORM = 10.0
 ADAMW_BETAS = (0.9, 0.999)
@@ -72,6 +74,10 @@ TRAINER_SET_FIELDS = ('input_features', 'output_features', 'device', 'pretrained
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 PRECISION_CHOICES = ('auto', *PRECISIONS)
 """The values ``--precision`` accepts."""
+RESUME_MAY_CHANGE = ('batch_size', 'seed', 'world_size', 'precision', 'random_shift')
+"""Settings a resumed run may change (with a note): they change the batches or numerics, not the parameters."""
+COMPILE_CHOICES = ('auto', 'off', 'default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
+"""The values ``--compile`` accepts: off, auto, or a torch.compile mode."""
 LOSS_PARTS = ('l1_loss', 'kld_loss')
 """The parts of the loss ACTPolicy.forward logs (kld_loss only with the VAE)."""
 DEFAULT_CODEC = 'positronic.vendors.lerobot.codecs.eepose_absolute'
@@ -175,7 +181,7 @@ def check_resumable(experiment_dir: Path, record: Mapping[str, Any]) -> None:
             f'--resume: {experiment_dir} was started with train_batchnorm={saved.get("train_batchnorm", False)}; '
             'resume with the same setting (it changes which parameters the optimizer holds)'
         )
-    changed = [k for k in ('batch_size', 'seed', 'world_size', 'precision') if k in saved and saved[k] != record[k]]
+    changed = [k for k in RESUME_MAY_CHANGE if k in saved and saved[k] != record[k]]
     if changed:
         print(f'note: resuming with a different {", ".join(changed)}; the run will differ from an unbroken one')
 
@@ -208,6 +214,10 @@ def open_experiment(experiment_dir: Path, resume: bool) -> Path | None:
     use_imagenet_stats=True,
     cache_dir=None,
     train_batchnorm=False,
+    random_shift=0,
+    data_on_device=None,
+    compile='auto',
+    channels_last=None,
     policy=policy_defaults,
 )
 def train(
@@ -227,6 +237,10 @@ def train(
     use_imagenet_stats: bool,
     cache_dir: str | None,
     train_batchnorm: bool,
+    random_shift: int,
+    data_on_device: bool | None,
+    compile: str,
+    channels_last: bool | None,
     policy: dict[str, Any],
 ) -> Path:
     """Train ACT on the LeRobot dataset at ``input_path``; checkpoints go to ``<output_dir>/<exp_name>/checkpoints``.
@@ -237,12 +251,21 @@ def train(
     elsewhere), fp32, bf16 or fp16. cache_dir: where decoded frames are kept (default <output_dir>/frame_cache).
     train_batchnorm: train the backbone's batch norm (batch statistics, learned affine terms) instead of keeping it
     frozen as LeRobot does; for a backbone trained from scratch. Checkpoints keep LeRobot's keys and meaning.
+    random_shift: shift each training image by up to this many pixels (edges repeated; 0 = off).
+    data_on_device: keep the frame cache in the device's memory and build batches there (default: on CUDA when it
+    fits in half the free memory). compile: torch.compile mode of the step (default, reduce-overhead,
+    max-autotune, max-autotune-no-cudagraphs) or off; auto = default on CUDA, off elsewhere. channels_last:
+    channels-last convolutions (default: on CUDA).
     policy: ACTConfig fields, e.g. --policy.chunk_size=50 --policy.pretrained_backbone_weights=None.
     """
     if precision not in PRECISION_CHOICES:
         raise ValueError(f'--precision must be auto, fp32, bf16 or fp16, got {precision!r}')
     if min(num_train_steps, save_freq, batch_size, log_freq) < 1 or num_workers < 0:
         raise ValueError('num_train_steps, save_freq, batch_size and log_freq must be >= 1, num_workers >= 0')
+    if compile not in COMPILE_CHOICES:
+        raise ValueError(f'--compile must be one of {", ".join(COMPILE_CHOICES)}, got {compile!r}')
+    if random_shift < 0:
+        raise ValueError(f'--random_shift must be >= 0 pixels, got {random_shift}')
     group = ProcessGroup.start(device)
     try:
         return _train(
@@ -262,6 +285,10 @@ def train(
             use_imagenet_stats=use_imagenet_stats,
             cache_dir=cache_dir,
             train_batchnorm=train_batchnorm,
+            random_shift=random_shift,
+            data_on_device=data_on_device,
+            compile=compile,
+            channels_last=channels_last,
             policy=policy,
         )
     finally:
@@ -285,6 +312,10 @@ def _train(
     use_imagenet_stats: bool,
     cache_dir: str | None,
     train_batchnorm: bool,
+    random_shift: int,
+    data_on_device: bool | None,
+    compile: str,
+    channels_last: bool | None,
     policy: dict[str, Any],
 ) -> Path:
     device = group.device
@@ -305,6 +336,7 @@ def _train(
         world_size=group.world_size,
         precision=precision,
         train_batchnorm=train_batchnorm,
+        random_shift=random_shift,
     )
     if resume_from is not None:
         check_resumable(experiment_dir, record)
@@ -324,7 +356,12 @@ def _train(
         model = ACTPolicy.from_pretrained(resume_from / PRETRAINED_DIR, device=device, config=config)
     if train_batchnorm:
         unfreeze_batchnorm(model.model.backbone)
+    channels_last = device.type == 'cuda' if channels_last is None else channels_last
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     model.train()
+    compile_mode = _compile_mode(compile, device)
+    on_device = fits_on_device(data, device) if data_on_device is None else data_on_device
     optimizer = torch.optim.AdamW(
         model.get_optim_params(),
         lr=config.optimizer_lr,
@@ -338,6 +375,7 @@ def _train(
         seed_everything(seed + group.rank)  # each rank its own dropout and latent noise
     else:
         start_step = load_training_state(resume_from / TRAINING_STATE_DIR, optimizer, rank=group.rank)
+        _match_state_layout(optimizer)
     group.barrier()  # every rank has checked the directory and built its model before rank 0 creates it
     if group.is_main:
         experiment_dir.mkdir(parents=True, exist_ok=resume)
@@ -349,61 +387,129 @@ def _train(
     amp_dtype = PRECISIONS.get(precision) if precision != 'auto' else _auto_amp_dtype(device)
     autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    forward = model
+    terms = LossTerms(model)
+    forward = terms
     if group.is_distributed:
-        forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
+        forward = DistributedDataParallel(terms, device_ids=[device.index] if device.type == 'cuda' else None)
+    step_fn = CompiledStep(forward, model, optimizer, scaler, autocast, compile_mode)
 
     def write_pretrained(directory: Path) -> None:
         model.save_pretrained(directory)
         save_processors(directory, stats, config, device=device.type)
         write_codec_record(directory, codec)
 
-    def indices_of(batch_number: int):
-        return sample_indices(batch_number, batch_size, len(data), seed, group.rank, group.world_size)
-
-    global_batch = batch_size * group.world_size
+    order = {'batch_size': batch_size, 'seed': seed, 'rank': group.rank, 'world_size': group.world_size}
+    if on_device:
+        stream = ResidentBatches(data, device, start_step, num_train_steps, transform=processors.normalize, **order)
+    else:
+        stream = BatchStream.for_training(
+            data,
+            start_step,
+            num_train_steps,
+            **order,
+            transform=processors.normalize,
+            num_workers=num_workers,
+            pin_memory=device.type == 'cuda',
+        )
+    image_keys = list(config.image_features)
     wandb_run = start_wandb(wandb, experiment_dir, exp_name, record, resume) if wandb is not None else None
     log = TrainingLog(experiment_dir, start_step, num_train_steps, log_freq, enabled=group.is_main, wandb_run=wandb_run)
-    stream = BatchStream(
-        data,
-        indices_of,
-        start_step,
-        num_train_steps,
-        transform=processors.normalize,
-        num_workers=num_workers,
-        pin_memory=device.type == 'cuda',
-    )
+    window = StepWindow([*terms.names, 'grad_norm'], group, batch_size * group.world_size)
     batches = iter(stream)
     try:
-        tick = time.perf_counter()
         for step in range(start_step + 1, num_train_steps + 1):
+            tick = time.perf_counter()
             batch = next(batches)
             data_s = time.perf_counter() - tick
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            with autocast:
-                loss, logs = forward(batch)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
-            scaler.step(optimizer)
-            scaler.update()
-            parts = [k for k in LOSS_PARTS if k in logs]
-            losses = dict(zip(['loss', *parts], group.mean([loss.item(), *(logs[k] for k in parts)]), strict=True))
-            step_s = time.perf_counter() - tick
-            tick = time.perf_counter()
-            metrics = {**losses, 'grad_norm': float(grad_norm), 'lr': optimizer.param_groups[0]['lr']}
-            log.step(step, metrics | {'samples_per_s': global_batch / step_s, 'data_s': data_s, 'step_s': step_s})
-            if step % save_freq == 0 or step == num_train_steps:
+            generator = augment.step_generator(device, seed, group.rank, step) if random_shift else None
+            for key in image_keys:
+                if random_shift:
+                    batch[key] = augment.random_shift(batch[key], random_shift, generator)
+                if channels_last:
+                    batch[key] = batch[key].contiguous(memory_format=torch.channels_last)
+            window.add(step, step_fn(batch), data_s)
+            log.advance()
+            saving = step % save_freq == 0 or step == num_train_steps
+            if saving or step % log_freq == 0:
+                log.record(window.read({'lr': optimizer.param_groups[0]['lr']}))
+            if saving:
                 rng_states = group.gather(capture_rng_state())
                 if group.is_main:
                     log.checkpoint(save_checkpoint(experiment_dir, step, write_pretrained, optimizer, None, rng_states))
                 group.barrier()
-                tick = time.perf_counter()
+                window.restart()
     finally:
         stream.close()
         log.close()
     return experiment_dir
+
+
+class LossTerms(torch.nn.Module):
+    """The policy's training loss and its parts as one tensor ``[loss, l1_loss(, kld_loss)]``: the module that
+    DistributedDataParallel and torch.compile wrap (the policy's own ``forward`` reads its logs on the host)."""
+
+    def __init__(self, policy: ACTPolicy):
+        super().__init__()
+        self.policy = policy
+        self.names = ['loss', *(k for k in LOSS_PARTS if k != 'kld_loss' or policy.config.use_vae)]
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        terms = self.policy.loss_terms(batch)
+        return torch.stack([terms[name] for name in self.names])
+
+
+def train_step(forward, model, optimizer, scaler, autocast, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """One optimizer step (forward, backward, clip at ``GRAD_CLIP_NORM``, AdamW); returns ``[*losses, grad_norm]``
+    as a float32 tensor on the device, read by no one here (no host sync)."""
+    with autocast:
+        terms = forward(batch)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(terms[0]).backward()
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
+    scaler.step(optimizer)
+    scaler.update()
+    return torch.cat([terms.detach().float(), grad_norm.detach().float().reshape(1)])
+
+
+class CompiledStep:
+    """:func:`train_step` with ``forward`` compiled by ``torch.compile(mode=mode)`` (``None``: eager). When the
+    first compiled step fails (no compiler, an unsupported op), it says so in one line and continues eagerly."""
+
+    def __init__(self, forward, model, optimizer, scaler, autocast, mode: str | None):
+        self._parts = (model, optimizer, scaler, autocast)
+        self._eager = forward
+        self._forward = forward if mode is None else torch.compile(forward, mode=mode)
+        self._proven = mode is None
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self._proven:
+            return train_step(self._forward, *self._parts, batch)
+        try:
+            out = train_step(self._forward, *self._parts, batch)
+        except Exception as e:  # any failure to compile falls back; a real error recurs eagerly
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            print(f'note: torch.compile failed on the first step ({type(e).__name__}: {first}); training eagerly')
+            self._forward = self._eager
+            self._parts[1].zero_grad(set_to_none=True)
+            out = train_step(self._forward, *self._parts, batch)
+        self._proven = True
+        return out
+
+
+def _compile_mode(choice: str, device: torch.device) -> str | None:
+    if choice == 'auto':
+        return 'default' if device.type == 'cuda' else None
+    return None if choice == 'off' else choice
+
+
+def _match_state_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give loaded optimizer moments their parameter's memory layout (channels-last weights, contiguous files)."""
+    for param, state in optimizer.state.items():
+        for name, value in state.items():
+            if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                state[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def _auto_amp_dtype(device: torch.device) -> torch.dtype | None:

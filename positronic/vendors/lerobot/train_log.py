@@ -7,19 +7,28 @@ PNG beside the checkpoints, and WandB when ``WANDB_API_KEY`` is set.
 """
 
 import json
+import math
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
+
+from positronic.vendors.lerobot.distributed import ProcessGroup
 
 METRICS_FILE = 'metrics.jsonl'
 LOSS_CURVE_FILE = 'loss_curve.png'
 WANDB_KEY_ENV = 'WANDB_API_KEY'
 WANDB_PROJECT = 'positronic'
 WANDB_ID_FILE = 'wandb_run_id'
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the run stops before it saves such weights."""
 
 
 class WandbMissingError(RuntimeError):
@@ -81,6 +90,63 @@ def start_wandb(wandb, experiment_dir: Path, exp_name: str, config: Mapping[str,
     return wandb.init(project=WANDB_PROJECT, name=exp_name, id=run_id, resume='allow', config=dict(config))
 
 
+class StepWindow:
+    """The metrics of the steps since the last :meth:`read`, kept on the training device: adding a step reads
+    nothing back (no host sync); :meth:`read` transfers the window once, averaged over processes, and times it.
+
+    Args:
+        names: what each step's metric tensor holds, in order; the first is the loss.
+        group: the process group (every process must read at the same steps).
+        samples_per_step: the global batch.
+    """
+
+    def __init__(self, names: Sequence[str], group: ProcessGroup, samples_per_step: int):
+        self.names = list(names)
+        self._group = group
+        self._samples_per_step = samples_per_step
+        self._steps: list[int] = []
+        self._values: list[torch.Tensor] = []
+        self._data_s: list[float] = []
+        self.restart()
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def restart(self) -> None:
+        """Start timing anew (after work that is not training, such as saving a checkpoint)."""
+        self._since = time.perf_counter()
+
+    def add(self, step: int, values: torch.Tensor, data_s: float) -> None:
+        """One step's metrics (``len(names)`` values, on the device) and the host time spent waiting for its batch."""
+        self._steps.append(step)
+        self._values.append(values)
+        self._data_s.append(data_s)
+
+    def read(self, extra: Mapping[str, float] | None = None) -> list[dict[str, float]]:
+        """Rows ``{step, <names>, **extra, samples_per_s, data_s, step_s}`` of the window's steps, ``step_s`` and
+        ``samples_per_s`` from the window's wall time; NonFiniteLossError names the first step whose loss is not
+        finite. The window is emptied."""
+        if not self._steps:
+            return []
+        values = self._group.mean_tensor(torch.stack(self._values).float()).tolist()
+        step_s = (time.perf_counter() - self._since) / len(self._steps)
+        rows = [
+            {'step': step, **dict(zip(self.names, row, strict=True)), **(extra or {})}
+            | {'samples_per_s': self._samples_per_step / step_s, 'data_s': min(data_s, step_s), 'step_s': step_s}
+            for step, row, data_s in zip(self._steps, values, self._data_s, strict=True)
+        ]
+        self._steps, self._values, self._data_s = [], [], []
+        self.restart()
+        for row in rows:
+            if not math.isfinite(row[self.names[0]]):
+                raise NonFiniteLossError(
+                    f'training loss is {row[self.names[0]]} at step {row["step"]}: stopped without saving these '
+                    'weights; check the dataset for non-finite values (positronic-to-lerobot verify), or lower '
+                    '--policy.optimizer_lr'
+                )
+        return rows
+
+
 class TrainingLog:
     """Progress of the main process; every method is a no-op on other ranks (``enabled=False``)."""
 
@@ -114,22 +180,32 @@ class TrainingLog:
         tmp.write_text(''.join(json.dumps(r) + '\n' for r in rows), encoding='utf-8')
         os.replace(tmp, path)
 
-    def step(self, step: int, metrics: Mapping[str, float]) -> None:
-        """Record one optimizer step's metrics (already averaged over processes)."""
+    def advance(self) -> None:
+        """One more optimizer step done (the bar moves; its metrics come later, with :meth:`record`)."""
+        if self.enabled:
+            self._bar.update(1)
+
+    def record(self, rows: Sequence[Mapping[str, float]]) -> None:
+        """Record steps' metrics (rows with ``step``, already averaged over processes), in order."""
         if not self.enabled:
             return
-        row = {'step': step, **{k: float(v) for k, v in metrics.items()}}
-        self._metrics.write(json.dumps(row) + '\n')
-        self._window.append(row)
-        self._bar.update(1)
-        shown = {'loss': row['loss'], 'l1': row['l1_loss']} | ({'kld': row['kld_loss']} if 'kld_loss' in row else {})
-        self._bar.set_postfix({k: f'{v:.4f}' for k, v in shown.items()} | {'samples/s': f'{row["samples_per_s"]:.1f}'})
-        if self._wandb is not None:
-            self._wandb.log(dict(metrics), step=step)
-        if step % self.log_freq == 0:
+        for metrics in rows:
+            row = {k: (int(v) if k == 'step' else float(v)) for k, v in metrics.items()}
+            self._metrics.write(json.dumps(row) + '\n')
+            self._window.append(row)
+            if self._wandb is not None:
+                self._wandb.log({k: v for k, v in row.items() if k != 'step'}, step=row['step'])
+            if row['step'] % self.log_freq == 0:
+                self._bar.write(self._summary(row['step']))
+                self._window.clear()
+        if rows:
+            last = rows[-1]
+            shown = {'loss': last['loss'], 'l1': last['l1_loss']} | (
+                {'kld': last['kld_loss']} if 'kld_loss' in last else {}
+            )
+            shown = {k: f'{v:.4f}' for k, v in shown.items()} | {'samples/s': f'{last["samples_per_s"]:.1f}'}
+            self._bar.set_postfix(shown)
             self._metrics.flush()
-            self._bar.write(self._summary(step))
-            self._window.clear()
 
     def _summary(self, step: int) -> str:
         mean = {k: float(np.mean([r.get(k, np.nan) for r in self._window])) for k in self._window[-1]}

@@ -34,7 +34,8 @@ Batch = dict[str, torch.Tensor]
 
 
 @lru_cache(maxsize=4)
-def _epoch_permutation(num_frames: int, seed: int, epoch: int) -> np.ndarray:
+def epoch_permutation(num_frames: int, seed: int, epoch: int) -> np.ndarray:
+    """The order (num_frames,) int64 in which epoch ``epoch`` visits the frames (seeded by ``(seed, epoch)``)."""
     return np.random.default_rng([seed, epoch]).permutation(num_frames)
 
 
@@ -48,7 +49,7 @@ def sample_indices(
     out = np.empty(batch_size, dtype=np.int64)
     for epoch in np.unique(epochs):
         mask = epochs == epoch
-        out[mask] = _epoch_permutation(num_frames, seed, int(epoch))[offsets[mask]]
+        out[mask] = epoch_permutation(num_frames, seed, int(epoch))[offsets[mask]]
     return out
 
 
@@ -73,20 +74,29 @@ class ChunkDataset:
             key: np.ascontiguousarray(values, dtype=np.float32)
             for key, values in reader.read_columns([*observation_keys, ACTION_KEY]).items()
         }
+        for key, values in self.columns.items():
+            if not np.isfinite(values).all():
+                row = int(np.argmax(~np.isfinite(values).reshape(len(values), -1).all(axis=1)))
+                episode = next(ep for ep in reader.episodes if ep.from_index <= row < ep.to_index)
+                raise ValueError(
+                    f'dataset {reader.root}: column {key!r} holds a non-finite value (NaN or inf) at frame '
+                    f'{row - episode.from_index} of episode {episode.episode_index} (global index {row}); training '
+                    'on it would give NaN weights: fix or drop that episode (positronic-to-lerobot verify lists them)'
+                )
         self.frames = cache.frames
         lengths = [ep.length for ep in reader.episodes]
-        self._episode_end = np.repeat([ep.to_index for ep in reader.episodes], lengths).astype(np.int64)
+        self.episode_end = np.repeat([ep.to_index for ep in reader.episodes], lengths).astype(np.int64)
         self._offsets = np.arange(chunk_size, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self._episode_end)
+        return len(self.episode_end)
 
     def batch(self, indices: np.ndarray) -> Batch:
         """Samples at global frame ``indices`` (B,), stacked: numeric (B, ...), cameras (B, 3, H, W) float32 in
         [0, 1], ``action`` (B, chunk_size, A), ``action_is_pad`` (B, chunk_size) bool."""
         indices = np.asarray(indices, dtype=np.int64)
         wanted = indices[:, None] + self._offsets
-        end = self._episode_end[indices][:, None]
+        end = self.episode_end[indices][:, None]
         batch: Batch = {
             key: torch.from_numpy(values[indices]) for key, values in self.columns.items() if key != ACTION_KEY
         }
@@ -123,6 +133,26 @@ class BatchStream:
         self._pool = ThreadPoolExecutor(max_workers=num_workers) if num_workers > 0 else None
         self._ahead: deque[Future] = deque()
         self._depth = num_workers + 1
+
+    @classmethod
+    def for_training(
+        cls,
+        dataset: ChunkDataset,
+        start: int,
+        stop: int,
+        *,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        **kwargs,
+    ) -> 'BatchStream':
+        """The stream of ``rank``'s batches in the order of :func:`sample_indices`; ``kwargs`` as for the class."""
+
+        def indices_of(step: int) -> np.ndarray:
+            return sample_indices(step, batch_size, len(dataset), seed, rank, world_size)
+
+        return cls(dataset, indices_of, start, stop, **kwargs)
 
     def _build(self, step: int) -> Batch:
         batch = self._transform(self._dataset.batch(self._indices_of(step)))

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -18,9 +20,9 @@ from positronic.vendors.lerobot.checkpoint import list_checkpoints, read_codec_r
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
 from positronic.vendors.lerobot.train import policy_config, train
-from positronic.vendors.lerobot.train_log import WandbMissingError, read_metrics
+from positronic.vendors.lerobot.train_log import NonFiniteLossError, WandbMissingError, read_metrics
 
-from .tiny_dataset import tiny_codec, write_tiny_dataset
+from .tiny_dataset import LENGTHS, tiny_codec, write_tiny_dataset
 
 TINY_ACT = {
     'policy.dim_model': 32,
@@ -152,6 +154,69 @@ def test_batch_norm_trained_from_scratch_resumes_exactly_and_saves_lerobots_keys
     assert not any('num_batches_tracked' in key for key in state)
     assert state['model.backbone.bn1.running_mean'].abs().sum() > 0  # the statistics were tracked
     ACTPolicy.from_pretrained(pretrained)  # the frozen-BN model of LeRobot's layout takes every key
+
+
+def _losses(experiment: Path) -> list[float]:
+    return [r['loss'] for r in read_metrics(experiment)]
+
+
+def test_batches_built_from_data_on_the_device_train_exactly_as_the_host_stream(dataset, tmp_path):
+    host = _train(dataset, tmp_path, 'host', data_on_device=False)
+    resident = _train(dataset, tmp_path, 'resident', data_on_device=True)
+    assert _losses(resident) == _losses(host)
+    final = 'checkpoints/000006/pretrained_model/model.safetensors'
+    assert (resident / final).read_bytes() == (host / final).read_bytes()
+
+
+def test_random_shift_changes_the_batches_and_resumes_exactly(dataset, tmp_path):
+    plain = _train(dataset, tmp_path, 'plain')
+    straight = _train(dataset, tmp_path, 'straight', random_shift=3)
+    _train(dataset, tmp_path, 'broken', num_train_steps=3, random_shift=3)
+    resumed = _train(dataset, tmp_path, 'broken', resume=True, random_shift=3)
+    assert _losses(resumed) == _losses(straight) != _losses(plain)
+
+
+def test_channels_last_trains_as_eager_does_resumes_exactly_and_saves_lerobots_layout(dataset, tmp_path):
+    plain = _train(dataset, tmp_path, 'plain', channels_last=False)
+    straight = _train(dataset, tmp_path, 'straight', channels_last=True)
+    np.testing.assert_allclose(_losses(straight), _losses(plain), rtol=1e-4)
+    _train(dataset, tmp_path, 'broken', num_train_steps=3, channels_last=True)
+    resumed = _train(dataset, tmp_path, 'broken', resume=True, channels_last=True)
+    assert _losses(resumed) == _losses(straight)
+    pretrained = list_checkpoints(straight)[6]
+    state = load_file(pretrained / 'model.safetensors')
+    assert all(t.is_contiguous() for t in state.values())
+    ACTPolicy.from_pretrained(pretrained)
+
+
+@pytest.mark.slow
+def test_a_compiled_step_trains_as_the_eager_step(dataset, tmp_path):
+    exact = {'policy.use_vae': False, 'policy.dropout': 0.0}  # compiled code draws its own random numbers
+    eager = _train(dataset, tmp_path, 'eager', num_train_steps=3, save_freq=3, compile='off', **exact)
+    compiled = _train(dataset, tmp_path, 'compiled', num_train_steps=3, save_freq=3, compile='default', **exact)
+    np.testing.assert_allclose(_losses(compiled), _losses(eager), rtol=1e-3)
+
+
+def test_non_finite_values_in_the_data_are_refused_before_training(tmp_path):
+    """Our writer refuses NaN; a dataset edited or written elsewhere may hold it."""
+    root = write_tiny_dataset(tmp_path / 'nan')
+    data_file = next((root / 'data').rglob('*.parquet'))
+    table = pq.read_table(data_file)
+    actions = table.column('action').to_pylist()
+    row = LENGTHS[0] + 4
+    actions[row][2] = float('nan')
+    column = pa.array(actions, type=table.schema.field('action').type)
+    pq.write_table(table.set_column(table.schema.get_field_index('action'), 'action', column), data_file)
+    with pytest.raises(ValueError, match=r"column 'action' holds a non-finite value .* frame 4 of episode 1"):
+        _train(root, tmp_path / 'runs')
+    assert not (tmp_path / 'runs' / 'exp').exists()
+
+
+def test_a_diverging_run_stops_naming_the_step_and_saves_no_such_weights(dataset, tmp_path):
+    diverging = {'policy.optimizer_lr': 1e30, 'policy.optimizer_lr_backbone': 1e30}
+    with pytest.raises(NonFiniteLossError, match=r'at step \d'):
+        _train(dataset, tmp_path, num_train_steps=30, save_freq=10, log_freq=2, **diverging)
+    assert list_checkpoints(tmp_path / 'exp') == {}
 
 
 def test_codec_must_match_the_dataset(dataset, tmp_path):

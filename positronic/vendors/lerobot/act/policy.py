@@ -105,16 +105,20 @@ class ACTPolicy(nn.Module):
 
         The L1 mean divides by B * S * A, padded elements included, as LeRobot 0.4.4 does.
         """
+        terms = self.loss_terms(batch)
+        return terms['loss'], {k: v.item() for k, v in terms.items() if k != 'loss'}
+
+    def loss_terms(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """What :meth:`forward` computes as 0-d tensors, without reading them on the host: ``loss``,
+        ``l1_loss`` and, with the VAE, ``kld_loss``."""
         actions, (mu, log_sigma_x2) = self.model(batch, self._images(batch))
         l1 = (F.l1_loss(batch[ACTION_KEY], actions, reduction='none') * ~batch[ACTION_IS_PAD_KEY].unsqueeze(-1)).mean()
-        logs = {'l1_loss': l1.item()}
         if not self.config.use_vae:
-            return l1, logs
+            return {'loss': l1, 'l1_loss': l1}
         if mu is None:
             raise RuntimeError('ACTPolicy.forward computes the VAE loss: call policy.train() and pass "action"')
         kld = (-0.5 * (1 + log_sigma_x2 - mu.pow(2) - log_sigma_x2.exp())).sum(-1).mean()
-        logs['kld_loss'] = kld.item()
-        return l1 + kld * self.config.kl_weight, logs
+        return {'loss': l1 + kld * self.config.kl_weight, 'l1_loss': l1, 'kld_loss': kld}
 
     @torch.no_grad()
     def predict_action_chunk(self, batch: dict[str, Tensor]) -> Tensor:
