@@ -90,7 +90,7 @@ def run_ours(dataset: Path, output: Path, steps: int, warmup: int, workers: int,
         output_dir=str(output),
         num_train_steps=steps + warmup,
         save_freq=10**9,
-        log_freq=10**9,
+        log_freq=1,  # read every step: per-step times (a CPU step has nothing queued to wait for)
         batch_size=BATCH_SIZE,
         num_workers=workers,
         **{'policy.pretrained_backbone_weights': None},
@@ -119,7 +119,7 @@ def run_ours_distributed(
         f'--output_dir={output}',
         f'--num_train_steps={steps + warmup}',
         f'--save_freq={10**9}',
-        f'--log_freq={10**9}',
+        '--log_freq=1',
         f'--batch_size={BATCH_SIZE // processes}',
         f'--num_workers={workers}',
         f'--precision={precision}',
@@ -188,7 +188,20 @@ def main() -> None:
     parser.add_argument(
         '--lerobot-python', type=Path, default=Path(os.environ.get('LEROBOT_PYTHON', DEFAULT_LEROBOT_PYTHON))
     )
+    parser.add_argument(
+        '--throughput',
+        action='store_true',
+        help='instead: our trainer alone over the speed configurations of train_throughput.py (for a GPU)',
+    )
+    parser.add_argument('--quick', action='store_true', help='with --throughput: a tiny grid that runs on a CPU')
+    parser.add_argument('--window', type=int, default=30, help='with --throughput: timed steps per configuration')
+    parser.add_argument(
+        '--peak-tflops', type=float, default=989.0, help='dense bf16 peak of the device (H100/H200 SXM: 989)'
+    )
     args = parser.parse_args()
+    if args.throughput:
+        throughput(args)
+        return
     lerobot = args.lerobot_python if args.lerobot_python.exists() else None
 
     lines = [*machine_info(), f'batch {BATCH_SIZE}, two cameras, default ACT config; {args.steps} timed steps']
@@ -246,6 +259,42 @@ def main() -> None:
     if lerobot is None:
         lines.append(f'LeRobot side environment not found at {args.lerobot_python}: its rows are missing')
     print('\n'.join([*lines, header, '-' * len(header), *rows]))
+
+
+def throughput(args: argparse.Namespace) -> None:
+    """``--throughput``: one row per configuration of ``train_throughput.grid``, then the time to first step."""
+    import train_throughput as tt
+
+    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu_model()
+    precision = 'bf16'
+    steps = 3 if args.quick else args.window
+    header = f'{"size":>7} | {"configuration":<66} | {"samples/s":>9} | {"ms/step":>8} | {"of peak":>7} | device'
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        datasets: dict[int, Path] = {}
+        for config in tt.grid(args.quick):
+            if config.size not in datasets:
+                datasets[config.size] = Path(tmp) / f'dataset_{config.size}'
+                write_dataset(datasets[config.size], config.size, args.episodes, args.frames)
+            result = tt.measure(datasets[config.size], Path(tmp) / 'runs', config, steps, precision)
+            if 'error' in result:
+                rows.append(f'{config.size:>4} px | {config.label:<66} | {result["error"]}')
+                continue
+            flop = tt.flop_per_sample(datasets[config.size], config, device)
+            peak = result['samples_per_s'] * flop / (args.peak_tflops * 1e12)
+            rows.append(
+                f'{config.size:>4} px | {config.label:<66} | {result["samples_per_s"]:>9.1f} | '
+                f'{result["step_ms"]:>8.1f} | {100 * peak:>6.2f}% | {name}'
+            )
+            print(rows[-1], flush=True)
+            record('train', f'{config.size} px, {config.label}', result['samples_per_s'], unit='samples/s')
+        first = tt.grid(args.quick)[-3 if not args.quick else -1]
+        big = Path(tmp) / 'dataset_first_step'
+        write_dataset(big, first.size, 50, args.frames)
+        first_s = tt.time_to_first_step(big, Path(tmp) / 'first', first, precision)
+        rows.append(f'{first.size:>4} px | time to first step, 50 episodes, {first.label}: {first_s:.1f} s')
+    print('\n'.join([*machine_info(), f'{precision}, {steps} timed steps after {steps} untimed', header, *rows]))
 
 
 if __name__ == '__main__':
