@@ -51,6 +51,18 @@ class Config:
     def policy(self) -> dict:
         return {**(RECIPE if self.model == 'recipe' else DEFAULT_ACT), 'policy.pretrained_backbone_weights': None}
 
+    def trainer_settings(self, precision: str) -> dict:
+        """The trainer's keyword arguments for this configuration (all but paths and step counts)."""
+        return {
+            'batch_size': self.batch,
+            'precision': precision,
+            'compile': self.compile,
+            'data_on_device': self.data_on_device,
+            'channels_last': self.channels_last,
+            'train_batchnorm': self.train_batchnorm,
+            **self.policy(),
+        }
+
 
 def grid(quick: bool) -> list[Config]:
     """The configurations: today's baseline, then each speed-up added, at 96 px; LeRobot's default ACT at 480 px."""
@@ -100,13 +112,7 @@ def measure(dataset: Path, output: Path, config: Config, steps: int, precision: 
             num_train_steps=2 * steps,
             save_freq=10**9,
             log_freq=steps,
-            batch_size=config.batch,
-            precision=precision,
-            compile=config.compile,
-            data_on_device=config.data_on_device,
-            channels_last=config.channels_last,
-            train_batchnorm=config.train_batchnorm,
-            **config.policy(),
+            **config.trainer_settings(precision),
         )
     except torch.OutOfMemoryError:
         return {'error': 'out of memory'}
@@ -122,12 +128,6 @@ def time_to_first_step(dataset: Path, output: Path, config: Config, precision: s
         output_dir=str(output),
         num_train_steps=1,
         save_freq=1,
-        batch_size=config.batch,
-        precision=precision,
-        compile=config.compile,
-        data_on_device=config.data_on_device,
-        channels_last=config.channels_last,
-        train_batchnorm=config.train_batchnorm,
-        **config.policy(),
+        **config.trainer_settings(precision),
     )
     return time.perf_counter() - start
