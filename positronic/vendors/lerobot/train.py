@@ -262,6 +262,8 @@ def train(
         raise ValueError(f'--precision must be auto, fp32, bf16 or fp16, got {precision!r}')
     if min(num_train_steps, save_freq, batch_size, log_freq) < 1 or num_workers < 0:
         raise ValueError('num_train_steps, save_freq, batch_size and log_freq must be >= 1, num_workers >= 0')
+    if not exp_name or Path(exp_name).name != exp_name or exp_name in ('.', '..'):
+        raise ValueError(f'--exp_name must be a plain folder name inside --output_dir, got {exp_name!r}')
     if compile not in COMPILE_CHOICES:
         raise ValueError(f'--compile must be one of {", ".join(COMPILE_CHOICES)}, got {compile!r}')
     if random_shift < 0:

@@ -219,6 +219,13 @@ def test_a_diverging_run_stops_naming_the_step_and_saves_no_such_weights(dataset
     assert list_checkpoints(tmp_path / 'exp') == {}
 
 
+@pytest.mark.parametrize('name', ['../escape', 'a/b', '', '..', '/abs'])
+def test_an_experiment_name_that_is_not_a_folder_name_is_refused(dataset, tmp_path, name):
+    with pytest.raises(ValueError, match='--exp_name must be a plain folder name'):
+        _train(dataset, tmp_path / 'runs', exp_name=name)
+    assert not (tmp_path / 'escape').exists() and not (tmp_path / 'runs').exists()
+
+
 def test_codec_must_match_the_dataset(dataset, tmp_path):
     with pytest.raises(CodecMismatchError, match=r'converted with codec .*eepose_absolute.*joints_absolute'):
         _train(dataset, tmp_path, codec=joints_absolute.override(image_size=32).instantiate())
