@@ -4,7 +4,7 @@ no pinned copies and no host sync.
 
 It yields exactly the batches of :class:`~positronic.vendors.lerobot.training_data.BatchStream` over the same
 :class:`~positronic.vendors.lerobot.training_data.ChunkDataset` (same samples, same order, same normalization):
-the per-epoch permutations of ``sample_indices`` are uploaded once per epoch and sliced on the device.
+the per-epoch permutations of its ``SampleOrder`` are uploaded once per epoch and sliced on the device.
 """
 
 from collections.abc import Callable, Iterator
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from positronic.vendors.lerobot.act.config import ACTION_IS_PAD_KEY, ACTION_KEY
-from positronic.vendors.lerobot.training_data import IMAGE_SCALE, Batch, ChunkDataset, epoch_permutation
+from positronic.vendors.lerobot.training_data import IMAGE_SCALE, Batch, ChunkDataset, SampleOrder, epoch_permutation
 
 UPLOAD_FRAMES = 1024
 """Frames copied to the device per transfer while uploading the cache (bounds the host memory it takes)."""
@@ -37,12 +37,10 @@ def fits_on_device(dataset: ChunkDataset, device: torch.device) -> bool:
 
 def _upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
     """``array`` (a memory map) copied to ``device`` a slice at a time."""
-    out = torch.from_numpy(np.ascontiguousarray(array[:0])).to(device) if len(array) == 0 else None
+    out = torch.empty(array.shape, dtype=torch.from_numpy(np.empty(0, array.dtype)).dtype, device=device)
     for start in range(0, len(array), UPLOAD_FRAMES):
-        part = torch.from_numpy(np.array(array[start : start + UPLOAD_FRAMES]))  # a writable copy
-        if out is None:
-            out = torch.empty(array.shape, dtype=part.dtype, device=device)
-        out[start : start + len(part)].copy_(part)
+        part = np.array(array[start : start + UPLOAD_FRAMES])  # a writable copy: torch refuses read-only memory
+        out[start : start + len(part)].copy_(torch.from_numpy(part))
     return out
 
 
@@ -52,7 +50,7 @@ class ResidentBatches:
     Args:
         dataset: the samples (its frame cache is read once, here).
         transform: the normalization, applied on the device (``Processors.normalize``).
-        batch_size, seed, rank, world_size: as for ``sample_indices``.
+        order: which frames each step takes.
     """
 
     def __init__(
@@ -61,40 +59,32 @@ class ResidentBatches:
         device: torch.device,
         start: int,
         stop: int,
+        order: SampleOrder,
         *,
-        batch_size: int,
-        seed: int,
-        rank: int = 0,
-        world_size: int = 1,
         transform: Callable[[Batch], Batch] = lambda batch: batch,
     ):
         self.device = device
         self._num_frames = len(dataset)
-        self._batch_size, self._seed, self._rank, self._world_size = batch_size, seed, rank, world_size
+        self._order = order
         self._steps = range(start, stop)
         self._transform = transform
         self._frames = {key: _upload(frames, device) for key, frames in dataset.frames.items()}
         self._columns = {key: torch.from_numpy(values).to(device) for key, values in dataset.columns.items()}
         self._episode_end = torch.from_numpy(dataset.episode_end).to(device)
         self._offsets = torch.arange(dataset.chunk_size, device=device)
-        self._orders: dict[int, torch.Tensor] = {}
+        self._epochs: dict[int, torch.Tensor] = {}
 
-    def _order(self, epoch: int) -> torch.Tensor:
-        if epoch not in self._orders:
-            self._orders = {e: t for e, t in self._orders.items() if e >= epoch - 1}
-            order = epoch_permutation(self._num_frames, self._seed, epoch)
-            self._orders[epoch] = torch.from_numpy(order).to(self.device)
-        return self._orders[epoch]
+    def _epoch(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._epochs:
+            self._epochs = {e: t for e, t in self._epochs.items() if e >= epoch - 1}
+            permutation = epoch_permutation(self._num_frames, self._order.seed, epoch)
+            self._epochs[epoch] = torch.from_numpy(permutation).to(self.device)
+        return self._epochs[epoch]
 
     def indices(self, step: int) -> torch.Tensor:
-        """Global frame indices (batch_size,) on the device: ``sample_indices(step, ...)``."""
-        start = (step * self._world_size + self._rank) * self._batch_size
-        parts, position, remaining = [], start, self._batch_size
-        while remaining:
-            epoch, offset = divmod(position, self._num_frames)
-            take = min(remaining, self._num_frames - offset)
-            parts.append(self._order(epoch)[offset : offset + take])
-            position, remaining = position + take, remaining - take
+        """Global frame indices (batch_size,) on the device: ``order.indices(step, ...)``."""
+        runs = self._order.epoch_slices(step, self._num_frames)
+        parts = [self._epoch(epoch)[offset : offset + count] for epoch, offset, count in runs]
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def batch(self, indices: torch.Tensor) -> Batch:
@@ -115,4 +105,4 @@ class ResidentBatches:
     def close(self) -> None:
         self._frames.clear()
         self._columns.clear()
-        self._orders.clear()
+        self._epochs.clear()

@@ -59,7 +59,7 @@ from positronic.vendors.lerobot.frame_cache import FrameCache
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
 from positronic.vendors.lerobot.resident_batches import ResidentBatches, fits_on_device
 from positronic.vendors.lerobot.train_log import StepWindow, TrainingLog, start_wandb, wandb_module
-from positronic.vendors.lerobot.training_data import BatchStream, ChunkDataset
+from positronic.vendors.lerobot.training_data import BatchStream, ChunkDataset, SampleOrder
 
 GRAD_CLIP_NORM = 10.0
 ADAMW_BETAS = (0.9, 0.999)
@@ -400,15 +400,15 @@ def _train(
         save_processors(directory, stats, config, device=device.type)
         write_codec_record(directory, codec)
 
-    order = {'batch_size': batch_size, 'seed': seed, 'rank': group.rank, 'world_size': group.world_size}
+    order = SampleOrder(batch_size, seed, group.rank, group.world_size)
     if on_device:
-        stream = ResidentBatches(data, device, start_step, num_train_steps, transform=processors.normalize, **order)
+        stream = ResidentBatches(data, device, start_step, num_train_steps, order, transform=processors.normalize)
     else:
         stream = BatchStream.for_training(
             data,
             start_step,
             num_train_steps,
-            **order,
+            order,
             transform=processors.normalize,
             num_workers=num_workers,
             pin_memory=device.type == 'cuda',
@@ -481,6 +481,7 @@ class CompiledStep:
 
     def __init__(self, forward, model, optimizer, scaler, autocast, mode: str | None):
         self._parts = (model, optimizer, scaler, autocast)
+        self._optimizer = optimizer
         self._eager = forward
         self._forward = forward if mode is None else torch.compile(forward, mode=mode)
         self._proven = mode is None
@@ -494,7 +495,7 @@ class CompiledStep:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             print(f'note: torch.compile failed on the first step ({type(e).__name__}: {first}); training eagerly')
             self._forward = self._eager
-            self._parts[1].zero_grad(set_to_none=True)
+            self._optimizer.zero_grad(set_to_none=True)
             out = train_step(self._forward, *self._parts, batch)
         self._proven = True
         return out

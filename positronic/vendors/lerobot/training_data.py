@@ -19,6 +19,7 @@ times larger batch.
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -39,18 +40,37 @@ def epoch_permutation(num_frames: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(num_frames)
 
 
+@dataclass(frozen=True)
+class SampleOrder:
+    """Which frames ``rank`` trains on at each step (see the module docstring)."""
+
+    batch_size: int
+    seed: int
+    rank: int = 0
+    world_size: int = 1
+
+    def epoch_slices(self, step: int, num_frames: int) -> list[tuple[int, int, int]]:
+        """``(epoch, offset, count)``: the runs of the epochs' orders that make up the batch of ``step``, in order."""
+        position = (step * self.world_size + self.rank) * self.batch_size
+        slices, remaining = [], self.batch_size
+        while remaining:
+            epoch, offset = divmod(position, num_frames)
+            count = min(remaining, num_frames - offset)
+            slices.append((epoch, offset, count))
+            position, remaining = position + count, remaining - count
+        return slices
+
+    def indices(self, step: int, num_frames: int) -> np.ndarray:
+        """Global frame indices (batch_size,) int64 of the batch of ``step``."""
+        runs = self.epoch_slices(step, num_frames)
+        return np.concatenate([epoch_permutation(num_frames, self.seed, e)[o : o + n] for e, o, n in runs])
+
+
 def sample_indices(
     step: int, batch_size: int, num_frames: int, seed: int, rank: int = 0, world_size: int = 1
 ) -> np.ndarray:
     """Global frame indices (batch_size,) int64 that ``rank`` trains on at ``step`` (see the module docstring)."""
-    start = (step * world_size + rank) * batch_size
-    positions = np.arange(start, start + batch_size)
-    epochs, offsets = np.divmod(positions, num_frames)
-    out = np.empty(batch_size, dtype=np.int64)
-    for epoch in np.unique(epochs):
-        mask = epochs == epoch
-        out[mask] = epoch_permutation(num_frames, seed, int(epoch))[offsets[mask]]
-    return out
+    return SampleOrder(batch_size, seed, rank, world_size).indices(step, num_frames)
 
 
 class ChunkDataset:
@@ -75,8 +95,9 @@ class ChunkDataset:
             for key, values in reader.read_columns([*observation_keys, ACTION_KEY]).items()
         }
         for key, values in self.columns.items():
-            if not np.isfinite(values).all():
-                row = int(np.argmax(~np.isfinite(values).reshape(len(values), -1).all(axis=1)))
+            finite_rows = np.isfinite(values).reshape(len(values), -1).all(axis=1)
+            if not finite_rows.all():
+                row = int(np.argmin(finite_rows))
                 episode = next(ep for ep in reader.episodes if ep.from_index <= row < ep.to_index)
                 raise ValueError(
                     f'dataset {reader.root}: column {key!r} holds a non-finite value (NaN or inf) at frame '
@@ -140,19 +161,11 @@ class BatchStream:
         dataset: ChunkDataset,
         start: int,
         stop: int,
-        *,
-        batch_size: int,
-        seed: int,
-        rank: int = 0,
-        world_size: int = 1,
+        order: SampleOrder,
         **kwargs,
     ) -> 'BatchStream':
-        """The stream of ``rank``'s batches in the order of :func:`sample_indices`; ``kwargs`` as for the class."""
-
-        def indices_of(step: int) -> np.ndarray:
-            return sample_indices(step, batch_size, len(dataset), seed, rank, world_size)
-
-        return cls(dataset, indices_of, start, stop, **kwargs)
+        """The stream of the batches ``order`` gives; ``kwargs`` as for the class."""
+        return cls(dataset, lambda step: order.indices(step, len(dataset)), start, stop, **kwargs)
 
     def _build(self, step: int) -> Batch:
         batch = self._transform(self._dataset.batch(self._indices_of(step)))

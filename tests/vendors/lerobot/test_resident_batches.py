@@ -5,7 +5,7 @@ import torch
 from positronic.vendors.lerobot.frame_cache import FrameCache
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
 from positronic.vendors.lerobot.resident_batches import ResidentBatches, fits_on_device, resident_bytes
-from positronic.vendors.lerobot.training_data import BatchStream, ChunkDataset, sample_indices
+from positronic.vendors.lerobot.training_data import BatchStream, ChunkDataset, SampleOrder, sample_indices
 
 from .tiny_dataset import write_tiny_dataset
 
@@ -26,10 +26,10 @@ def halve(batch):
 @pytest.mark.parametrize('rank', [0, 1])
 def test_resident_batches_are_the_batch_streams_batches(dataset, rank):
     """Same samples, order and transform as the host stream, across an epoch boundary, for each rank's slice."""
-    order = {'batch_size': 7, 'seed': 3, 'rank': rank, 'world_size': 2}
+    order = SampleOrder(batch_size=7, seed=3, rank=rank, world_size=2)
     start, stop = 0, len(dataset) // 7  # 2 x 7 samples a step: the stream crosses epochs
-    host = list(BatchStream.for_training(dataset, start, stop, **order, transform=halve, num_workers=0))
-    resident = ResidentBatches(dataset, torch.device('cpu'), start, stop, transform=halve, **order)
+    host = list(BatchStream.for_training(dataset, start, stop, order, transform=halve, num_workers=0))
+    resident = ResidentBatches(dataset, torch.device('cpu'), start, stop, order, transform=halve)
     for step, (expected, batch) in enumerate(zip(host, resident, strict=True)):
         assert sorted(batch) == sorted(expected)
         for key in expected:
@@ -39,9 +39,9 @@ def test_resident_batches_are_the_batch_streams_batches(dataset, rank):
 
 
 def test_resident_batches_resume_at_any_step(dataset):
-    order = {'batch_size': 4, 'seed': 0}
-    whole = list(ResidentBatches(dataset, torch.device('cpu'), 0, 12, **order))
-    tail = list(ResidentBatches(dataset, torch.device('cpu'), 9, 12, **order))
+    order = SampleOrder(batch_size=4, seed=0)
+    whole = list(ResidentBatches(dataset, torch.device('cpu'), 0, 12, order))
+    tail = list(ResidentBatches(dataset, torch.device('cpu'), 9, 12, order))
     for a, b in zip(whole[9:], tail, strict=True):
         assert torch.equal(a['action'], b['action']) and torch.equal(
             a['observation.images.left'], b['observation.images.left']
