@@ -13,12 +13,10 @@ Feature values: ``observation.state`` float32 (S,); each camera uint8 (H, W, 3) 
 image size; ``task`` a str; ``action`` float32 (8,) = ``[x, y, z, qw, qx, qy, qz, target_grip]``.
 """
 
-import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import configuronic as cfn
 import numpy as np
 
 from positronic import geom, keys
@@ -55,6 +53,10 @@ class CodecMismatchError(ValueError):
     """A codec does not fit a dataset, checkpoint or another codec it must agree with."""
 
 
+class UnknownCodecError(CodecMismatchError):
+    """A dataset or checkpoint records a codec name that is not a registered (built-in) codec."""
+
+
 def canonical_quaternions(quats: np.ndarray, reference: Sequence[float] = DOWNWARD_QUAT) -> np.ndarray:
     """``quats`` (..., 4) ``[w, x, y, z]`` with each sign flipped where needed so that ``dot(q, reference) >= 0``."""
     quats = np.asarray(quats)
@@ -74,7 +76,10 @@ def image_size_pair(image_size: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(image_size, int | np.integer) and not isinstance(image_size, bool):
         size = (int(image_size), int(image_size))
     elif isinstance(image_size, Sequence) and not isinstance(image_size, str) and len(image_size) == 2:
-        size = (int(image_size[0]), int(image_size[1]))
+        try:
+            size = (int(image_size[0]), int(image_size[1]))
+        except (TypeError, ValueError):
+            raise ValueError(f'image_size must be an int or [width, height], got {image_size!r}') from None
     else:
         raise ValueError(f'image_size must be an int or [width, height], got {image_size!r}')
     if min(size) <= 0 or any(s % 2 for s in size):
@@ -202,8 +207,10 @@ class Codec:
     """An observation encoder and an action decoder under one name.
 
     ``path`` is the import path of the configuronic config that builds this codec (what ``--codec=@<path>`` names);
-    datasets and checkpoints record it so that a server can rebuild the same codec. Every codec config accepts
-    ``image_size``, and the size is also visible in the declared camera features.
+    datasets and checkpoints record it. A recorded path is rebuilt only when it is registered
+    (``positronic.vendors.lerobot.codecs.REGISTRY``), never imported; another codec must be named again on the
+    command line. Every codec config accepts ``image_size``, and the size is also visible in the declared camera
+    features.
     """
 
     path: str
@@ -288,24 +295,6 @@ class Codec:
 def _episode_label(episode: Episode) -> str:
     path = getattr(episode, 'path', None)
     return str(path) if path is not None else '<in memory>'
-
-
-def load_codec(path: str, image_size: int | Sequence[int] | None = None) -> Codec:
-    """Build the codec whose config lives at import ``path`` (``'pkg.module.name'``, an optional leading ``@``),
-    with ``image_size`` overriding its default when given."""
-    module_path, _, attr = path.lstrip('@').rpartition('.')
-    try:
-        target = getattr(importlib.import_module(module_path), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise CodecMismatchError(f'cannot import codec {path!r}: {exc}') from exc
-    if isinstance(target, cfn.Config):
-        target = target.override(image_size=list(image_size)) if image_size is not None else target
-        codec = target.instantiate()
-    else:
-        codec = target
-    if not isinstance(codec, Codec):
-        raise CodecMismatchError(f'{path!r} is not a codec config (it builds {type(codec).__name__})')
-    return codec
 
 
 def image_size_of(features: Mapping[str, Mapping[str, Any]]) -> tuple[int, int] | None:

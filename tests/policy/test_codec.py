@@ -13,7 +13,6 @@ from positronic.policy.codec import (
     check_features_match,
     image_size_of,
     image_size_pair,
-    load_codec,
 )
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
 from tests.raw_episodes import TASK, pose_at, write_dataset
@@ -134,17 +133,6 @@ def test_missing_signals_name_the_episode_the_key_and_the_codec(tmp_path):
         eepose_absolute.instantiate().project_episode(no_action, fps=30)
     with pytest.raises(MissingSignalError, match=r'robot_state\.q'):
         joints_absolute.instantiate().encode({keys.GRIP: 0.0})
-
-
-def test_load_codec_rebuilds_a_codec_from_its_path_and_image_size():
-    codec = load_codec('@positronic.vendors.lerobot.codecs.joints_absolute', (96, 64))
-    assert codec.name == 'joints_absolute'
-    assert codec.path == 'positronic.vendors.lerobot.codecs.joints_absolute'
-    assert image_size_of(codec.features()) == (96, 64)
-    with pytest.raises(CodecMismatchError, match='cannot import codec'):
-        load_codec('positronic.vendors.lerobot.codecs.no_such_codec')
-    with pytest.raises(CodecMismatchError, match='not a codec'):
-        load_codec('positronic.keys.TASK')
 
 
 def test_image_size_accepts_int_or_pair_and_rejects_odd_sizes():

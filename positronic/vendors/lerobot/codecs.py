@@ -9,9 +9,14 @@
 Use one on the command line as ``--codec=@positronic.vendors.lerobot.codecs.eepose_absolute`` (or
 ``--dataset.codec=...`` for conversion) and change the image size with ``--codec.image_size=96`` (square) or
 ``--codec.image_size=[128,96]`` (width, height). Default 480x480.
+
+Datasets and checkpoints record their codec's name (``Codec.path``). A name read from such a file is built only
+through :data:`REGISTRY`, never imported: a codec of your own is used by naming it on the command line
+(``--codec=@my_robot.codecs.joints_wrist``), and the recorded name must then equal it.
 """
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import configuronic as cfn
 
@@ -21,8 +26,10 @@ from positronic.policy.codec import (
     JOINT_NAMES,
     POSE_NAMES,
     Codec,
+    CodecMismatchError,
     ObservationEncoder,
     StatePart,
+    UnknownCodecError,
     image_size_pair,
 )
 
@@ -46,3 +53,35 @@ def eepose_absolute(image_size: int | Sequence[int]) -> Codec:
 def joints_absolute(image_size: int | Sequence[int]) -> Codec:
     """Joint positions + grip + two cameras -> absolute end-effector pose + grip."""
     return _codec('joints_absolute', (StatePart(keys.ROBOT_Q, JOINT_NAMES), GRIP_PART), image_size)
+
+
+REGISTRY: dict[str, cfn.Config] = {
+    f'{__name__}.eepose_absolute': eepose_absolute,
+    f'{__name__}.joints_absolute': joints_absolute,
+}
+"""Recorded codec name -> its config: the codecs a name read from a file (a dataset's ``meta/positronic.json``, a
+checkpoint's ``positronic_codec.json``) can build. The names are the configs' import paths, as recorded."""
+DEFAULT_CODEC = f'{__name__}.eepose_absolute'
+"""The codec of a dataset or checkpoint that records none (one written by LeRobot)."""
+
+
+def registered_codec(name: str, image_size: Sequence[int] | int | None, source: str | Path) -> Codec:
+    """The registered codec ``name`` at ``image_size`` (None: its default), as recorded in the file ``source``.
+
+    Raises UnknownCodecError naming ``source`` and the registered names when ``name`` is not registered (nothing is
+    imported), CodecMismatchError when ``image_size`` is not a valid size.
+    """
+    config = REGISTRY.get(name) if isinstance(name, str) else None
+    if config is None:
+        raise UnknownCodecError(
+            f'{source} records codec {name!r}, which is not a registered codec (registered: {", ".join(REGISTRY)}); '
+            'codecs named in files are never imported: if it is your own, name it on the command line '
+            '(--codec=@<module>.<config>, or --policy.codec=... for --policy=.act)'
+        )
+    if image_size is None:
+        return config.instantiate()
+    try:
+        size = image_size_pair(image_size)
+    except ValueError as e:
+        raise CodecMismatchError(f'{source}: {e}') from e
+    return config.override(image_size=list(size)).instantiate()

@@ -149,7 +149,8 @@ def serve_checkpoints(
     checkpoints_dir: the experiment dir (<output_dir>/<exp_name>), its checkpoints/ dir, or one step dir.
     checkpoint: the step served to sessions that name none, 10000 or 010000 (default: the latest checkpoint).
     codec: e.g. @positronic.vendors.lerobot.codecs.eepose_absolute (default: the codec recorded in the
-        checkpoint; eepose_absolute at the checkpoint's image size when none is recorded).
+        checkpoint; eepose_absolute at the checkpoint's image size when none is recorded). A recorded codec of
+        your own is not imported from the file: name it here (--codec=@my_robot.codecs.joints_wrist).
     host, port: where to listen (0.0.0.0: every interface; 127.0.0.1: this machine only).
     device: auto (cuda, else mps, else cpu), cpu, cuda, cuda:<index> or mps.
     max_message_bytes: the largest observation answered (default 32 MiB: four 1080p frames).

@@ -32,7 +32,6 @@ from positronic.policy.codec import (
     CodecMismatchError,
     check_features_match,
     image_size_of,
-    load_codec,
 )
 from positronic.vendors.lerobot import augment
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy, ConfigError
@@ -54,9 +53,11 @@ from positronic.vendors.lerobot.checkpoint import (
     save_checkpoint,
     write_codec_record,
 )
+from positronic.vendors.lerobot.codecs import DEFAULT_CODEC, registered_codec
 from positronic.vendors.lerobot.distributed import ProcessGroup
 from positronic.vendors.lerobot.frame_cache import FrameCache
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
+from positronic.vendors.lerobot.lerobot_dataset.format import POSITRONIC_META_PATH
 from positronic.vendors.lerobot.resident_batches import ResidentBatches, fits_on_device
 from positronic.vendors.lerobot.train_log import StepWindow, TrainingLog, start_wandb, wandb_module
 from positronic.vendors.lerobot.training_data import BatchStream, ChunkDataset, SampleOrder
@@ -80,8 +81,6 @@ COMPILE_CHOICES = ('auto', 'off', 'default', 'reduce-overhead', 'max-autotune', 
 """The values ``--compile`` accepts: off, auto, or a torch.compile mode."""
 LOSS_PARTS = ('l1_loss', 'kld_loss')
 """The parts of the loss ACTPolicy.forward logs (kld_loss only with the VAE)."""
-DEFAULT_CODEC = 'positronic.vendors.lerobot.codecs.eepose_absolute'
-"""The codec of a dataset that records none (one not converted by positronic-to-lerobot)."""
 
 
 def act_fields(**fields: Any) -> dict[str, Any]:
@@ -103,12 +102,13 @@ def seed_everything(seed: int) -> None:
 
 def resolve_codec(codec: Codec | None, reader: DatasetReader) -> Codec:
     """The codec to train with: ``codec`` if given, else the one the dataset records (at the dataset's image size),
-    else eepose_absolute; it must agree with the dataset's record and features (CodecMismatchError otherwise)."""
+    else eepose_absolute; it must agree with the dataset's record and features (CodecMismatchError otherwise). A
+    recorded name is built only when registered (``codecs.REGISTRY``; UnknownCodecError otherwise), never imported."""
     features = {name: f.declaration() for name, f in reader.features.items()}
     size = image_size_of(features)
     recorded = reader.positronic_codec
     if codec is None:
-        codec = load_codec(recorded or DEFAULT_CODEC, image_size=size)
+        codec = registered_codec(recorded or DEFAULT_CODEC, size, reader.root / POSITRONIC_META_PATH)
     elif recorded is not None and recorded != codec.path:
         raise CodecMismatchError(
             f'dataset {reader.root} was converted with codec {recorded!r}, but --codec gives {codec.path!r}; '
@@ -245,7 +245,8 @@ def train(
 ) -> Path:
     """Train ACT on the LeRobot dataset at ``input_path``; checkpoints go to ``<output_dir>/<exp_name>/checkpoints``.
 
-    codec: default = the codec the dataset records (eepose_absolute when none); it must match the dataset.
+    codec: default = the codec the dataset records (eepose_absolute when none); it must match the dataset. A
+    recorded codec of your own is not imported from the file: name it here (--codec=@my_robot.codecs.joints_wrist).
     batch_size: per process. num_workers: threads preparing the next batches (0 = in the training thread).
     device: cuda, mps or cpu (default: the first available). precision: auto (bf16 or fp16 autocast on CUDA, fp32
     elsewhere), fp32, bf16 or fp16. cache_dir: where decoded frames are kept (default <output_dir>/frame_cache).

@@ -1,10 +1,12 @@
+import dataclasses
 import json
 import os
+import sys
 
 import pytest
 
-from positronic.policy.codec import CodecMismatchError
-from positronic.vendors.lerobot.checkpoint import write_codec_record
+from positronic.policy.codec import CodecMismatchError, UnknownCodecError
+from positronic.vendors.lerobot.checkpoint import CODEC_FILE, write_codec_record
 from positronic.vendors.lerobot.checkpoint_selection import (
     DEFAULT_CODEC,
     CheckpointFormatError,
@@ -128,3 +130,25 @@ def test_a_directory_that_is_not_an_act_checkpoint_is_refused(tmp_path):
     write_config(tmp_path / 'diffusion', policy_type='diffusion')
     with pytest.raises(CheckpointFormatError, match="'diffusion' policy"):
         checkpoint_codec(tmp_path / 'diffusion')
+
+
+def test_a_checkpoint_recording_an_unregistered_codec_is_refused_without_importing_it(experiment, capsys):
+    _, pretrained = select_checkpoint(experiment)
+    (pretrained / CODEC_FILE).write_text(json.dumps({'codec': 'this.nothing', 'image_size': [32, 32]}))
+    with pytest.raises(UnknownCodecError) as info:
+        checkpoint_codec(pretrained)
+    assert str(info.value).startswith(f"{pretrained / CODEC_FILE} records codec 'this.nothing', which is not a")
+    assert 'positronic.vendors.lerobot.codecs.eepose_absolute' in str(info.value)
+    assert 'this' not in sys.modules and capsys.readouterr().out == ''
+
+
+def test_a_checkpoint_of_your_own_codec_runs_when_that_codec_is_named_explicitly(tmp_path):
+    pretrained = tmp_path / 'pretrained_model'
+    write_config(pretrained)
+    mine = dataclasses.replace(eepose_absolute.override(image_size=32).instantiate(), path='my_robot.codecs.ee')
+    write_codec_record(pretrained, mine)
+    with pytest.raises(UnknownCodecError, match=r"records codec 'my_robot\.codecs\.ee'.*--codec=@"):
+        checkpoint_codec(pretrained)
+    assert checkpoint_codec(pretrained, mine) is mine
+    with pytest.raises(CodecMismatchError, match=r'contradicts .* trained with my_robot\.codecs\.ee'):
+        checkpoint_codec(pretrained, eepose_absolute.override(image_size=32).instantiate())

@@ -1,3 +1,4 @@
+import dataclasses
 import importlib.util
 import json
 import os
@@ -12,14 +13,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from positronic.policy.codec import CodecMismatchError
+from positronic.policy.codec import CodecMismatchError, UnknownCodecError
 from positronic.vendors.lerobot.act import ACTPolicy, ConfigError
 from positronic.vendors.lerobot.act.backbone import BackboneWeightsError
 from positronic.vendors.lerobot.act.normalize import load_processors
 from positronic.vendors.lerobot.checkpoint import list_checkpoints, read_codec_record
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
-from positronic.vendors.lerobot.train import policy_config, train
+from positronic.vendors.lerobot.train import policy_config, resolve_codec, train
 from positronic.vendors.lerobot.train_log import NonFiniteLossError, WandbMissingError, read_metrics
 
 from .tiny_dataset import LENGTHS, tiny_codec, write_tiny_dataset
@@ -232,6 +233,16 @@ def test_codec_must_match_the_dataset(dataset, tmp_path):
     with pytest.raises(CodecMismatchError, match=r'--codec\.image_size=\[32,32\]'):
         _train(dataset, tmp_path, codec=eepose_absolute.instantiate())
     assert not (tmp_path / 'exp').exists()
+
+
+def test_a_dataset_of_an_unregistered_codec_trains_only_with_that_codec_named(tmp_path):
+    mine = dataclasses.replace(tiny_codec(), path='my_robot.codecs.ee')
+    reader = DatasetReader(write_tiny_dataset(tmp_path / 'mine', lengths=(4,), codec=mine))
+    with pytest.raises(UnknownCodecError) as info:
+        resolve_codec(None, reader)
+    assert str(info.value).startswith(f"{reader.root / 'meta' / 'positronic.json'} records codec 'my_robot.codecs.ee'")
+    assert 'positronic.vendors.lerobot.codecs.joints_absolute' in str(info.value)
+    assert resolve_codec(mine, reader) is mine
 
 
 def test_a_model_that_cannot_be_built_leaves_no_experiment_behind(dataset, tmp_path):
