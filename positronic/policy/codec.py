@@ -13,6 +13,7 @@ Feature values: ``observation.state`` float32 (S,); each camera uint8 (H, W, 3) 
 image size; ``task`` a str; ``action`` float32 (8,) = ``[x, y, z, qw, qx, qy, qz, target_grip]``.
 """
 
+import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,8 @@ from positronic import geom, keys
 from positronic.dataset import Episode, Signal
 from positronic.dataset.signal import time_grid
 from positronic.dataset.transforms import concat, letterbox, letterboxed
-from positronic.policy.action import cartesian_action
+from positronic.dataset.video import is_image
+from positronic.policy.action import InvalidActionError, cartesian_action
 
 OBSERVATION_STATE = 'observation.state'
 ACTION = 'action'
@@ -35,6 +37,14 @@ JOINT_NAMES = tuple(f'q{i}' for i in range(7))
 GRIP_NAME = 'grip'
 ACTION_NAMES = (*POSE_NAMES, 'target_grip')
 IMAGE_AXES = ['height', 'width', 'channels']
+GRIP_RANGE = (0.0, 1.0)
+"""Gripper closure (``grip``, ``target_grip``): 0 open, 1 closed. Decoded actions are clamped to it."""
+OBSERVED_GRIP_LIMITS = (-0.1, 1.1)
+"""The measured ``grip`` a live observation may carry: :data:`GRIP_RANGE` with a margin, since a gripper computed
+from a finger joint without clipping (Positronic's sim: ``grip = finger_qpos / 0.04``) reads slightly past the
+ends under MuJoCo's soft joint limits. Values inside pass unchanged, as conversion records them; others are refused."""
+REAL_NUMBER_KINDS = 'iuf'
+"""numpy dtype kinds a state value may have: ints and floats (bools, complex numbers and objects are refused)."""
 
 DOWNWARD_QUAT = (0.0, 1.0, 0.0, 0.0)
 """Reference orientation for quaternion signs: a gripper pointing down (180 deg about x). Every quaternion a codec
@@ -55,6 +65,10 @@ class CodecMismatchError(ValueError):
 
 class UnknownCodecError(CodecMismatchError):
     """A dataset or checkpoint records a codec name that is not a registered (built-in) codec."""
+
+
+class InvalidObservationError(ValueError):
+    """A live observation's signal has the wrong type, shape or values (the message names the key)."""
 
 
 def canonical_quaternions(quats: np.ndarray, reference: Sequence[float] = DOWNWARD_QUAT) -> np.ndarray:
@@ -90,11 +104,54 @@ def image_size_pair(image_size: int | Sequence[int]) -> tuple[int, int]:
 @dataclass(frozen=True)
 class StatePart:
     """One raw signal's contribution to ``observation.state``: ``key`` (a vector or scalar signal) and the
-    names of its dimensions; ``is_pose`` marks a 7-vector pose whose quaternion sign is canonicalized."""
+    names of its dimensions; ``is_pose`` marks a 7-vector pose whose quaternion sign is canonicalized;
+    ``limits`` (low, high), when given, bounds every value of a live observation (inclusive)."""
 
     key: str
     names: tuple[str, ...]
     is_pose: bool = False
+    limits: tuple[float, float] | None = None
+
+    def checked(self, value: Any) -> np.ndarray:
+        """float64 (n,) of one live value, or InvalidObservationError naming the key: real numbers (ints or floats,
+        not bools), n of them (a scalar for a one-name part), finite, within ``limits``, a pose's quaternion
+        non-zero."""
+        array = np.asarray(value)
+        if array.dtype.kind not in REAL_NUMBER_KINDS:
+            raise InvalidObservationError(
+                f'observation {self.key!r}: expected real numbers, got {type(value).__name__} {reprlib.repr(value)}'
+            )
+        n = len(self.names)
+        if array.shape != (n,) and not (n == 1 and array.shape == ()):
+            raise InvalidObservationError(f'observation {self.key!r}: expected {n} values, got shape {array.shape}')
+        array = array.astype(np.float64).reshape(n)
+        if not np.all(np.isfinite(array)):
+            raise InvalidObservationError(f'observation {self.key!r}: values must be finite, got {array.tolist()}')
+        if self.limits is not None and not np.all((array >= self.limits[0]) & (array <= self.limits[1])):
+            low, high = self.limits
+            raise InvalidObservationError(
+                f'observation {self.key!r}: expected values in [{low}, {high}], got {array.tolist()}'
+            )
+        if self.is_pose:
+            try:
+                geom.normalize_quat(array[3:7])
+            except ValueError:
+                raise InvalidObservationError(
+                    f'observation {self.key!r}: quaternion [qw, qx, qy, qz] = {array[3:7].tolist()} has zero norm'
+                ) from None
+        return array
+
+
+GRIP_PART = StatePart(keys.GRIP, (GRIP_NAME,), limits=OBSERVED_GRIP_LIMITS)
+"""The measured gripper as one state value (see :data:`OBSERVED_GRIP_LIMITS`)."""
+
+
+def checked_image(key: str, value: Any) -> np.ndarray:
+    """``value`` if it is a uint8 (H, W, 3) image with H, W >= 1; else InvalidObservationError naming ``key``."""
+    if is_image(value) and min(value.shape[:2]) >= 1:
+        return value
+    got = f'{value.dtype} array of shape {value.shape}' if isinstance(value, np.ndarray) else type(value).__name__
+    raise InvalidObservationError(f'observation {key!r}: expected a uint8 (H, W, 3) image with H, W >= 1, got {got}')
 
 
 @dataclass(frozen=True)
@@ -139,11 +196,18 @@ class ObservationEncoder:
         return np.concatenate(columns, axis=-1).astype(np.float32)
 
     def encode(self, observation: Mapping[str, Any]) -> dict[str, Any]:
-        """Feature values of one live observation (raw signals keyed as in ``positronic.keys``)."""
+        """Feature values of one live observation (raw signals keyed as in ``positronic.keys``).
+
+        The observation is checked first: MissingSignalError for an absent signal, InvalidObservationError (naming
+        the key) for a state value that is not the right number of finite real values within its part's limits or
+        a pose with a zero quaternion, and for a camera frame that is not a non-empty uint8 (H, W, 3) image.
+        """
         self._check_keys(observation.keys(), 'observation')
-        encoded: dict[str, Any] = {OBSERVATION_STATE: self.encode_state([observation[part.key] for part in self.state])}
-        for feature, raw in self.cameras.items():
-            encoded[feature] = letterbox(np.asarray(observation[raw]), *self.image_size)
+        state = [part.checked(observation[part.key]) for part in self.state]
+        images = {feature: checked_image(raw, observation[raw]) for feature, raw in self.cameras.items()}
+        encoded: dict[str, Any] = {OBSERVATION_STATE: self.encode_state(state)}
+        for feature, image in images.items():
+            encoded[feature] = letterbox(image, *self.image_size)
         if TASK in observation:
             encoded[TASK] = str(observation[TASK])
         return encoded
@@ -161,7 +225,8 @@ class ObservationEncoder:
 @dataclass(frozen=True)
 class AbsolutePoseAction:
     """``action`` = commanded end-effector pose (7, canonical quaternion sign) ‖ commanded gripper (1), absolute;
-    decoded into a ``cartesian_pos`` robot command with the quaternion normalized."""
+    decoded into a ``cartesian_pos`` robot command with the quaternion normalized and the gripper target clamped
+    to :data:`GRIP_RANGE` [0, 1] (a model predicts slightly past the ends, e.g. 1.0128)."""
 
     pose_key: str = keys.COMMAND_POSE
     grip_key: str = keys.TARGET_GRIP
@@ -179,14 +244,21 @@ class AbsolutePoseAction:
         return np.concatenate([canonical_poses(np.asarray(pose, dtype=np.float64)), grip], axis=-1).astype(np.float32)
 
     def decode(self, action: np.ndarray) -> dict[str, Any]:
-        """Wire-form robot command of one model action (8,); raises ValueError on a wrong shape or non-finite values."""
+        """Wire-form robot command of one model action (8,), the quaternion normalized and ``target_grip`` clamped
+        to [0, 1]; raises InvalidActionError on a wrong shape, non-finite values or a zero quaternion."""
         action = np.asarray(action, dtype=np.float64).reshape(-1)
         if action.shape != (len(ACTION_NAMES),):
-            raise ValueError(f'action must have {len(ACTION_NAMES)} values {list(ACTION_NAMES)}, got {action.shape}')
+            raise InvalidActionError(
+                f'action must have {len(ACTION_NAMES)} values {list(ACTION_NAMES)}, got {action.shape}'
+            )
         if not np.all(np.isfinite(action)):
-            raise ValueError(f'action has non-finite values: {action.tolist()}')
-        pose = np.concatenate([action[:3], geom.normalize_quat(action[3:7])])
-        return cartesian_action(pose, float(action[7]))
+            raise InvalidActionError(f'action has non-finite values: {action.tolist()}')
+        try:
+            quat = geom.normalize_quat(action[3:7])
+        except ValueError as e:
+            raise InvalidActionError(f'action {action.tolist()}: {e}') from None
+        grip = float(np.clip(action[7], *GRIP_RANGE))
+        return cartesian_action(np.concatenate([action[:3], quat]), grip)
 
 
 @dataclass(frozen=True)

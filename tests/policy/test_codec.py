@@ -3,11 +3,12 @@ import pytest
 
 from positronic import geom, keys
 from positronic.dataset import LocalDataset
-from positronic.policy.action import parse_action
+from positronic.policy.action import InvalidActionError, parse_action
 from positronic.policy.codec import (
     ACTION,
     OBSERVATION_STATE,
     CodecMismatchError,
+    InvalidObservationError,
     MissingSignalError,
     canonical_quaternions,
     check_features_match,
@@ -117,10 +118,91 @@ def test_decode_gives_a_cartesian_command_with_normalized_rotation():
     assert len(codec.decode_chunk(np.stack([vector] * 5))) == 5
 
 
-@pytest.mark.parametrize('bad, match', [(np.zeros(7), '8 values'), (np.full(8, np.nan), 'non-finite')])
+@pytest.mark.parametrize(
+    'bad, match',
+    [
+        (np.zeros(7), '8 values'),
+        (np.full(8, np.nan), 'non-finite'),
+        (np.r_[0.4, 0.0, 0.3, 0.0, 0.0, 0.0, np.inf, 0.5], 'non-finite'),
+        (np.r_[0.4, 0.0, 0.3, 0.0, 0.0, 0.0, 0.0, 0.5], 'cannot be normalized'),
+    ],
+)
 def test_decode_rejects_malformed_actions(bad, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(InvalidActionError, match=match):
         eepose_absolute.instantiate().decode(bad)
+
+
+@pytest.mark.parametrize('predicted, sent', [(1.0128, 1.0), (-0.03, 0.0), (0.4, 0.4), (1.0, 1.0)])
+def test_decoded_grip_is_clamped_to_the_gripper_range(predicted, sent):
+    vector = np.concatenate([pose_at(0.2), [predicted]])
+    assert eepose_absolute.instantiate().decode(vector)['target_grip'] == pytest.approx(sent)
+
+
+def _live(**changes):
+    """A valid live observation for both built-in codecs, with ``changes`` (raw key -> value) applied."""
+    rng = np.random.default_rng(0)
+    observation = {
+        keys.ROBOT_EE_POSE: pose_at(0.3),
+        keys.ROBOT_Q: np.zeros(7, np.float32),
+        keys.GRIP: 0.5,
+        keys.IMAGE_WRIST: rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
+        keys.IMAGE_EXTERIOR: rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
+    }
+    return {**observation, **changes}
+
+
+@pytest.mark.parametrize(
+    'image, got',
+    [
+        (np.zeros((0, 0, 3), np.uint8), r'uint8 array of shape \(0, 0, 3\)'),
+        (np.zeros((48, 0, 3), np.uint8), r'uint8 array of shape \(48, 0, 3\)'),
+        (np.zeros((48, 64), np.uint8), r'uint8 array of shape \(48, 64\)'),
+        (np.zeros((48, 64, 4), np.uint8), r'uint8 array of shape \(48, 64, 4\)'),
+        (np.zeros((48, 64, 3), np.float32), r'float32 array of shape \(48, 64, 3\)'),
+        ([[[0, 0, 0]]], 'list'),
+    ],
+)
+def test_a_camera_frame_that_is_not_a_non_empty_uint8_rgb_image_is_refused_naming_the_key(image, got):
+    codec = eepose_absolute.override(image_size=32).instantiate()
+    with pytest.raises(InvalidObservationError, match=rf"'image\.wrist': expected a uint8 \(H, W, 3\) .*got {got}"):
+        codec.encode(_live(**{keys.IMAGE_WRIST: image}))
+
+
+@pytest.mark.parametrize('grip', [True, np.bool_(False), 2**64 - 1, 2**70, 1.5, -0.2, np.nan, np.inf, 'open', 1j])
+def test_a_grip_that_is_not_a_finite_real_number_near_0_to_1_is_refused(grip):
+    codec = eepose_absolute.override(image_size=32).instantiate()
+    with pytest.raises(InvalidObservationError, match=r"observation 'grip': "):
+        codec.encode(_live(grip=grip))
+
+
+@pytest.mark.parametrize('grip', [0, 1, np.int64(1), np.float32(0.25), 1.0128, -0.01, [0.5]])
+def test_ints_and_grips_just_past_the_ends_pass_unchanged_as_conversion_records_them(grip):
+    state = eepose_absolute.override(image_size=32).instantiate().encode(_live(grip=grip))[OBSERVATION_STATE]
+    assert state[-1] == np.float32(np.ravel(grip)[0])
+
+
+@pytest.mark.parametrize('quat', [np.zeros(4), np.full(4, 1e-20)])
+def test_a_pose_with_a_zero_quaternion_is_refused_naming_the_key(quat):
+    pose = np.concatenate([pose_at(0.3)[:3], quat])
+    with pytest.raises(InvalidObservationError, match=r"'robot_state\.ee_pose': quaternion .* has zero norm"):
+        eepose_absolute.override(image_size=32).instantiate().encode(_live(**{keys.ROBOT_EE_POSE: pose}))
+
+
+@pytest.mark.parametrize(
+    'codec, key, value, match',
+    [
+        (eepose_absolute, keys.ROBOT_EE_POSE, np.r_[np.nan, np.zeros(6)], 'values must be finite'),
+        (eepose_absolute, keys.ROBOT_EE_POSE, np.zeros(6), r'expected 7 values, got shape \(6,\)'),
+        (eepose_absolute, keys.ROBOT_EE_POSE, np.zeros((1, 7)), r'expected 7 values, got shape \(1, 7\)'),
+        (joints_absolute, keys.ROBOT_Q, np.full(7, -np.inf), 'values must be finite'),
+        (joints_absolute, keys.ROBOT_Q, np.zeros(8), r'expected 7 values, got shape \(8,\)'),
+        (joints_absolute, keys.ROBOT_Q, np.ones(7, bool), 'expected real numbers'),
+        (joints_absolute, keys.ROBOT_Q, 'q', 'expected real numbers'),
+    ],
+)
+def test_state_vectors_must_be_finite_real_and_of_the_expected_length(codec, key, value, match):
+    with pytest.raises(InvalidObservationError, match=rf"observation '{key}': {match}"):
+        codec.override(image_size=32).instantiate().encode(_live(**{key: value}))
 
 
 def test_missing_signals_name_the_episode_the_key_and_the_codec(tmp_path):

@@ -22,7 +22,7 @@ import configuronic as cfn
 
 from positronic import keys
 from positronic.policy.codec import (
-    GRIP_NAME,
+    GRIP_PART,
     JOINT_NAMES,
     POSE_NAMES,
     Codec,
@@ -35,7 +35,6 @@ from positronic.policy.codec import (
 
 DEFAULT_IMAGE_SIZE = 480
 CAMERAS = {'observation.images.left': keys.IMAGE_WRIST, 'observation.images.side': keys.IMAGE_EXTERIOR}
-GRIP_PART = StatePart(keys.GRIP, (GRIP_NAME,))
 
 
 def _codec(name: str, state: tuple[StatePart, ...], image_size: int | Sequence[int]) -> Codec:

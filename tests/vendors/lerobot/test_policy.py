@@ -6,7 +6,7 @@ import torch
 from positronic import keys
 from positronic.cfg import policy as policy_cfg
 from positronic.policy.action import parse_action
-from positronic.policy.codec import CodecMismatchError, MissingSignalError
+from positronic.policy.codec import CodecMismatchError, InvalidObservationError, MissingSignalError
 from positronic.vendors.lerobot.checkpoint_selection import CheckpointNotFoundError, select_checkpoint
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.policy import ACTRunner, LocalACTPolicy, resolve_device
@@ -96,6 +96,12 @@ def test_a_missing_signal_is_named(runner):
     observation = raw_observation()
     del observation[keys.IMAGE_EXTERIOR]
     with pytest.raises(MissingSignalError, match=r"lacks \['image\.exterior'\]"):
+        runner.infer(observation)
+
+
+def test_an_empty_camera_frame_is_refused_naming_the_key(runner):
+    observation = {**raw_observation(), keys.IMAGE_EXTERIOR: np.zeros((0, 0, 3), np.uint8)}
+    with pytest.raises(InvalidObservationError, match=r"'image\.exterior'.*got uint8 array of shape \(0, 0, 3\)"):
         runner.infer(observation)
 
 

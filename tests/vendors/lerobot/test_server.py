@@ -132,6 +132,25 @@ def test_a_bad_observation_gets_an_error_and_the_session_goes_on(server):
         assert len(request(ws, observation)[protocol.RESULT]) == N_ACTION_STEPS
 
 
+def test_an_empty_image_or_invalid_state_gets_a_clear_error_reply_and_the_server_stays_usable(server, client):
+    observation = raw_observation(seed=9)
+    pose = observation[keys.ROBOT_EE_POSE]
+    invalid = [
+        (keys.IMAGE_WRIST, np.zeros((0, 0, 3), np.uint8), "'image.wrist': expected a uint8 (H, W, 3) image"),
+        (keys.GRIP, True, "'grip': expected real numbers, got bool True"),
+        (keys.GRIP, 2**64 - 1, "'grip': expected values in [-0.1, 1.1]"),
+        (keys.ROBOT_EE_POSE, np.r_[pose[:3], np.zeros(4)], "'robot_state.ee_pose': quaternion"),
+    ]
+    with open_raw(server.port) as ws:
+        handshake(ws)
+        for key, value, message in invalid:
+            error = request(ws, {**observation, key: value})[protocol.ERROR]
+            assert error.startswith(f'InvalidObservationError: observation {message}'), error
+        assert len(request(ws, observation)[protocol.RESULT]) == N_ACTION_STEPS
+    with client.new_session() as session:
+        assert len(session.infer(observation)) == N_ACTION_STEPS
+
+
 def test_remote_policy_gets_chunks_from_the_server(server):
     policy = RemotePolicy(host='127.0.0.1', port=server.port, model_id=10, infer_timeout_s=30)
     try:

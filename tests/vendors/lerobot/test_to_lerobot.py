@@ -16,7 +16,7 @@ import pytest
 
 from positronic import keys
 from positronic.dataset import LocalDataset
-from positronic.policy.codec import GRIP_NAME, JOINT_NAMES, Codec, ObservationEncoder, StatePart, image_size_pair
+from positronic.policy.codec import GRIP_PART, JOINT_NAMES, Codec, ObservationEncoder, StatePart, image_size_pair
 from positronic.policy.encoded_dataset import EncodedDataset
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.conversion_check import ConversionMismatchError, check_conversion
@@ -34,7 +34,7 @@ SIZE = 64
 @cfn.config(image_size=32)
 def wrist_joints(image_size):
     """A custom codec as docs/codecs.md describes it: joints, grip and the wrist camera only."""
-    state = (StatePart(keys.ROBOT_Q, JOINT_NAMES), StatePart(keys.GRIP, (GRIP_NAME,)))
+    state = (StatePart(keys.ROBOT_Q, JOINT_NAMES), GRIP_PART)
     cameras = {'observation.images.wrist': keys.IMAGE_WRIST}
     return Codec(f'{__name__}.wrist_joints', ObservationEncoder(state, cameras, image_size_pair(image_size)))
 
