@@ -288,6 +288,16 @@ def test_a_refused_command_line_is_one_line_with_its_exit_code_and_writes_nothin
     assert not output.exists()
 
 
+@pytest.mark.parametrize('file_name', ['meta/stats.json', 'data/chunk-000/file-000.parquet'])
+def test_an_unreadable_dataset_file_is_a_data_error_naming_it(tmp_path, file_name):
+    dataset = write_tiny_dataset(tmp_path / 'dataset')
+    broken = dataset / file_name
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])
+    exit_code, line = reported_error(main, cli(dataset, tmp_path / 'runs'))
+    assert exit_code == DATA_ERROR_EXIT_CODE and f'{broken}: cannot read it' in line
+    assert not (tmp_path / 'runs' / 'exp').exists()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has CUDA')
 def test_cuda_on_a_machine_without_it_is_a_usage_error(dataset, tmp_path):
     exit_code, line = reported_error(main, cli(dataset, tmp_path / 'runs', '--device=cuda'))
