@@ -22,6 +22,7 @@ import configuronic as cfn
 import numpy as np
 
 from positronic import geom, keys
+from positronic.command import UsageError
 from positronic.dataset import Episode, Signal
 from positronic.dataset.signal import time_grid
 from positronic.dataset.transforms import concat, letterbox, letterboxed
@@ -70,15 +71,16 @@ def canonical_poses(poses: np.ndarray) -> np.ndarray:
 
 
 def image_size_pair(image_size: int | Sequence[int]) -> tuple[int, int]:
-    """``(width, height)`` from an int (square) or a ``[width, height]`` pair; raises ValueError otherwise."""
+    """``(width, height)`` from an int (square) or a ``[width, height]`` pair; raises UsageError (a ValueError)
+    otherwise."""
     if isinstance(image_size, int | np.integer) and not isinstance(image_size, bool):
         size = (int(image_size), int(image_size))
     elif isinstance(image_size, Sequence) and not isinstance(image_size, str) and len(image_size) == 2:
         size = (int(image_size[0]), int(image_size[1]))
     else:
-        raise ValueError(f'image_size must be an int or [width, height], got {image_size!r}')
+        raise UsageError(f'image_size must be an int or [width, height], got {image_size!r}')
     if min(size) <= 0 or any(s % 2 for s in size):
-        raise ValueError(f'image_size must be positive and even (H.264 needs even sizes), got {image_size!r}')
+        raise UsageError(f'image_size must be positive and even (H.264 needs even sizes), got {image_size!r}')
     return size
 
 
