@@ -13,14 +13,13 @@ import io
 import re
 import shlex
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import configuronic as cfn
 import pytest
 
-from positronic.command import UsageError, apply_flags, split_flags
+from positronic.command import Command, UsageError, apply_flags, command_config, split_flags
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,11 +28,10 @@ COMMAND_TREES = {
     'positronic-to-lerobot': ('positronic.vendors.lerobot.to_lerobot', 'COMMANDS'),
     'positronic-lerobot-train': ('positronic.vendors.lerobot.train', 'train'),
     'positronic-lerobot-server': ('positronic.vendors.lerobot.server', 'serve_checkpoints'),
-    'positronic-inference': ('positronic.inference', {'sim': 'sim'}),
+    'positronic-inference': ('positronic.inference', 'COMMANDS'),
     'positronic-quickstart': ('positronic.quickstart', 'quickstart'),
 }
-"""Console script -> (module, the attribute holding its config or its ``{command: config}`` tree, or a
-``{command: attribute}`` map where the module builds its tree inside ``main``)."""
+"""Console script -> (module, the attribute holding its config or its ``{command: config}`` tree)."""
 
 
 class CommandLineError(AssertionError):
@@ -46,27 +44,12 @@ def console_scripts() -> dict[str, str]:
         return tomllib.load(f)['project']['scripts']
 
 
-def command_config(script: str, words: list[str]) -> cfn.Config:
-    """The config that ``script words...`` runs."""
+def script_command(script: str) -> Command:
+    """The config, or the ``{command: config}`` tree, that ``script`` runs."""
     if script not in console_scripts():
         raise CommandLineError(f'{script!r} is not a console script of pyproject.toml')
     module_name, attribute = COMMAND_TREES[script]
-    module = importlib.import_module(module_name)
-    if isinstance(attribute, Mapping):
-        tree: Any = {word: getattr(module, name) for word, name in attribute.items()}
-    else:
-        tree = getattr(module, attribute)
-    for word in words:
-        if not isinstance(tree, Mapping) or word not in tree:
-            raise CommandLineError(
-                f'{script}: no command {word!r}; available: {list(tree) if isinstance(tree, Mapping) else []}'
-            )
-        tree = tree[word]
-    if isinstance(tree, Mapping):
-        if '' not in tree:
-            raise CommandLineError(f'{script} {" ".join(words)}: a command is needed, one of {list(tree)}')
-        tree = tree['']
-    return tree
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def check_command_line(line: str) -> cfn.Config:
@@ -75,7 +58,7 @@ def check_command_line(line: str) -> cfn.Config:
     script, rest = tokens[0], tokens[1:]
     try:
         words, flags = split_flags(rest)
-        return apply_flags(command_config(script, words), flags)
+        return apply_flags(command_config(script_command(script), words), flags)
     except UsageError as error:
         raise CommandLineError(f'{line}: {error}') from error
 
