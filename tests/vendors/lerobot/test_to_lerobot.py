@@ -398,8 +398,9 @@ def _cut_in_half(path: Path) -> None:
         (lambda path: path.write_bytes(b'PAR1' + bytes(200) + b'PAR1'), f'{keys.ROBOT_EE_POSE}.parquet'),
         (_cut_in_half, f'{keys.IMAGE_WRIST}.mp4'),
         (lambda path: path.write_bytes(b'not a video' * 50), f'{keys.IMAGE_EXTERIOR}.mp4'),
+        (_cut_in_half, 'static.json'),
     ],
-    ids=['truncated-parquet', 'corrupt-parquet', 'truncated-mp4', 'corrupt-mp4'],
+    ids=['truncated-parquet', 'corrupt-parquet', 'truncated-mp4', 'corrupt-mp4', 'truncated-static-json'],
 )
 def test_an_unreadable_raw_file_is_a_data_error_naming_it_and_writes_nothing(tmp_path, damage, file_name):
     source = write_dataset(tmp_path / 'raw', num_episodes=2)
