@@ -11,7 +11,6 @@ observation, then steps the world. Episodes whose final stacking score is below 
 discards the interrupted one.
 """
 
-import inspect
 import math
 import queue
 import sys
@@ -27,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from positronic import keys
+from positronic.command import DataError, UsageError, run_command
 from positronic.dataset import LocalDatasetWriter
 from positronic.dataset.episode_writer import EpisodeWriter
 from positronic.sim import StackingExpert, World
@@ -44,37 +44,18 @@ _QUEUE_TICKS = 64
 """Ticks the simulation may run ahead of the writer thread."""
 
 
-class UsageError(ValueError):
-    """A command-line argument that cannot work, reported before any work starts."""
-
-
 def _checked_output_dir(output_dir: str | Path) -> Path:
     """``output_dir`` with ``~`` expanded, made absolute, created if missing and proven writable."""
     root = Path(str(output_dir)).expanduser().absolute()
     if root.exists() and not root.is_dir():
-        raise UsageError(f'--output_dir={root} is a file; expected a dataset directory (new or existing)')
+        raise DataError(f'--output_dir={root} is a file; expected a dataset directory (new or existing)')
     try:
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=root):
             pass
     except OSError as error:
-        raise UsageError(f'--output_dir={root} is not a writable directory: {error.strerror or error}') from error
+        raise DataError(f'--output_dir={root} is not a writable directory: {error.strerror or error}') from error
     return root
-
-
-def _check_options(command: str, args: Sequence[str]) -> None:
-    """Unknown or missing options of ``command``, named before configuronic runs anything."""
-    params = inspect.signature(COMMANDS[command].target).parameters
-    given = set()
-    for arg in args:
-        if arg.startswith('--') and arg != '--help':
-            name = arg[2:].split('=', 1)[0].replace('-', '_')
-            if name not in params:
-                raise UsageError(f'unknown option --{name} for {command!r}; options: {", ".join(params)}')
-            given.add(name)
-    missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in given]
-    if missing and '--help' not in args:
-        raise UsageError(f'{command!r} needs --{missing[0]}=...')
 
 
 def _checked_args(
@@ -224,17 +205,7 @@ COMMANDS = {'sim': sim}
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``positronic-data-collection``; ``argv`` replaces the command line (for tests)."""
-    saved = sys.argv
-    if argv is not None:
-        sys.argv = [PROG, *argv]
-    try:
-        if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
-            _check_options(sys.argv[1], sys.argv[2:])
-        cfn.cli(COMMANDS)
-    except UsageError as error:
-        sys.exit(f'{PROG}: error: {error}')
-    finally:
-        sys.argv = saved
+    run_command(PROG, COMMANDS, argv)
 
 
 if __name__ == '__main__':

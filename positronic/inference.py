@@ -6,18 +6,19 @@ positronic-inference sim --policy=.act --policy.checkpoints_dir=... --driver=.ke
 """
 
 import sys
+from collections.abc import Sequence
 
 import configuronic as cfn
 
 from positronic import keys
 from positronic.cfg import policy as policy_cfg
+from positronic.command import INTERRUPTED_EXIT_CODE, UsageError, run_command
 from positronic.evaluation.drivers import KeyboardDriver, NotATerminalError, TimedDriver
 from positronic.evaluation.episode import LoopSettings
 from positronic.evaluation.retry import PolicyUnavailableError
 from positronic.evaluation.runner import run_evaluation
 
-INTERRUPTED_EXIT_CODE = 130
-"""Exit status after Ctrl+C (128 + SIGINT), once the finished iterations are summarized."""
+PROG = 'positronic-inference'
 
 timed = cfn.config(num_iterations=1, simulation_time=15.0, show_gui=False)(TimedDriver)
 """``--driver.num_iterations`` iterations of ``--driver.simulation_time`` sim seconds each (the default)."""
@@ -80,33 +81,23 @@ def sim(
         retry_delay_s=float(retry_delay_s),
     )
     if len(camera_size) != 2:
-        raise ValueError(f'camera_size must be [width, height], got {camera_size!r}')
+        raise UsageError(f'--camera_size must be [width, height], got {camera_size!r}')
     summary = run_evaluation(policy, driver, settings, int(seed), tuple(int(v) for v in camera_size), output_dir)
     if summary.interrupted:
         sys.exit(INTERRUPTED_EXIT_CODE)
 
 
-USAGE_ERRORS = (PolicyUnavailableError, NotATerminalError)
-"""Errors reported as one line (no traceback): the run cannot start as configured."""
+COMMANDS = {'sim': sim}
+
+USAGE_ERRORS = (NotATerminalError,)
+"""The run cannot start as configured on this machine (a keyboard driver without a terminal): exit code 2."""
+DATA_ERRORS = (PolicyUnavailableError,)
+"""The policy named cannot be reached or loaded: exit code 1."""
 
 
-def _usage_error(error: BaseException | None) -> BaseException | None:
-    """The usage error behind ``error`` (configuronic wraps errors raised while building a config)."""
-    while error is not None and not isinstance(error, USAGE_ERRORS):
-        error = error.__cause__
-    return error
-
-
-def main() -> None:
-    """Console entry point: ``positronic-inference sim ...``."""
-    try:
-        cfn.cli({'sim': sim})
-    except Exception as error:
-        usage = _usage_error(error)
-        if usage is None:
-            raise
-        print(f'positronic-inference: error: {usage}', file=sys.stderr)
-        sys.exit(1)
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: ``positronic-inference sim ...``; ``argv`` replaces the command line (for tests)."""
+    run_command(PROG, COMMANDS, argv, usage_errors=USAGE_ERRORS, data_errors=DATA_ERRORS)
 
 
 if __name__ == '__main__':

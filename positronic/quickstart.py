@@ -24,6 +24,7 @@ from typing import Any
 
 import configuronic as cfn
 
+from positronic.command import UsageError, run_command
 from positronic.evaluation.curve import SUCCESS_CURVE_PNG, CurvePoint, training_time_s, write_success_curve_png
 from positronic.evaluation.results import SUMMARY_JSON, write_json_atomic
 from positronic.vendors.lerobot.distributed import threads_per_process
@@ -38,6 +39,7 @@ RUN_SUMMARY = 'run_summary.json'
 TRAINING_SEEDS_DIR = 'evaluation-training-seeds'
 """Where ``train_eval_iterations`` records the final checkpoint's episodes on demonstration seeds."""
 SERVER_START_TIMEOUT_S = 120.0
+PROG = 'positronic-quickstart'
 
 
 class StageError(RuntimeError):
@@ -211,21 +213,21 @@ def quickstart(
             on unseen seeds separates fitting from generalizing.
     """
     if codec not in CODECS:
-        raise ValueError(f'codec={codec!r}: expected one of {", ".join(CODECS)}')
+        raise UsageError(f'--codec={codec!r}: expected one of {", ".join(CODECS)}')
     if precision not in PRECISION_CHOICES:
-        raise ValueError(f'precision={precision!r}: expected one of {", ".join(PRECISION_CHOICES)}')
+        raise UsageError(f'--precision={precision!r}: expected one of {", ".join(PRECISION_CHOICES)}')
     if train_processes < 1:
-        raise ValueError(f'train_processes={train_processes}: expected >= 1')
+        raise UsageError(f'--train_processes={train_processes}: expected >= 1')
     if actions_per_chunk is not None and not 1 <= actions_per_chunk <= chunk_size:
-        raise ValueError(f'actions_per_chunk={actions_per_chunk}: expected 1..chunk_size ({chunk_size})')
+        raise UsageError(f'--actions_per_chunk={actions_per_chunk}: expected 1..chunk_size ({chunk_size})')
     if not 0 <= train_eval_iterations <= num_episodes:
-        raise ValueError(f'train_eval_iterations={train_eval_iterations}: expected 0..num_episodes ({num_episodes})')
+        raise UsageError(f'--train_eval_iterations={train_eval_iterations}: expected 0..num_episodes ({num_episodes})')
     if curve_points < 0 or num_train_steps % (curve_points + 1):
-        raise ValueError(f'curve_points={curve_points}: expected >= 0 and dividing num_train_steps into equal parts')
+        raise UsageError(f'--curve_points={curve_points}: expected >= 0 and dividing num_train_steps into equal parts')
     save_freq = num_train_steps // (curve_points + 1)
     if eval_seed < seed + num_episodes and eval_seed + eval_iterations > seed:
-        raise ValueError(
-            f'eval_seed={eval_seed}: evaluation seeds {eval_seed}..{eval_seed + eval_iterations - 1} overlap the '
+        raise UsageError(
+            f'--eval_seed={eval_seed}: evaluation seeds {eval_seed}..{eval_seed + eval_iterations - 1} overlap the '
             f'demonstration seeds {seed}..{seed + num_episodes - 1}; choose seeds that do not overlap'
         )
     run_dir = Path(workdir).expanduser().resolve() / datetime.now(UTC).strftime('run-%Y%m%d-%H%M%S')
@@ -392,7 +394,7 @@ def run_summary(
     if points:
         write_success_curve_png(points, run_dir / SUCCESS_CURVE_PNG, title='success rate on unseen seeds')
     summary = {
-        'command': ['positronic-quickstart', *sys.argv[1:]],
+        'command': [PROG, *sys.argv[1:]],
         'stage_s': timings,
         'total_s': total_s,
         'final_loss': final_loss,
@@ -411,12 +413,8 @@ def _successes(summary_json: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    if argv is not None:
-        sys.argv = [sys.argv[0], *argv]
-    try:
-        cfn.cli(quickstart)
-    except StageError as error:
-        sys.exit(f'quickstart: {error}')
+    """Entry point of ``positronic-quickstart``; ``argv`` replaces the command line (for tests)."""
+    run_command(PROG, quickstart, argv, data_errors=(StageError,))
 
 
 if __name__ == '__main__':

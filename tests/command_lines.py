@@ -7,16 +7,19 @@ of a dotted flag must name a parameter of the callable it configures. A misspell
 does not have, or a ``@path`` that does not import fails the check with the flag named.
 """
 
-import ast
+import contextlib
 import importlib
-import inspect
+import io
+import re
 import shlex
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import configuronic as cfn
+import pytest
+
+from positronic.command import Command, UsageError, apply_flags, command_config, split_flags
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,11 +28,10 @@ COMMAND_TREES = {
     'positronic-to-lerobot': ('positronic.vendors.lerobot.to_lerobot', 'COMMANDS'),
     'positronic-lerobot-train': ('positronic.vendors.lerobot.train', 'train'),
     'positronic-lerobot-server': ('positronic.vendors.lerobot.server', 'serve_checkpoints'),
-    'positronic-inference': ('positronic.inference', {'sim': 'sim'}),
+    'positronic-inference': ('positronic.inference', 'COMMANDS'),
     'positronic-quickstart': ('positronic.quickstart', 'quickstart'),
 }
-"""Console script -> (module, the attribute holding its config or its ``{command: config}`` tree, or a
-``{command: attribute}`` map where the module builds its tree inside ``main``)."""
+"""Console script -> (module, the attribute holding its config or its ``{command: config}`` tree)."""
 
 
 class CommandLineError(AssertionError):
@@ -42,92 +44,45 @@ def console_scripts() -> dict[str, str]:
         return tomllib.load(f)['project']['scripts']
 
 
-def parse_value(text: str) -> Any:
-    """A flag value as the CLI reads it: a Python literal when it is one (30, 1e-4, True, None, [3,4]), else text."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def split_flags(tokens: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Leading command words and the ``--name=value`` / ``--name value`` flags that follow them."""
-    words, flags, i = [], [], 0
-    while i < len(tokens) and not tokens[i].startswith('-'):
-        words.append(tokens[i])
-        i += 1
-    while i < len(tokens):
-        token = tokens[i]
-        if not token.startswith('--'):
-            raise CommandLineError(f'unexpected argument {token!r} in {shlex.join(tokens)}')
-        if '=' in token:
-            name, value = token[2:].split('=', 1)
-        elif i + 1 < len(tokens) and not tokens[i + 1].startswith('--'):
-            name, value = token[2:], tokens[i + 1]
-            i += 1
-        else:
-            name, value = token[2:], 'True'
-        flags.append((name.replace('-', '_'), value))
-        i += 1
-    return words, flags
-
-
-def command_config(script: str, words: list[str]) -> cfn.Config:
-    """The config that ``script words...`` runs."""
+def script_command(script: str) -> Command:
+    """The config, or the ``{command: config}`` tree, that ``script`` runs."""
     if script not in console_scripts():
         raise CommandLineError(f'{script!r} is not a console script of pyproject.toml')
     module_name, attribute = COMMAND_TREES[script]
-    module = importlib.import_module(module_name)
-    if isinstance(attribute, Mapping):
-        tree: Any = {word: getattr(module, name) for word, name in attribute.items()}
-    else:
-        tree = getattr(module, attribute)
-    for word in words:
-        if not isinstance(tree, Mapping) or word not in tree:
-            raise CommandLineError(
-                f'{script}: no command {word!r}; available: {list(tree) if isinstance(tree, Mapping) else []}'
-            )
-        tree = tree[word]
-    if isinstance(tree, Mapping):
-        if '' not in tree:
-            raise CommandLineError(f'{script} {" ".join(words)}: a command is needed, one of {list(tree)}')
-        tree = tree['']
-    return tree
-
-
-def _parameters(target: Any) -> tuple[set[str], bool]:
-    signature = inspect.signature(target)
-    names = {p.name for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-    return names, any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
-
-
-def check_flag(config: cfn.Config, name: str, where: str) -> None:
-    """Raise CommandLineError unless each part of the dotted ``name`` is a parameter of the config it walks into."""
-    node: Any = config
-    for depth, part in enumerate(name.split('.')):
-        if not isinstance(node, cfn.Config):
-            return  # a plain value (dict, list) takes any key
-        names, takes_any = _parameters(node.target)
-        if takes_any:  # a ``**fields`` config takes the keys it was given defaults for
-            names |= set(node.kwargs)
-        if part not in names:
-            prefix = '.'.join(name.split('.')[:depth]) or '<command>'
-            raise CommandLineError(f'{where}: --{name}: {prefix} has no parameter {part!r}; it has {sorted(names)}')
-        node = node.kwargs.get(part)
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def check_command_line(line: str) -> cfn.Config:
     """Resolve and check one command line (``script [words] --flags``); returns the overridden config."""
     tokens = shlex.split(line, comments=True)
     script, rest = tokens[0], tokens[1:]
-    words, flags = split_flags(rest)
-    config = command_config(script, words)
-    for name, value in flags:
-        if name == 'help':
-            continue
-        check_flag(config, name, line)
-        try:
-            config = config.override(**{name: parse_value(value)})
-        except Exception as error:
-            raise CommandLineError(f'{line}: --{name}={value}: {error}') from error
-    return config
+    try:
+        words, flags = split_flags(rest)
+        return apply_flags(command_config(script_command(script), words), flags)
+    except UsageError as error:
+        raise CommandLineError(f'{line}: {error}') from error
+
+
+PROGRESS_BAR = re.compile(r'\d+%\|')
+"""A tqdm progress line (the commands draw one on stderr while they work)."""
+
+
+def reported_error(main: Callable[[list[str]], None], argv: list[str]) -> tuple[int, str]:
+    """Run a console script's ``main(argv)`` expecting a reported error: returns its exit code and the one message it
+    wrote to stderr (besides progress bars), after checking that there is exactly one and no traceback. A message is
+    one line; only a list of findings (verify's differences) continues on indented lines."""
+    stderr = io.StringIO()
+    with pytest.raises(SystemExit) as exit_info, contextlib.redirect_stderr(stderr):
+        main(argv)
+    lines = [line for line in re.split(r'[\r\n]+', stderr.getvalue()) if line and not PROGRESS_BAR.search(line)]
+    assert 'Traceback' not in stderr.getvalue() and sum(not line[0].isspace() for line in lines) == 1, lines
+    assert lines[0] and not lines[0][0].isspace(), lines
+    assert isinstance(exit_info.value.code, int), exit_info.value.code
+    return exit_info.value.code, '\n'.join(lines)
+
+
+def tree_state(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``root`` with its size and modification time: equal before and after = nothing written."""
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob('*')}

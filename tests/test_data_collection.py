@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -9,9 +10,11 @@ import numpy as np
 import pytest
 
 from positronic import data_collection, keys
+from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE
 from positronic.data_collection import STATIC_SEED, STATIC_SUCCESS, main
 from positronic.dataset import LocalDataset
 from positronic.dataset.episode import UNFINISHED_MARKER
+from tests.command_lines import reported_error
 from tests.signals import restore_sigint
 
 SMALL = ['--camera_size=[64,48]', '--fps=10']
@@ -89,38 +92,42 @@ def test_show_gui_without_a_display_says_so_and_records_headless(tmp_path, monke
 @pytest.mark.parametrize(
     ('args', 'message'),
     [
-        (['--num_episodes=0'], '--num_episodes must be a positive integer'),
-        (['--num_episodes=-3'], '--num_episodes must be a positive integer'),
-        (['--fps=0'], '--fps must be a positive integer'),
-        (['--camera_size=[63,48]'], '--camera_size must be'),
-        (['--keep_failed=yes'], '--keep_failed must be True or False'),
-        (['--bogus=1'], 'unknown option --bogus'),
+        (['--num_episodes=0'], '--num_episodes must be a positive integer, got 0'),
+        (['--num_episodes=-3'], '--num_episodes must be a positive integer, got -3'),
+        (['--fps=0'], '--fps must be a positive integer (frames per second), got 0'),
+        (['--camera_size=[63,48]'], '--camera_size must be [width,height] with even positive integers'),
+        (['--keep_failed=yes'], "--keep_failed must be True or False, got 'yes'"),
+        (['--bogus=1'], "unknown flag --bogus: the command has no 'bogus'"),
     ],
 )
-def test_bad_arguments_fail_before_any_work(tmp_path, capsys, args, message):
+def test_bad_arguments_fail_before_any_work(tmp_path, args, message):
     root = tmp_path / 'never'
-    with pytest.raises(SystemExit) as exit_info:
-        main(['sim', f'--output_dir={root}', *args])
-    assert message in str(exit_info.value.code)
+    exit_code, line = reported_error(main, ['sim', f'--output_dir={root}', *args])
+    assert exit_code == USAGE_ERROR_EXIT_CODE and line.startswith('positronic-data-collection: error: ')
+    assert message in line
     assert not root.exists()
 
 
 def test_missing_output_dir_is_named():
-    with pytest.raises(SystemExit, match='needs --output_dir'):
-        main(['sim', '--num_episodes=1'])
+    assert reported_error(main, ['sim', '--num_episodes=1']) == (
+        USAGE_ERROR_EXIT_CODE,
+        'positronic-data-collection: error: sim needs --output_dir (see --help)',
+    )
 
 
 def test_unwritable_output_dir_is_refused(tmp_path):
     blocker = tmp_path / 'a_file'
     blocker.write_text('')
     for bad in (blocker, blocker / 'sub'):
-        with pytest.raises(SystemExit, match=r'--output_dir=.*(is a file|not a writable directory)'):
-            main(['sim', f'--output_dir={bad}', '--num_episodes=1'])
+        exit_code, line = reported_error(main, ['sim', f'--output_dir={bad}', '--num_episodes=1'])
+        assert exit_code == DATA_ERROR_EXIT_CODE and re.search(
+            r'--output_dir=.*(is a file|not a writable directory)', line
+        )
     locked = tmp_path / 'locked'
     locked.mkdir(mode=0o500)
     if not os.access(locked, os.W_OK):  # root can write anywhere
-        with pytest.raises(SystemExit, match='not a writable directory'):
-            main(['sim', f'--output_dir={locked}', '--num_episodes=1'])
+        exit_code, line = reported_error(main, ['sim', f'--output_dir={locked}', '--num_episodes=1'])
+        assert exit_code == DATA_ERROR_EXIT_CODE and 'not a writable directory' in line
 
 
 def test_ctrl_c_keeps_finished_episodes_and_discards_the_interrupted_one(tmp_path):

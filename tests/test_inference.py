@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from positronic import inference, keys
+from positronic.command import DATA_ERROR_EXIT_CODE, INTERRUPTED_EXIT_CODE, USAGE_ERROR_EXIT_CODE
 from positronic.dataset import LocalDataset
 from positronic.offboard.server import ServerSettings, ServerThread
 from tests.evaluation.sources import HoldSource
@@ -69,7 +70,7 @@ def test_sim_with_the_server_down_exits_with_a_clear_error(monkeypatch, capsys):
             '--connect_attempts=2',
             '--retry_delay_s=0.1',
         )
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == DATA_ERROR_EXIT_CODE
     err = capsys.readouterr().err
     assert 'positronic-inference: error: connecting to the policy failed after 2 attempt(s)' in err
     assert 'cannot reach the inference server at 127.0.0.1' in err
@@ -78,7 +79,7 @@ def test_sim_with_the_server_down_exits_with_a_clear_error(monkeypatch, capsys):
 def test_the_keyboard_driver_without_a_terminal_exits_with_a_clear_error(monkeypatch, capsys, server):
     with pytest.raises(SystemExit) as exit_info:
         run_cli(monkeypatch, 'sim', '--driver=.keyboard', '--policy.host=127.0.0.1', f'--policy.port={server.port}')
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == USAGE_ERROR_EXIT_CODE
     assert 'stdin is not a TTY' in capsys.readouterr().err
 
 
@@ -138,7 +139,7 @@ def test_ctrl_c_keeps_the_finished_iterations_prints_the_summary_and_exits_130(t
                 process.send_signal(signal.SIGINT)
                 break
         lines.extend(process.stdout)
-        assert process.wait(60) == inference.INTERRUPTED_EXIT_CODE
+        assert process.wait(60) == INTERRUPTED_EXIT_CODE
     finally:
         process.kill()
     output = ''.join(lines)

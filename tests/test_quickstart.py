@@ -1,13 +1,16 @@
 """positronic-quickstart: the README's main job runs every stage's real command, end to end, at a tiny scale."""
 
 import json
+import re
 
 import pytest
 
 from positronic import quickstart
+from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE
 from positronic.dataset import LocalDataset
 from positronic.vendors.lerobot.checkpoint import list_checkpoints
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
+from tests.command_lines import reported_error
 
 
 @pytest.mark.slow
@@ -59,8 +62,10 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
 
 
 def test_evaluation_seeds_must_not_overlap_the_demonstration_seeds(tmp_path):
-    with pytest.raises(ValueError, match='overlap the demonstration seeds'):
-        quickstart.main([f'--workdir={tmp_path}', '--num_episodes=10', '--seed=0', '--eval_seed=5'])
+    exit_code, line = reported_error(
+        quickstart.main, [f'--workdir={tmp_path}', '--num_episodes=10', '--seed=0', '--eval_seed=5']
+    )
+    assert exit_code == USAGE_ERROR_EXIT_CODE and '--eval_seed=5: evaluation seeds 5..' in line
     assert not any(tmp_path.iterdir())
 
 
@@ -76,12 +81,12 @@ def test_evaluation_seeds_must_not_overlap_the_demonstration_seeds(tmp_path):
     ],
 )
 def test_bad_flags_are_refused_before_anything_runs(tmp_path, flag, message):
-    with pytest.raises(ValueError, match=message):
-        quickstart.main([f'--workdir={tmp_path}', '--num_train_steps=1000', flag])
+    exit_code, line = reported_error(quickstart.main, [f'--workdir={tmp_path}', '--num_train_steps=1000', flag])
+    assert exit_code == USAGE_ERROR_EXIT_CODE and re.search(f'positronic-quickstart: error: --{message}', line)
     assert not any(tmp_path.iterdir())
 
 
 def test_a_stage_that_fails_stops_the_run_with_its_command(tmp_path, monkeypatch):
     monkeypatch.setattr(quickstart, 'console_script', lambda name: 'false')
-    with pytest.raises(SystemExit, match=r'stage .*record.* failed with exit code 1'):
-        quickstart.main([f'--workdir={tmp_path}'])
+    exit_code, line = reported_error(quickstart.main, [f'--workdir={tmp_path}'])
+    assert exit_code == DATA_ERROR_EXIT_CODE and re.search(r'error: stage .*record.* failed with exit code 1', line)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from positronic.dataset.errors import MissingFrameIndexError, NotAnEpisodeError, UnknownKeyError
+from positronic.dataset.errors import CorruptSignalError, MissingFrameIndexError, NotAnEpisodeError, UnknownKeyError
 from positronic.dataset.signal import Signal, time_grid
 from positronic.dataset.vector import PARQUET_SUFFIX, VectorSignal
 from positronic.dataset.video import FRAMES_SUFFIX, VIDEO_SUFFIX, VideoSignal, frames_path
@@ -182,7 +182,7 @@ class DiskEpisode(Episode):
     @cached_property
     def _static(self) -> Mapping[str, Any]:
         path = self.path / STATIC_FILE
-        return MappingProxyType(json.loads(path.read_text()) if path.exists() else {})
+        return MappingProxyType(_read_json_object(path))
 
     @property
     def static(self) -> Mapping[str, Any]:
@@ -192,7 +192,7 @@ class DiskEpisode(Episode):
     def meta(self) -> Mapping[str, Any]:
         """meta.json, with ``path`` set to the current directory and ``size_mb`` the files' total in MiB."""
         path = self.path / META_FILE
-        meta = json.loads(path.read_text()) if path.exists() else {}
+        meta = dict(_read_json_object(path))
         meta[META_PATH] = str(self.path.resolve())
         meta[META_SIZE_MB] = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file()) / 2**20
         return meta
@@ -224,3 +224,16 @@ def _discover_signals(path: Path) -> dict[str, Signal]:
                 )
             signals[name] = VideoSignal(path / file_name, name)
     return signals
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path`` ({} when there is no such file); CorruptSignalError naming it otherwise."""
+    if not path.exists():
+        return {}
+    try:
+        content = json.loads(path.read_text(encoding='utf-8'))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorruptSignalError(f'{path}: cannot read it ({e}); expected a JSON object') from e
+    if not isinstance(content, dict):
+        raise CorruptSignalError(f'{path}: expected a JSON object, got {type(content).__name__}')
+    return content

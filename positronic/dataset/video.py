@@ -14,6 +14,7 @@ beats decoding the skipped frames).
 """
 
 import contextlib
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,15 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
+@contextlib.contextmanager
+def _decoding(path: Path) -> Iterator[None]:
+    """Turn an FFmpeg failure to open, seek or decode ``path`` into CorruptSignalError naming the file."""
+    try:
+        yield
+    except av.FFmpegError as e:
+        raise CorruptSignalError(f'{path}: cannot decode the video ({e.strerror or e}); expected an mp4 video') from e
+
+
 class FrameDecoder:
     """Decodes frames of one video by index, keeping the decoder open between calls.
 
@@ -147,7 +157,7 @@ class FrameDecoder:
         """Seeks performed so far (sequential access performs none)."""
 
     def _build_index(self) -> None:
-        with av.open(str(self.path)) as container:
+        with _decoding(self.path), av.open(str(self.path)) as container:
             stream = container.streams.video[0]
             self._size = (stream.codec_context.height, stream.codec_context.width)
             packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.pts is not None]
@@ -169,7 +179,7 @@ class FrameDecoder:
     def frame_shape(self) -> tuple[int, int, int]:
         """(H, W, 3) of the frames, from the stream header (no packet is read)."""
         if self._size == (0, 0):
-            with av.open(str(self.path)) as container:
+            with _decoding(self.path), av.open(str(self.path)) as container:
                 context = container.streams.video[0].codec_context
                 self._size = (context.height, context.width)
         return (*self._size, 3)
@@ -192,7 +202,8 @@ class FrameDecoder:
             self._seek(keyframe)
         while True:
             try:
-                decoded = next(self._frames)
+                with _decoding(self.path):
+                    decoded = next(self._frames)
             except StopIteration:
                 self._frames = None
                 raise CorruptSignalError(f'{self.path}: the video ended before frame {index}') from None
@@ -212,13 +223,14 @@ class FrameDecoder:
     def _seek(self, keyframe: int) -> None:
         """Restart decoding at ``keyframe``: a freshly opened file starting at frame 0 needs no seek."""
         fresh = self._container is None
-        if fresh:
-            self._container = av.open(str(self.path))
-            self._container.streams.video[0].thread_type = DECODER_THREADS
-        stream = self._container.streams.video[0]
-        if keyframe > 0 or not fresh:
-            self.seek_count += 1
-            self._container.seek(int(self._pts[keyframe]), stream=stream, backward=True, any_frame=False)
+        with _decoding(self.path):
+            if fresh:
+                self._container = av.open(str(self.path))
+                self._container.streams.video[0].thread_type = DECODER_THREADS
+            stream = self._container.streams.video[0]
+            if keyframe > 0 or not fresh:
+                self.seek_count += 1
+                self._container.seek(int(self._pts[keyframe]), stream=stream, backward=True, any_frame=False)
         self._frames = self._container.decode(stream)
         self._position = keyframe - 1
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from positronic import geom, keys
+from positronic.command import UsageError
 from positronic.dataset import Episode, Signal
 from positronic.dataset.signal import time_grid
 from positronic.dataset.transforms import concat, letterbox, letterboxed
@@ -86,7 +87,8 @@ def canonical_poses(poses: np.ndarray) -> np.ndarray:
 
 
 def image_size_pair(image_size: int | Sequence[int]) -> tuple[int, int]:
-    """``(width, height)`` from an int (square) or a ``[width, height]`` pair; raises ValueError otherwise."""
+    """``(width, height)`` from an int (square) or a ``[width, height]`` pair; raises UsageError (a ValueError)
+    otherwise."""
     if isinstance(image_size, int | np.integer) and not isinstance(image_size, bool):
         size = (int(image_size), int(image_size))
     elif isinstance(image_size, Sequence) and not isinstance(image_size, str) and len(image_size) == 2:
@@ -95,9 +97,9 @@ def image_size_pair(image_size: int | Sequence[int]) -> tuple[int, int]:
         except (TypeError, ValueError):
             raise ValueError(f'image_size must be an int or [width, height], got {image_size!r}') from None
     else:
-        raise ValueError(f'image_size must be an int or [width, height], got {image_size!r}')
+        raise UsageError(f'image_size must be an int or [width, height], got {image_size!r}')
     if min(size) <= 0 or any(s % 2 for s in size):
-        raise ValueError(f'image_size must be positive and even (H.264 needs even sizes), got {image_size!r}')
+        raise UsageError(f'image_size must be positive and even (H.264 needs even sizes), got {image_size!r}')
     return size
 
 

@@ -11,6 +11,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from positronic.command import UsageError
+
 GROUP_TIMEOUT = timedelta(hours=2)
 """Long enough for local rank 0 to decode a large dataset into the frame cache while the others wait."""
 
@@ -23,9 +25,14 @@ def threads_per_process(processes: int) -> int:
 def pick_device(requested: str | None, local_rank: int = 0) -> torch.device:
     """``requested`` when given; else the first available of CUDA (this process's GPU), MPS and CPU."""
     if requested:
-        device = torch.device(requested)
+        try:
+            device = torch.device(requested)
+        except RuntimeError as e:
+            raise UsageError(f'--device={requested!r} is not a device; expected cuda, cuda:<index>, mps or cpu') from e
         if device.type == 'cuda' and not torch.cuda.is_available():
-            raise ValueError(f'--device={requested}: CUDA is not available on this machine')
+            raise UsageError(f'--device={requested}: CUDA is not available on this machine; use --device=cpu')
+        if device.type == 'mps' and not torch.backends.mps.is_available():
+            raise UsageError(f'--device={requested}: MPS is not available on this machine; use --device=cpu')
         return device
     if torch.cuda.is_available():
         return torch.device('cuda', local_rank)

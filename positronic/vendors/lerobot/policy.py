@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from positronic.command import UsageError
 from positronic.policy.codec import Codec
 from positronic.vendors.lerobot.act import ACTPolicy, FeatureType
 from positronic.vendors.lerobot.act.normalize import Processors, load_processors
@@ -33,7 +34,7 @@ DEVICE_AUTO = 'auto'
 def resolve_device(device: str | torch.device = DEVICE_AUTO) -> torch.device:
     """``'auto'``: the first of cuda, mps, cpu that is available; otherwise ``device``, checked to exist here.
 
-    Raises ValueError for an unknown or unavailable device.
+    Raises UsageError (a ValueError) for an unknown or unavailable device.
     """
     if str(device) == DEVICE_AUTO:
         if torch.cuda.is_available():
@@ -44,13 +45,13 @@ def resolve_device(device: str | torch.device = DEVICE_AUTO) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise ValueError(f'unknown device {device!r}: expected auto, cpu, cuda, cuda:<index> or mps') from e
+        raise UsageError(f'unknown device {device!r}: expected auto, cpu, cuda, cuda:<index> or mps') from e
     if resolved.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'device {device!r} asked for, but CUDA is not available on this machine')
+        raise UsageError(f'device {device!r} asked for, but CUDA is not available on this machine')
     if resolved.type == 'cuda' and resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise ValueError(f'device {device!r} asked for, but this machine has {torch.cuda.device_count()} CUDA devices')
+        raise UsageError(f'device {device!r} asked for, but this machine has {torch.cuda.device_count()} CUDA devices')
     if resolved.type == 'mps' and not torch.backends.mps.is_available():
-        raise ValueError(f'device {device!r} asked for, but MPS is not available on this machine')
+        raise UsageError(f'device {device!r} asked for, but MPS is not available on this machine')
     return resolved
 
 

@@ -11,17 +11,19 @@ The codec defaults to the one recorded in the checkpoint; a contradicting ``--co
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import configuronic as cfn
 
+from positronic.command import UsageError, run_command
 from positronic.offboard import protocol, wire
 from positronic.offboard.models import ModelNotFoundError
 from positronic.offboard.server import ServerSettings, serve
-from positronic.policy.codec import Codec
+from positronic.policy.codec import Codec, CodecMismatchError
 from positronic.vendors.lerobot.checkpoint_selection import (
+    CheckpointFormatError,
     CheckpointNotFoundError,
     available_checkpoints,
     checkpoint_codec,
@@ -31,6 +33,8 @@ from positronic.vendors.lerobot.checkpoint_selection import (
 from positronic.vendors.lerobot.policy import DEVICE_AUTO, ACTRunner, resolve_device
 
 logger = logging.getLogger(__name__)
+
+PROG = 'positronic-lerobot-server'
 
 LOG_LEVELS = ('debug', 'info', 'warning', 'error')
 """``--log_level`` choices; they set the level of the ``positronic`` loggers (uvicorn's stay at info)."""
@@ -158,11 +162,11 @@ def serve_checkpoints(
         unpacking it, in the policy (codec included) and packing the answer.
     """
     if log_level not in LOG_LEVELS:
-        raise SystemExit(f'error: --log_level={log_level!r}: expected one of {", ".join(LOG_LEVELS)}')
+        raise UsageError(f'--log_level={log_level!r}: expected one of {", ".join(LOG_LEVELS)}')
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     logging.getLogger('positronic').setLevel(log_level.upper())
     if checkpoint is not None and parse_step(checkpoint) is None:
-        raise SystemExit(f'error: --checkpoint={checkpoint!r} is not a training step (digits, e.g. 10000)')
+        raise UsageError(f'--checkpoint={checkpoint!r} is not a training step (digits, e.g. 10000)')
     source = CheckpointSource(
         checkpoints_dir,
         None if checkpoint is None else parse_step(checkpoint),
@@ -170,15 +174,17 @@ def serve_checkpoints(
         device,
         extra_meta={'host': host, 'port': port},
     )
-    try:
-        source.check()
-    except (LookupError, ValueError) as e:
-        raise SystemExit(f'error: {e}') from e
+    source.check()
     serve(source, host, port, ServerSettings(max_message_bytes=max_message_bytes))
 
 
-def main() -> None:
-    cfn.cli(serve_checkpoints)
+DATA_ERRORS = (CheckpointNotFoundError, CheckpointFormatError, CodecMismatchError)
+"""A missing or unreadable experiment, or a --codec it contradicts: exit code 1 (bad flag values exit with 2)."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``positronic-lerobot-server``; ``argv`` replaces the command line (for tests)."""
+    run_command(PROG, serve_checkpoints, argv, data_errors=DATA_ERRORS)
 
 
 if __name__ == '__main__':

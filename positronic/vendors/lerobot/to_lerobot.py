@@ -12,7 +12,6 @@ every episode's static ``task``. The output is written next to ``--output_dir`` 
 complete; an append adds its files in an order that keeps the dataset loadable at every step (see the writer).
 """
 
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ import configuronic as cfn
 from tqdm import tqdm
 
 from positronic.cfg.dataset import encoded
+from positronic.command import UsageError, run_command, writing_to
 from positronic.dataset import CorruptSignalError, MissingFrameIndexError
 from positronic.dataset import NotADatasetError as RawNotADatasetError
 from positronic.policy.codec import CodecMismatchError, MissingSignalError
@@ -36,13 +36,16 @@ from positronic.vendors.lerobot.lerobot_dataset import (
     H264,
     DatasetWriter,
     EmptyDatasetError,
+    InvalidFpsError,
     LeRobotDatasetError,
     VideoEncoding,
 )
 from positronic.vendors.lerobot.read_ahead import DEFAULT_DEPTH, ReadAhead
 
 PROG = 'positronic-to-lerobot'
-USER_ERRORS = (
+USAGE_ERRORS = (InvalidFpsError,)
+"""Flag values that cannot work, whatever the data: exit code 2."""
+DATA_ERRORS = (
     LeRobotDatasetError,
     RawNotADatasetError,
     CorruptSignalError,
@@ -53,8 +56,7 @@ USER_ERRORS = (
     CodecMismatchError,
     ConversionMismatchError,
 )
-"""Bad input (including unreadable raw files) or a failed check: reported as one line on stderr (exit status 1),
-without a traceback."""
+"""Bad or unreadable input, an output in the way, or a failed check: exit code 1."""
 
 
 def _expanded(path: str | Path) -> Path:
@@ -65,7 +67,7 @@ def _task_override(task: object) -> str | None:
     if task is None:
         return None
     if not str(task).strip():
-        raise MissingTaskError('--task must be a non-empty string')
+        raise UsageError(f'--task must be a non-empty string, got {task!r}')
     return str(task)
 
 
@@ -160,9 +162,10 @@ def convert(
     root, task = _expanded(output_dir), _task_override(task)
     _check_not_empty(dataset)
     start = time.perf_counter()
-    with DatasetWriter.create(
-        root, dataset.features(), fps, video=video, positronic_codec=dataset.codec.path
-    ) as writer:
+    with (
+        writing_to(root, 'output_dir'),
+        DatasetWriter.create(root, dataset.features(), fps, video=video, positronic_codec=dataset.codec.path) as writer,
+    ):
         dataset.check(task)
         frames = write_episodes(writer, dataset, writer.fps, task, f'convert -> {root.name}', read_ahead)
     print(_summary('wrote', root, len(dataset), frames, time.perf_counter() - start))
@@ -180,7 +183,10 @@ def append(
     root, task = _expanded(output_dir), _task_override(task)
     _check_not_empty(dataset)
     start = time.perf_counter()
-    with DatasetWriter.append(root, dataset.features(), fps, positronic_codec=dataset.codec.path) as writer:
+    with (
+        writing_to(root, 'output_dir'),
+        DatasetWriter.append(root, dataset.features(), fps, positronic_codec=dataset.codec.path) as writer,
+    ):
         dataset.check(task)
         first = writer.num_episodes
         frames = write_episodes(writer, dataset, writer.fps, task, f'append -> {root.name}', read_ahead)
@@ -231,32 +237,19 @@ def verify(
     print(format_report(root, dataset, report))
 
 
-def _root_cause(error: BaseException) -> BaseException:
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return error
-
-
 COMMANDS = {'convert': convert, 'append': append, 'verify': verify}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``positronic-to-lerobot``; ``argv`` replaces the command line (for tests)."""
-    saved = sys.argv
-    if argv is not None:
-        sys.argv = [PROG, *argv]
-    try:
-        cfn.cli(COMMANDS)
-    except USER_ERRORS as error:
-        sys.exit(f'{PROG}: error: {error}')
-    except cfn.ConfigError as error:  # e.g. a missing raw dataset path, raised while building --dataset
-        if not isinstance(_root_cause(error), USER_ERRORS):
-            raise
-        sys.exit(f'{PROG}: error: {error}')
-    except KeyboardInterrupt:
-        sys.exit(f'{PROG}: interrupted; the output is as it was before this command')
-    finally:
-        sys.argv = saved
+    run_command(
+        PROG,
+        COMMANDS,
+        argv,
+        usage_errors=USAGE_ERRORS,
+        data_errors=DATA_ERRORS,
+        interrupted='interrupted; the output is as it was before this command',
+    )
 
 
 if __name__ == '__main__':

@@ -16,7 +16,7 @@ import dataclasses
 import json
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from positronic.command import DataError, UsageError, run_command
 from positronic.policy.codec import (
     ACTION,
     Codec,
@@ -35,7 +36,7 @@ from positronic.policy.codec import (
 )
 from positronic.vendors.lerobot import augment
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy, ConfigError
-from positronic.vendors.lerobot.act.backbone import unfreeze_batchnorm
+from positronic.vendors.lerobot.act.backbone import BackboneWeightsError, unfreeze_batchnorm
 from positronic.vendors.lerobot.act.config import ENV_STATE_KEY
 from positronic.vendors.lerobot.act.normalize import (
     Normalizer,
@@ -47,6 +48,7 @@ from positronic.vendors.lerobot.act.normalize import (
 from positronic.vendors.lerobot.checkpoint import (
     PRETRAINED_DIR,
     TRAINING_STATE_DIR,
+    CheckpointError,
     capture_rng_state,
     latest_step_dir,
     load_training_state,
@@ -56,12 +58,20 @@ from positronic.vendors.lerobot.checkpoint import (
 from positronic.vendors.lerobot.codecs import DEFAULT_CODEC, registered_codec
 from positronic.vendors.lerobot.distributed import ProcessGroup
 from positronic.vendors.lerobot.frame_cache import FrameCache
-from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
-from positronic.vendors.lerobot.lerobot_dataset.format import POSITRONIC_META_PATH
+from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, LeRobotDatasetError, NotADatasetError
+from positronic.vendors.lerobot.lerobot_dataset.format import POSITRONIC_META_PATH, STATS_PATH
 from positronic.vendors.lerobot.resident_batches import ResidentBatches, fits_on_device
-from positronic.vendors.lerobot.train_log import StepWindow, TrainingLog, start_wandb, wandb_module
+from positronic.vendors.lerobot.train_log import (
+    NonFiniteLossError,
+    StepWindow,
+    TrainingLog,
+    WandbMissingError,
+    start_wandb,
+    wandb_module,
+)
 from positronic.vendors.lerobot.training_data import BatchStream, ChunkDataset, SampleOrder
 
+PROG = 'positronic-lerobot-train'
 GRAD_CLIP_NORM = 10.0
 ADAMW_BETAS = (0.9, 0.999)
 ADAMW_EPS = 1e-8
@@ -172,12 +182,12 @@ def check_resumable(experiment_dir: Path, record: Mapping[str, Any]) -> None:
         if key in saved and json.loads(json.dumps(record[key])) != saved[key]:
             before, now = saved[key], record[key]
             diff = {k: (before.get(k), now.get(k)) for k in set(before) | set(now) if before.get(k) != now.get(k)}
-            raise ValueError(
+            raise ResumeRefusedError(
                 f'--resume: this command trains with another {key} than {experiment_dir} was started with '
                 f'(saved, now): {diff}; resume with the original settings or use a new --exp_name'
             )
     if saved.get('train_batchnorm', False) != record.get('train_batchnorm', False):
-        raise ValueError(
+        raise ResumeRefusedError(
             f'--resume: {experiment_dir} was started with train_batchnorm={saved.get("train_batchnorm", False)}; '
             'resume with the same setting (it changes which parameters the optimizer holds)'
         )
@@ -190,14 +200,41 @@ def open_experiment(experiment_dir: Path, resume: bool) -> Path | None:
     """The step directory to resume from (None for a fresh run); refuses an existing dir without ``resume``."""
     if not resume:
         if experiment_dir.exists():
-            raise FileExistsError(
+            raise ExperimentExistsError(
                 f'{experiment_dir} already exists; pass --resume=True to continue it, or choose a new --exp_name'
             )
         return None
     step_dir = latest_step_dir(experiment_dir) if experiment_dir.is_dir() else None
     if step_dir is None:
-        raise FileNotFoundError(f'--resume: {experiment_dir} has no checkpoint to resume from')
+        raise ResumeRefusedError(f'--resume: {experiment_dir} has no checkpoint to resume from')
     return step_dir
+
+
+def check_settings(
+    exp_name: str,
+    num_train_steps: int,
+    save_freq: int,
+    batch_size: int,
+    log_freq: int,
+    num_workers: int,
+    precision: str,
+    compile: str,
+    random_shift: int,
+) -> None:
+    """UsageError naming the first flag whose value cannot work, before anything is read or written."""
+    counts = {'num_train_steps': num_train_steps, 'save_freq': save_freq, 'batch_size': batch_size}
+    for name, value in {**counts, 'log_freq': log_freq}.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f'--{name} must be an integer >= 1, got {value!r}')
+    for name, value in {'num_workers': num_workers, 'random_shift': random_shift}.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UsageError(f'--{name} must be an integer >= 0, got {value!r}')
+    if precision not in PRECISION_CHOICES:
+        raise UsageError(f'--precision must be one of {", ".join(PRECISION_CHOICES)}, got {precision!r}')
+    if compile not in COMPILE_CHOICES:
+        raise UsageError(f'--compile must be one of {", ".join(COMPILE_CHOICES)}, got {compile!r}')
+    if not isinstance(exp_name, str) or not exp_name or Path(exp_name).name != exp_name or exp_name in ('.', '..'):
+        raise UsageError(f'--exp_name must be a plain folder name inside --output_dir, got {exp_name!r}')
 
 
 @cfn.config(
@@ -259,16 +296,17 @@ def train(
     channels-last convolutions (default: on CUDA).
     policy: ACTConfig fields, e.g. --policy.chunk_size=50 --policy.pretrained_backbone_weights=None.
     """
-    if precision not in PRECISION_CHOICES:
-        raise ValueError(f'--precision must be auto, fp32, bf16 or fp16, got {precision!r}')
-    if min(num_train_steps, save_freq, batch_size, log_freq) < 1 or num_workers < 0:
-        raise ValueError('num_train_steps, save_freq, batch_size and log_freq must be >= 1, num_workers >= 0')
-    if not exp_name or Path(exp_name).name != exp_name or exp_name in ('.', '..'):
-        raise ValueError(f'--exp_name must be a plain folder name inside --output_dir, got {exp_name!r}')
-    if compile not in COMPILE_CHOICES:
-        raise ValueError(f'--compile must be one of {", ".join(COMPILE_CHOICES)}, got {compile!r}')
-    if random_shift < 0:
-        raise ValueError(f'--random_shift must be >= 0 pixels, got {random_shift}')
+    check_settings(
+        exp_name=exp_name,
+        num_train_steps=num_train_steps,
+        save_freq=save_freq,
+        batch_size=batch_size,
+        log_freq=log_freq,
+        num_workers=num_workers,
+        precision=precision,
+        compile=compile,
+        random_shift=random_shift,
+    )
     group = ProcessGroup.start(device)
     try:
         return _train(
@@ -325,7 +363,7 @@ def _train(
     wandb = wandb_module() if group.is_main else None
     reader = DatasetReader(Path(input_path).expanduser())
     if reader.stats is None:
-        raise FileNotFoundError(f'{reader.root}/meta/stats.json is missing: training normalizes with it')
+        raise NotADatasetError(f'{reader.root / STATS_PATH} is missing: training normalizes with it')
     codec = resolve_codec(codec, reader)
     config = policy_config(policy, reader, device)
     experiment_dir = Path(output_dir).expanduser().absolute() / exp_name
@@ -448,6 +486,14 @@ def _train(
     return experiment_dir
 
 
+class ExperimentExistsError(DataError):
+    """The experiment directory exists and ``--resume`` was not given."""
+
+
+class ResumeRefusedError(DataError):
+    """``--resume`` cannot continue the experiment: no checkpoint, or another dataset, codec or policy."""
+
+
 class LossTerms(torch.nn.Module):
     """The policy's training loss and its parts as one tensor ``[loss, l1_loss(, kld_loss)]``: the module that
     DistributedDataParallel and torch.compile wrap (the policy's own ``forward`` reads its logs on the host)."""
@@ -522,8 +568,15 @@ def _auto_amp_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def main() -> None:
-    cfn.cli(train)
+USAGE_ERRORS = (ConfigError, BackboneWeightsError)
+"""Errors of the --policy settings: exit code 2 (UsageError itself is always one)."""
+DATA_ERRORS = (LeRobotDatasetError, CodecMismatchError, CheckpointError, NonFiniteLossError, WandbMissingError)
+"""Errors of the dataset, the experiment directory or the run: exit code 1 (DataError itself is always one)."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``positronic-lerobot-train``; ``argv`` replaces the command line (for tests)."""
+    run_command(PROG, train, argv, usage_errors=USAGE_ERRORS, data_errors=DATA_ERRORS)
 
 
 if __name__ == '__main__':

@@ -9,16 +9,17 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from positronic import keys
+from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE
 from positronic.offboard import protocol, wire
 from positronic.offboard.client import InferenceClient, OffboardError
 from positronic.offboard.server import ServerSettings, ServerThread
 from positronic.policy.action import parse_action
 from positronic.policy.remote import RemotePolicy
 from positronic.vendors.lerobot.checkpoint_selection import CheckpointNotFoundError, select_checkpoint
-from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.policy import ACTRunner
-from positronic.vendors.lerobot.server import CheckpointSource, serve_checkpoints
+from positronic.vendors.lerobot.server import CheckpointSource, main
 from positronic.vendors.lerobot.train import train
+from tests.command_lines import reported_error
 from tests.offboard.positronic041_run import run_positronic041_client
 from tests.offboard.raw import get_json, handshake, open_raw, recv, request
 from tests.vendors.lerobot.tiny_act import (
@@ -182,22 +183,25 @@ def test_a_configured_checkpoint_that_is_missing_is_refused_at_start_and_per_ses
     assert closed.value.rcvd.reason == protocol.REASON_CONFIGURED_MODEL_NOT_FOUND
 
 
-def test_a_contradicting_codec_is_refused_at_start(experiment):
-    run = serve_checkpoints.override(checkpoints_dir=str(experiment), codec=eepose_absolute.instantiate(), port=0)
-    with pytest.raises(SystemExit, match=r'error: codec .*eepose_absolute at image size \[480, 480\] contradicts'):
-        run.instantiate()
-
-
-def test_a_missing_directory_or_device_is_refused_at_start(tmp_path, experiment):
-    with pytest.raises(SystemExit, match='does not exist'):
-        serve_checkpoints.override(checkpoints_dir=str(tmp_path / 'nowhere')).instantiate()
-    with pytest.raises(SystemExit, match="unknown device 'tpu'"):
-        serve_checkpoints.override(checkpoints_dir=str(experiment), device='tpu').instantiate()
-
-
-def test_an_unknown_log_level_is_refused_at_start(experiment):
-    with pytest.raises(SystemExit, match=r"--log_level='verbose': expected one of debug, info, warning, error"):
-        serve_checkpoints.override(checkpoints_dir=str(experiment), log_level='verbose').instantiate()
+@pytest.mark.parametrize(
+    'flags, code, named',
+    [
+        (
+            ['--codec=@positronic.vendors.lerobot.codecs.eepose_absolute'],
+            DATA_ERROR_EXIT_CODE,
+            'eepose_absolute at image size [480, 480] contradicts',
+        ),
+        (['--checkpoints_dir=/nowhere/experiment'], DATA_ERROR_EXIT_CODE, '/nowhere/experiment does not exist'),
+        (['--device=tpu'], USAGE_ERROR_EXIT_CODE, "unknown device 'tpu'"),
+        (['--log_level=verbose'], USAGE_ERROR_EXIT_CODE, "--log_level='verbose': expected one of debug, info, warning"),
+        (['--checkpoint=last'], USAGE_ERROR_EXIT_CODE, "--checkpoint='last' is not a training step"),
+        (['--port=1', '--no_such_flag=1'], USAGE_ERROR_EXIT_CODE, 'unknown flag --no_such_flag'),
+    ],
+    ids=['contradicting-codec', 'missing-directory', 'unknown-device', 'log-level', 'checkpoint', 'unknown-flag'],
+)
+def test_a_refused_start_is_one_line_with_its_exit_code(experiment, flags, code, named):
+    exit_code, line = reported_error(main, [f'--checkpoints_dir={experiment}', '--port=0', *flags])
+    assert exit_code == code and line.startswith('positronic-lerobot-server: error: ') and named in line, line
 
 
 def _free_port() -> int:

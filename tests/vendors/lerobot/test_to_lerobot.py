@@ -2,6 +2,8 @@
 
 import os
 import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from positronic import keys
+from positronic.command import DATA_ERROR_EXIT_CODE, INTERRUPTED_EXIT_CODE, USAGE_ERROR_EXIT_CODE
 from positronic.dataset import LocalDataset
 from positronic.policy.codec import GRIP_PART, JOINT_NAMES, Codec, ObservationEncoder, StatePart, image_size_pair
 from positronic.policy.encoded_dataset import EncodedDataset
@@ -23,6 +26,7 @@ from positronic.vendors.lerobot.conversion_check import ConversionMismatchError,
 from positronic.vendors.lerobot.lerobot_dataset import AV1_LEROBOT, DatasetReader, NotADatasetError, VideoEncoding
 from positronic.vendors.lerobot.lerobot_dataset.staging import staging_path
 from positronic.vendors.lerobot.to_lerobot import main
+from tests.command_lines import PROGRESS_BAR, reported_error
 from tests.raw_episodes import TASK, write_dataset
 from tests.signals import restore_sigint
 from tests.vendors.lerobot.lerobot_dataset.helpers import mean_abs_diff, snapshot
@@ -53,12 +57,11 @@ def encoded(raw: Path, codec=eepose_absolute, size: int = SIZE) -> EncodedDatase
     return EncodedDataset(LocalDataset(raw), codec.override(image_size=size).instantiate())
 
 
-def fails(argv: list[str]) -> str:
-    """Run the command expecting a reported error; returns the message."""
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert isinstance(info.value.code, str), info.value.code
-    return info.value.code
+def fails(argv: list[str], code: int = DATA_ERROR_EXIT_CODE) -> str:
+    """Run the command expecting a reported error (one stderr line, no traceback, exit ``code``); returns the line."""
+    exit_code, line = reported_error(main, argv)
+    assert exit_code == code and line.startswith('positronic-to-lerobot: error: '), (exit_code, line)
+    return line
 
 
 def leaves_nothing(out: Path) -> bool:
@@ -201,17 +204,17 @@ def test_missing_signals_name_the_episode_the_key_and_the_codec(tmp_path):
 
 
 @pytest.mark.parametrize(
-    'case, match',
+    'case, match, code',
     [
-        ('empty dataset', 'has no finished episodes'),
-        ('missing input', 'is not a dataset root (missing)'),
-        ('zero fps', 'fps must be a positive integer, got 0'),
-        ('negative fps', 'fps must be a positive integer, got -5'),
-        ('fractional fps', 'fps must be a positive integer, got 29.97'),
-        ('empty task', '--task must be a non-empty string'),
+        ('empty dataset', 'has no finished episodes', DATA_ERROR_EXIT_CODE),
+        ('missing input', 'is not a dataset root (missing)', DATA_ERROR_EXIT_CODE),
+        ('zero fps', 'fps must be a positive integer, got 0', USAGE_ERROR_EXIT_CODE),
+        ('negative fps', 'fps must be a positive integer, got -5', USAGE_ERROR_EXIT_CODE),
+        ('fractional fps', 'fps must be a positive integer, got 29.97', USAGE_ERROR_EXIT_CODE),
+        ('empty task', "--task must be a non-empty string, got ''", USAGE_ERROR_EXIT_CODE),
     ],
 )
-def test_bad_input_is_a_clear_error_and_writes_nothing(raw, tmp_path, case, match):
+def test_bad_input_is_a_clear_error_and_writes_nothing(raw, tmp_path, case, match, code):
     source, fps, extra = raw, 30, ()
     if case == 'empty dataset':
         source = tmp_path / 'empty'
@@ -223,7 +226,7 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(raw, tmp_path, case, matc
     else:
         extra = ('--task=',)
     out = tmp_path / 'out'
-    assert match in fails(['convert', *cli_args(source, out, *extra, fps=fps)])
+    assert match in fails(['convert', *cli_args(source, out, *extra, fps=fps)], code)
     assert leaves_nothing(out)
 
 
@@ -284,7 +287,7 @@ def test_a_killed_conversion_leaves_nothing_that_loads_and_a_rerun_completes(lon
 def test_ctrl_c_stops_a_conversion_promptly_and_cleans_up(long_raw, tmp_path):
     out = tmp_path / 'out'
     result = start_and_interrupt(cli_args(long_raw, out, size=192), out, signal.SIGINT)
-    assert result.returncode == 1 and 'positronic-to-lerobot: interrupted' in result.stderr
+    assert result.returncode == INTERRUPTED_EXIT_CODE and 'positronic-to-lerobot: interrupted' in result.stderr
     assert leaves_nothing(out)
 
 
@@ -362,3 +365,97 @@ def test_verify_reports_a_changed_value_another_codec_and_missing_episodes(raw, 
     )
     three = write_dataset(tmp_path / 'three', num_episodes=3)
     assert 'are asked for but it has 2' in fails(['verify', *cli_args(three, out, fps=None)])
+
+
+@pytest.mark.parametrize(
+    'flags, named',
+    [
+        (
+            ['--dataset.codec=@positronic.vendors.lerobot.codecs.nope', '--fps=30'],
+            '--dataset.codec=@positronic.vendors.lerobot.codecs.nope: module',
+        ),
+        ([f'--dataset.codec.image_size={SIZE}'], 'convert needs --fps'),
+        (['--dataset.codec.image_size=-32', '--fps=30'], '--dataset.codec: image_size must be positive and even'),
+        (['--dataset.codec.image_size=32', '--fps=30', '--no_such_flag=1'], 'unknown flag --no_such_flag'),
+    ],
+    ids=['unknown-codec', 'missing-fps', 'negative-image-size', 'unknown-flag'],
+)
+def test_a_wrong_flag_is_a_usage_error_naming_it_and_writes_nothing(raw, tmp_path, flags, named):
+    out = tmp_path / 'out'
+    line = fails(['convert', f'--dataset.dataset.path={raw}', f'--output_dir={out}', *flags], USAGE_ERROR_EXIT_CODE)
+    assert named in line
+    assert leaves_nothing(out)
+
+
+def _cut_in_half(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(
+    'damage, file_name',
+    [
+        (_cut_in_half, f'{keys.ROBOT_Q}.parquet'),
+        (lambda path: path.write_bytes(b'PAR1' + bytes(200) + b'PAR1'), f'{keys.ROBOT_EE_POSE}.parquet'),
+        (_cut_in_half, f'{keys.IMAGE_WRIST}.mp4'),
+        (lambda path: path.write_bytes(b'not a video' * 50), f'{keys.IMAGE_EXTERIOR}.mp4'),
+        (_cut_in_half, 'static.json'),
+    ],
+    ids=['truncated-parquet', 'corrupt-parquet', 'truncated-mp4', 'corrupt-mp4', 'truncated-static-json'],
+)
+def test_an_unreadable_raw_file_is_a_data_error_naming_it_and_writes_nothing(tmp_path, damage, file_name):
+    source = write_dataset(tmp_path / 'raw', num_episodes=2)
+    broken = LocalDataset(source)[1].path / file_name
+    damage(broken)
+    out = tmp_path / 'out'
+    assert str(broken) in fails(['convert', *cli_args(source, out)])
+    assert leaves_nothing(out)
+
+
+@pytest.mark.parametrize(
+    'content, expected',
+    [('{"action": ', 'cannot read it'), ('{"action": 3}', 'expected a JSON object {feature: {stat:')],
+    ids=['truncated', 'wrong-shape'],
+)
+def test_a_bad_stats_json_is_a_data_error_naming_it_and_append_writes_nothing(raw, tmp_path, content, expected):
+    out = tmp_path / 'lerobot'
+    main(['convert', *cli_args(raw, out)])
+    stats = out / 'meta' / 'stats.json'
+    stats.write_text(content)
+    before = snapshot(out)
+    line = fails(['append', *cli_args(raw, out)])
+    assert f'{stats}: ' in line and expected in line
+    assert snapshot(out) == before and not staging_path(out).exists()
+
+
+def test_a_truncated_dataset_parquet_is_a_data_error_naming_it(raw, tmp_path):
+    out = tmp_path / 'lerobot'
+    main(['convert', *cli_args(raw, out)])
+    data = out / 'data' / 'chunk-000' / 'file-000.parquet'
+    _cut_in_half(data)
+    assert f'{data}: cannot read it' in fails(['verify', *cli_args(raw, out, fps=None)])
+
+
+def _small_filesystem_command(size: str, mount_point: Path, command: list[str]) -> list[str] | None:
+    """``command`` run with a tmpfs of ``size`` mounted at ``mount_point`` in a private mount namespace, then
+    ``left: <what the tmpfs holds>`` printed (needs ``unshare``; None where this machine does not allow it)."""
+    unshare = shutil.which('unshare')
+    if unshare is None or subprocess.run([unshare, '-rm', 'true'], capture_output=True).returncode != 0:
+        return None
+    where = shlex.quote(str(mount_point))
+    script = f'mount -t tmpfs -o size={size} tmpfs {where} && {{ {shlex.join(command)}; status=$?; }}'
+    return [unshare, '-rm', 'sh', '-c', f'{script} && echo "left: $(ls -A {where})" && exit $status']
+
+
+def test_a_full_disk_is_a_data_error_naming_the_output_and_leaves_nothing(raw, tmp_path):
+    disk = tmp_path / 'disk'
+    disk.mkdir()
+    out = disk / 'lerobot'
+    convert = [sys.executable, '-m', 'positronic.vendors.lerobot.to_lerobot', 'convert', *cli_args(raw, out)]
+    command = _small_filesystem_command('60k', disk, convert)
+    if command is None:
+        pytest.skip('no unprivileged mount namespace here to make a small filesystem')
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    lines = [line for line in re.split(r'[\r\n]+', result.stderr) if line and not PROGRESS_BAR.search(line)]
+    assert result.returncode == DATA_ERROR_EXIT_CODE and 'Traceback' not in result.stderr, result.stderr
+    assert len(lines) == 1 and lines[0].startswith(f'positronic-to-lerobot: error: --output_dir={out}: no space left')
+    assert result.stdout.splitlines()[-1] == 'left: '  # neither the dataset nor its staging area

@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE, UsageError
 from positronic.policy.codec import CodecMismatchError, UnknownCodecError
 from positronic.vendors.lerobot.act import ACTPolicy, ConfigError
 from positronic.vendors.lerobot.act.backbone import BackboneWeightsError
@@ -20,8 +21,16 @@ from positronic.vendors.lerobot.act.normalize import load_processors
 from positronic.vendors.lerobot.checkpoint import list_checkpoints, read_codec_record
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
-from positronic.vendors.lerobot.train import policy_config, resolve_codec, train
+from positronic.vendors.lerobot.train import (
+    ExperimentExistsError,
+    ResumeRefusedError,
+    main,
+    policy_config,
+    resolve_codec,
+    train,
+)
 from positronic.vendors.lerobot.train_log import NonFiniteLossError, WandbMissingError, read_metrics
+from tests.command_lines import reported_error, tree_state
 
 from .tiny_dataset import LENGTHS, tiny_codec, write_tiny_dataset
 
@@ -117,7 +126,7 @@ def test_checkpoints_are_laid_out_as_lerobot_and_load_back(trained, dataset):
 
 def test_existing_experiment_is_refused_without_resume(trained, dataset):
     before = sorted(p.name for p in (trained / 'checkpoints').iterdir())
-    with pytest.raises(FileExistsError, match='--resume=True'):
+    with pytest.raises(ExperimentExistsError, match='--resume=True'):
         _train(dataset, trained.parent, exp_name=trained.name)
     assert sorted(p.name for p in (trained / 'checkpoints').iterdir()) == before
 
@@ -135,17 +144,17 @@ def test_resume_continues_the_loss_curve_exactly(dataset, tmp_path):
 
 
 def test_resume_needs_a_checkpoint_and_the_same_policy(dataset, tmp_path):
-    with pytest.raises(FileNotFoundError, match='no checkpoint to resume from'):
+    with pytest.raises(ResumeRefusedError, match='no checkpoint to resume from'):
         _train(dataset, tmp_path, 'nothing', resume=True)
     _train(dataset, tmp_path, 'short', num_train_steps=1)
-    with pytest.raises(ValueError, match='another policy'):
+    with pytest.raises(ResumeRefusedError, match='another policy'):
         _train(dataset, tmp_path, 'short', num_train_steps=2, resume=True, **{'policy.dim_feedforward': 48})
 
 
 def test_batch_norm_trained_from_scratch_resumes_exactly_and_saves_lerobots_keys(dataset, tmp_path):
     straight = _train(dataset, tmp_path, 'straight', num_train_steps=6, train_batchnorm=True)
     _train(dataset, tmp_path, 'broken', num_train_steps=3, train_batchnorm=True)
-    with pytest.raises(ValueError, match='train_batchnorm=True'):
+    with pytest.raises(ResumeRefusedError, match='train_batchnorm=True'):
         _train(dataset, tmp_path, 'broken', num_train_steps=6, resume=True)
     resumed = _train(dataset, tmp_path, 'broken', num_train_steps=6, resume=True, train_batchnorm=True)
     assert [r['loss'] for r in read_metrics(resumed)] == [r['loss'] for r in read_metrics(straight)]
@@ -222,7 +231,7 @@ def test_a_diverging_run_stops_naming_the_step_and_saves_no_such_weights(dataset
 
 @pytest.mark.parametrize('name', ['../escape', 'a/b', '', '..', '/abs'])
 def test_an_experiment_name_that_is_not_a_folder_name_is_refused(dataset, tmp_path, name):
-    with pytest.raises(ValueError, match='--exp_name must be a plain folder name'):
+    with pytest.raises(UsageError, match='--exp_name must be a plain folder name'):
         _train(dataset, tmp_path / 'runs', exp_name=name)
     assert not (tmp_path / 'escape').exists() and not (tmp_path / 'runs').exists()
 
@@ -258,6 +267,78 @@ def test_wandb_key_without_wandb_is_a_clear_error(dataset, tmp_path, monkeypatch
     with pytest.raises(WandbMissingError, match=r'positronic-act\[wandb\]'):
         _train(dataset, tmp_path)
     assert not (tmp_path / 'exp').exists()
+
+
+def cli(dataset: Path, output: Path, *flags: str, exp_name: str = 'exp') -> list[str]:
+    """The command line of a short tiny run (``flags`` last, so they override)."""
+    settings = {'num_train_steps': 6, 'save_freq': 3, 'log_freq': 3, 'batch_size': 4, **TINY_ACT}
+    base = [f'--input_path={dataset}', f'--exp_name={exp_name}', f'--output_dir={output}']
+    return [*base, *(f'--{k}={v}' for k, v in settings.items()), *flags]
+
+
+@pytest.mark.parametrize(
+    'flags, code, named',
+    [
+        (['--num_train_steps=-1'], USAGE_ERROR_EXIT_CODE, '--num_train_steps must be an integer >= 1, got -1'),
+        (['--batch_size=0'], USAGE_ERROR_EXIT_CODE, '--batch_size must be an integer >= 1, got 0'),
+        (['--precision=fp8'], USAGE_ERROR_EXIT_CODE, "--precision must be one of auto, fp32, bf16, fp16, got 'fp8'"),
+        (['--policy.x=1'], USAGE_ERROR_EXIT_CODE, "unknown flag --policy.x: --policy has no 'x'"),
+        (['--policy.dropout=1.5'], USAGE_ERROR_EXIT_CODE, 'dropout: expected a probability in [0, 1), got 1.5'),
+        (['--device=tpu'], USAGE_ERROR_EXIT_CODE, "--device='tpu' is not a device"),
+        (['--input_path=/nonexistent/dataset'], DATA_ERROR_EXIT_CODE, '/nonexistent/dataset/meta/info.json is missing'),
+    ],
+    ids=[
+        'negative-steps',
+        'zero-batch',
+        'fp8',
+        'unknown-policy-field',
+        'bad-policy-value',
+        'no-such-device',
+        'no-input',
+    ],
+)
+def test_a_refused_command_line_is_one_line_with_its_exit_code_and_writes_nothing(
+    dataset, tmp_path, flags, code, named
+):
+    output = tmp_path / 'runs'
+    exit_code, line = reported_error(main, cli(dataset, output, *flags))
+    assert exit_code == code and line.startswith('positronic-lerobot-train: error: ') and named in line
+    assert not output.exists()
+
+
+@pytest.mark.parametrize('file_name', ['meta/stats.json', 'data/chunk-000/file-000.parquet'])
+def test_an_unreadable_dataset_file_is_a_data_error_naming_it(tmp_path, file_name):
+    dataset = write_tiny_dataset(tmp_path / 'dataset')
+    broken = dataset / file_name
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])
+    exit_code, line = reported_error(main, cli(dataset, tmp_path / 'runs'))
+    assert exit_code == DATA_ERROR_EXIT_CODE and f'{broken}: cannot read it' in line
+    assert not (tmp_path / 'runs' / 'exp').exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has CUDA')
+def test_cuda_on_a_machine_without_it_is_a_usage_error(dataset, tmp_path):
+    exit_code, line = reported_error(main, cli(dataset, tmp_path / 'runs', '--device=cuda'))
+    assert exit_code == USAGE_ERROR_EXIT_CODE and '--device=cuda: CUDA is not available on this machine' in line
+    assert not (tmp_path / 'runs').exists()
+
+
+def test_an_existing_experiment_or_a_refused_resume_is_a_data_error_and_leaves_the_experiment_as_it_was(
+    dataset, tmp_path
+):
+    output = tmp_path / 'runs'
+    _train(dataset, output, num_train_steps=3)
+    before = tree_state(output)
+    cases = {
+        'existing': ([], 'already exists; pass --resume=True'),
+        'no checkpoint': (['--resume=True', '--exp_name=other'], 'has no checkpoint to resume from'),
+        'another policy': (['--resume=True', '--policy.dim_feedforward=48'], 'trains with another policy'),
+        'batch norm': (['--resume=True', '--train_batchnorm=True'], 'was started with train_batchnorm=False'),
+    }
+    for case, (flags, named) in cases.items():
+        exit_code, line = reported_error(main, cli(dataset, output, *flags))
+        assert exit_code == DATA_ERROR_EXIT_CODE and named in line, case
+        assert tree_state(output) == before, case
 
 
 def test_policy_config_takes_features_from_the_dataset(dataset):

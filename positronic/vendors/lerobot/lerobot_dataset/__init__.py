@@ -7,6 +7,7 @@ episodes of numeric arrays and camera frames, ``DatasetReader`` reads ours and L
 from positronic.vendors.lerobot.lerobot_dataset.episode_input import EpisodeFrames
 from positronic.vendors.lerobot.lerobot_dataset.episodes import EpisodeRecord, VideoSpan
 from positronic.vendors.lerobot.lerobot_dataset.errors import (
+    CorruptFileError,
     EmptyDatasetError,
     FeatureMismatchError,
     FeatureSpecError,
@@ -29,6 +30,7 @@ from positronic.vendors.lerobot.lerobot_dataset.writer import DatasetWriter
 __all__ = [
     'AV1_LEROBOT',
     'H264',
+    'CorruptFileError',
     'DatasetReader',
     'DatasetWriter',
     'EmptyDatasetError',

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from positronic.vendors.lerobot.lerobot_dataset.errors import InconsistentDatasetError
+from positronic.vendors.lerobot.lerobot_dataset.errors import PARQUET_FILE, InconsistentDatasetError, reading
 from positronic.vendors.lerobot.lerobot_dataset.format import MB, FileIndex, data_path
 
 
@@ -79,7 +79,8 @@ def read_columns(paths: Sequence[Path], names: Sequence[str]) -> dict[str, np.nd
     """Columns of several data files concatenated in the given order, as numpy arrays."""
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for path in paths:
-        table = pq.read_table(path, columns=list(names))
+        with reading(path, PARQUET_FILE):
+            table = pq.read_table(path, columns=list(names))
         for name in names:
             parts[name].append(column_to_numpy(table.column(name), path, name))
     return {name: np.concatenate(chunks) if chunks else np.empty(0) for name, chunks in parts.items()}

@@ -13,7 +13,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from positronic.vendors.lerobot.lerobot_dataset.errors import InconsistentDatasetError, NotADatasetError
+from positronic.vendors.lerobot.lerobot_dataset.errors import (
+    PARQUET_FILE,
+    InconsistentDatasetError,
+    NotADatasetError,
+    reading,
+)
 from positronic.vendors.lerobot.lerobot_dataset.features import Feature
 from positronic.vendors.lerobot.lerobot_dataset.format import (
     EP_DATA_CHUNK,
@@ -188,8 +193,9 @@ def read_episodes(root: Path, video_keys: Sequence[str]) -> list[EpisodeRecord]:
         raise NotADatasetError(f'{root / EPISODES_DIR} has no chunk-XXX/file-YYY.parquet: not a LeRobot v3.0 dataset')
     records: list[EpisodeRecord] = []
     for path in paths:
-        names = [n for n in pq.read_schema(path).names if not n.startswith(STATS_PREFIX)]
-        rows = pq.read_table(path, columns=names).to_pydict()
+        with reading(path, PARQUET_FILE):
+            names = [n for n in pq.read_schema(path).names if not n.startswith(STATS_PREFIX)]
+            rows = pq.read_table(path, columns=names).to_pydict()
         for i in range(len(rows[EPISODE_INDEX])):
             videos = {
                 key: VideoSpan(
@@ -223,9 +229,10 @@ def read_episode_stats(root: Path, features: Mapping[str, Feature]) -> list[dict
     """Per-episode stats columns of a dataset, as arrays, for features that have them."""
     result: list[dict[str, Stats]] = []
     for path in episode_files(root):
-        available = set(pq.read_schema(path).names)
-        wanted = [stats_column(f, s) for f in features for s in STAT_NAMES if stats_column(f, s) in available]
-        rows = pq.read_table(path, columns=wanted).to_pydict()
+        with reading(path, PARQUET_FILE):
+            available = set(pq.read_schema(path).names)
+            wanted = [stats_column(f, s) for f in features for s in STAT_NAMES if stats_column(f, s) in available]
+            rows = pq.read_table(path, columns=wanted).to_pydict()
         count = len(rows[wanted[0]]) if wanted else 0
         for i in range(count):
             episode: dict[str, Stats] = {}

@@ -4,6 +4,19 @@ Every error is raised where the bad input enters, and its message names the offe
 what was expected.
 """
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import av
+import pyarrow as pa
+
+UNREADABLE_FILE_ERRORS = (OSError, pa.ArrowException, av.FFmpegError, json.JSONDecodeError, UnicodeDecodeError)
+"""What reading a truncated or corrupt parquet, mp4 or JSON file raises."""
+PARQUET_FILE = 'a parquet file'
+MP4_FILE = 'an mp4 video'
+
 
 class LeRobotDatasetError(Exception):
     """Base of every error raised by ``positronic.vendors.lerobot.lerobot_dataset``."""
@@ -51,3 +64,18 @@ class FrameTimestampError(LeRobotDatasetError):
 
 class EmptyDatasetError(LeRobotDatasetError, ValueError):
     """A new dataset was finalized without any episode (LeRobot cannot load a dataset without episodes)."""
+
+
+class CorruptFileError(LeRobotDatasetError):
+    """A file of the dataset is there but cannot be read: a truncated or corrupt parquet, mp4 or JSON file."""
+
+
+@contextmanager
+def reading(path: Path, what: str = '') -> Iterator[None]:
+    """Turn a failure to read or parse ``path`` (``what`` it should hold) into CorruptFileError naming the file."""
+    try:
+        yield
+    except UNREADABLE_FILE_ERRORS as e:
+        reason = getattr(e, 'strerror', None) or str(e)
+        expected = f'; expected {what}' if what else ''
+        raise CorruptFileError(f'{path}: cannot read it ({reason}){expected}') from e

@@ -21,9 +21,11 @@ import pyarrow.parquet as pq
 from positronic.vendors.lerobot.lerobot_dataset.data_files import column_to_numpy, read_columns
 from positronic.vendors.lerobot.lerobot_dataset.episodes import EpisodeRecord, read_episodes
 from positronic.vendors.lerobot.lerobot_dataset.errors import (
+    PARQUET_FILE,
     InconsistentDatasetError,
     NotADatasetError,
     UnsupportedVersionError,
+    reading,
 )
 from positronic.vendors.lerobot.lerobot_dataset.features import Feature, features_from_info
 from positronic.vendors.lerobot.lerobot_dataset.format import (
@@ -83,7 +85,7 @@ def read_positronic_meta(root: Path) -> dict[str, Any]:
     path = root / POSITRONIC_META_PATH
     if not path.is_file():
         return {}
-    with open(path, encoding='utf-8') as f:
+    with reading(path, 'a JSON object'), open(path, encoding='utf-8') as f:
         return json.load(f)
 
 
@@ -193,9 +195,10 @@ class DatasetReader:
         ep = self.episode(episode_index)
         names = list(self.column_names if names is None else names)
         path = self.root / data_path(ep.data_file)
-        table = pq.read_table(
-            path, columns=list(dict.fromkeys([*names, INDEX])), filters=[(EPISODE_INDEX, '=', episode_index)]
-        )
+        with reading(path, PARQUET_FILE):
+            table = pq.read_table(
+                path, columns=list(dict.fromkeys([*names, INDEX])), filters=[(EPISODE_INDEX, '=', episode_index)]
+            )
         index = column_to_numpy(table.column(INDEX), path, INDEX)
         if len(index) != ep.length or (len(index) and (index[0] != ep.from_index or index[-1] != ep.to_index - 1)):
             raise InconsistentDatasetError(

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from positronic.vendors.lerobot.lerobot_dataset.errors import CorruptFileError, reading
 from positronic.vendors.lerobot.lerobot_dataset.format import write_json_atomic
 
 Stats = dict[str, np.ndarray]
@@ -195,5 +196,18 @@ def read_stats(path: Path) -> dict[str, Stats] | None:
     """stats.json as arrays, or None when the file does not exist (it is optional)."""
     if not path.exists():
         return None
-    with open(path, encoding='utf-8') as f:
-        return stats_from_json(json.load(f))
+    with reading(path, STATS_JSON_SHAPE), open(path, encoding='utf-8') as f:
+        content = json.load(f)
+    try:
+        return stats_from_json(content)
+    except (AttributeError, TypeError, ValueError) as e:
+        raise CorruptFileError(f'{path}: expected {STATS_JSON_SHAPE}, got {_shape_of(content)} ({e})') from e
+
+
+STATS_JSON_SHAPE = 'a JSON object {feature: {stat: number or list of numbers}}'
+
+
+def _shape_of(content: Any) -> str:
+    if isinstance(content, Mapping):
+        return f'an object whose {next(iter(content), "")!r} holds {type(next(iter(content.values()), None)).__name__}'
+    return type(content).__name__

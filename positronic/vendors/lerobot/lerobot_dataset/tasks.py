@@ -12,7 +12,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from positronic.vendors.lerobot.lerobot_dataset.errors import InconsistentDatasetError, NotADatasetError
+from positronic.vendors.lerobot.lerobot_dataset.errors import (
+    PARQUET_FILE,
+    InconsistentDatasetError,
+    NotADatasetError,
+    reading,
+)
 from positronic.vendors.lerobot.lerobot_dataset.format import TASK_INDEX, TASKS_INDEX_COLUMN
 
 PANDAS_METADATA_KEY = b'pandas'
@@ -72,7 +77,8 @@ def read_tasks(path: Path) -> list[str]:
     """Task strings in ``task_index`` order; checks that row ``i`` has ``task_index == i``."""
     if not path.exists():
         raise NotADatasetError(f'{path} is missing: not a LeRobot v3.0 dataset')
-    table = pq.read_table(path)
+    with reading(path, PARQUET_FILE):
+        table = pq.read_table(path)
     column = _task_column_name(table)
     tasks = [str(t) for t in table.column(column).to_pylist()]
     if TASK_INDEX in table.column_names:

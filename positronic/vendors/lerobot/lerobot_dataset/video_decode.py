@@ -12,7 +12,7 @@ from typing import Any
 import av
 import numpy as np
 
-from positronic.vendors.lerobot.lerobot_dataset.errors import FrameTimestampError
+from positronic.vendors.lerobot.lerobot_dataset.errors import MP4_FILE, FrameTimestampError, reading
 from positronic.vendors.lerobot.lerobot_dataset.format import DEFAULT_TOLERANCE_S
 from positronic.vendors.lerobot.lerobot_dataset.video_encode import RGB24
 
@@ -77,7 +77,7 @@ def decode_frames(
     if len(query_s) == 0:
         return
     where = f'{path}' + (f' (episode {episode_index})' if episode_index is not None else '')
-    with av.open(str(path), 'r') as container:
+    with reading(path, MP4_FILE), av.open(str(path), 'r') as container:
         stream = container.streams.video[0]
         time_base = float(stream.time_base)
         first = float(query_s[0])
