@@ -58,7 +58,12 @@ from positronic.vendors.lerobot.checkpoint import (
 from positronic.vendors.lerobot.codecs import DEFAULT_CODEC, registered_codec
 from positronic.vendors.lerobot.distributed import ProcessGroup
 from positronic.vendors.lerobot.frame_cache import FrameCache
-from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, LeRobotDatasetError, NotADatasetError
+from positronic.vendors.lerobot.lerobot_dataset import (
+    DatasetReader,
+    FeatureSpecError,
+    LeRobotDatasetError,
+    NotADatasetError,
+)
 from positronic.vendors.lerobot.lerobot_dataset.format import POSITRONIC_META_PATH, STATS_PATH
 from positronic.vendors.lerobot.resident_batches import ResidentBatches, fits_on_device
 from positronic.vendors.lerobot.train_log import (
@@ -146,7 +151,9 @@ def policy_config(fields: Mapping[str, Any], reader: DatasetReader, device: torc
         elif name.startswith('observation.'):
             inputs[name] = {'type': 'STATE', 'shape': list(feature.shape)}
     if ACTION not in reader.features:
-        raise ValueError(f'dataset {reader.root} has no {ACTION!r} feature to learn; it has {list(reader.features)}')
+        raise FeatureSpecError(
+            f'dataset {reader.root} has no {ACTION!r} feature to learn; it has {list(reader.features)}'
+        )
     outputs = {ACTION: {'type': 'ACTION', 'shape': list(reader.features[ACTION].shape)}}
     known = {f.name for f in dataclasses.fields(ACTConfig)} - set(TRAINER_SET_FIELDS)
     if unknown := sorted(set(fields) - known):

@@ -27,7 +27,7 @@ import torch
 
 from positronic.vendors.lerobot.act.config import ACTION_IS_PAD_KEY, ACTION_KEY, STATE_KEY
 from positronic.vendors.lerobot.frame_cache import FrameCache
-from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
+from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, NonFiniteValueError
 
 IMAGE_SCALE = 255.0
 
@@ -99,7 +99,7 @@ class ChunkDataset:
             if not finite_rows.all():
                 row = int(np.argmin(finite_rows))
                 episode = next(ep for ep in reader.episodes if ep.from_index <= row < ep.to_index)
-                raise ValueError(
+                raise NonFiniteValueError(
                     f'dataset {reader.root}: column {key!r} holds a non-finite value (NaN or inf) at frame '
                     f'{row - episode.from_index} of episode {episode.episode_index} (global index {row}); training '
                     'on it would give NaN weights: fix or drop that episode (positronic-to-lerobot verify lists them)'

@@ -2,6 +2,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -217,8 +218,9 @@ def test_non_finite_values_in_the_data_are_refused_before_training(tmp_path):
     actions[row][2] = float('nan')
     column = pa.array(actions, type=table.schema.field('action').type)
     pq.write_table(table.set_column(table.schema.get_field_index('action'), 'action', column), data_file)
-    with pytest.raises(ValueError, match=r"column 'action' holds a non-finite value .* frame 4 of episode 1"):
-        _train(root, tmp_path / 'runs')
+    exit_code, line = reported_error(main, cli(root, tmp_path / 'runs'))
+    assert exit_code == DATA_ERROR_EXIT_CODE
+    assert re.search(r"column 'action' holds a non-finite value .* frame 4 of episode 1", line), line
     assert not (tmp_path / 'runs' / 'exp').exists()
 
 

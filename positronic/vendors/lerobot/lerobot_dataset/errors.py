@@ -66,6 +66,10 @@ class EmptyDatasetError(LeRobotDatasetError, ValueError):
     """A new dataset was finalized without any episode (LeRobot cannot load a dataset without episodes)."""
 
 
+class NonFiniteValueError(LeRobotDatasetError, ValueError):
+    """A numeric column holds NaN or inf (a dataset written or edited by another tool: our writer refuses them)."""
+
+
 class CorruptFileError(LeRobotDatasetError):
     """A file of the dataset is there but cannot be read: a truncated or corrupt parquet, mp4 or JSON file."""
 
