@@ -39,7 +39,7 @@ from positronic.vendors.lerobot.lerobot_dataset import (
     LeRobotDatasetError,
     VideoEncoding,
 )
-from positronic.vendors.lerobot.read_ahead import DEFAULT_DEPTH, ReadAhead
+from positronic.vendors.lerobot.read_ahead import DEFAULT_DEPTH, ReadAhead, ReadAheadDepthError, checked_depth
 
 PROG = 'positronic-to-lerobot'
 USER_ERRORS = (
@@ -52,6 +52,7 @@ USER_ERRORS = (
     MissingTaskError,
     CodecMismatchError,
     ConversionMismatchError,
+    ReadAheadDepthError,
 )
 """Bad input (including unreadable raw files) or a failed check: reported as one line on stderr (exit status 1),
 without a traceback."""
@@ -153,11 +154,11 @@ def convert(
 
     --fps: frames per second of the output (positive int).
     --task: instruction for every episode (default: each episode's static task).
-    --video: encoder settings (default H.264, e.g. --video.crf=28; LeRobot's AV1 default is
-    --video=@positronic.vendors.lerobot.lerobot_dataset.AV1_LEROBOT).
-    --read_ahead: camera frames decoded ahead of the encoder, per camera (0: decode in the encoding thread).
+    --video: encoder settings (default H.264, e.g. --video.crf=28, in [0, 51] for libx264 and [0, 63] for
+    libsvtav1; LeRobot's AV1 default is --video=@positronic.vendors.lerobot.lerobot_dataset.AV1_LEROBOT).
+    --read_ahead: camera frames decoded ahead of the encoder, per camera, >= 0 (0: decode in the encoding thread).
     """
-    root, task = _expanded(output_dir), _task_override(task)
+    root, task, read_ahead = _expanded(output_dir), _task_override(task), checked_depth(read_ahead)
     _check_not_empty(dataset)
     start = time.perf_counter()
     with DatasetWriter.create(
@@ -177,7 +178,7 @@ def append(
     Refuses (nothing written) unless --fps, the codec and its features (image size included) match the dataset's.
     Videos are encoded with the settings the dataset was written with.
     """
-    root, task = _expanded(output_dir), _task_override(task)
+    root, task, read_ahead = _expanded(output_dir), _task_override(task), checked_depth(read_ahead)
     _check_not_empty(dataset)
     start = time.perf_counter()
     with DatasetWriter.append(root, dataset.features(), fps, positronic_codec=dataset.codec.path) as writer:

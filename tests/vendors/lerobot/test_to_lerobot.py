@@ -227,6 +227,28 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(raw, tmp_path, case, matc
     assert leaves_nothing(out)
 
 
+@pytest.mark.parametrize(
+    'flags, match',
+    [
+        (('--video.crf=999',), '--video.crf=999 is out of range: libx264 takes an integer CRF in [0, 51]'),
+        (('--video.crf=-1',), '--video.crf=-1 is out of range'),
+        (('--video.encoder=libsvtav1', '--video.crf=64'), 'libsvtav1 takes an integer CRF in [0, 63]'),
+        (('--video.gop=0',), '--video.gop=0'),
+        (('--read_ahead=-1',), '--read_ahead=-1: expected an integer >= 0'),
+    ],
+)
+def test_out_of_range_video_and_read_ahead_flags_are_refused_before_writing(raw, tmp_path, flags, match):
+    out = tmp_path / 'out'
+    assert match in fails(['convert', *cli_args(raw, out, *flags)])
+    assert leaves_nothing(out)
+
+
+def test_append_refuses_a_negative_read_ahead(raw, converted, tmp_path):
+    before = snapshot(converted)
+    assert '--read_ahead=-1' in fails(['append', *cli_args(raw, converted, '--read_ahead=-1')])
+    assert snapshot(converted) == before
+
+
 def test_convert_refuses_a_non_empty_output_directory(raw, tmp_path):
     out = tmp_path / 'out'
     out.mkdir()
