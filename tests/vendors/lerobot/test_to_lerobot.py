@@ -19,7 +19,8 @@ from positronic.dataset import LocalDataset
 from positronic.policy.codec import GRIP_NAME, JOINT_NAMES, Codec, ObservationEncoder, StatePart, image_size_pair
 from positronic.policy.encoded_dataset import EncodedDataset
 from positronic.vendors.lerobot.codecs import eepose_absolute
-from positronic.vendors.lerobot.conversion_check import ConversionMismatchError, check_conversion
+from positronic.data_collection import main as data_collection_main
+from positronic.vendors.lerobot.conversion_check import DEFAULT_MIN_PSNR_DB, ConversionMismatchError, check_conversion
 from positronic.vendors.lerobot.lerobot_dataset import AV1_LEROBOT, DatasetReader, NotADatasetError, VideoEncoding
 from positronic.vendors.lerobot.lerobot_dataset.staging import staging_path
 from positronic.vendors.lerobot.to_lerobot import main
@@ -384,3 +385,38 @@ def test_verify_reports_a_changed_value_another_codec_and_missing_episodes(raw, 
     )
     three = write_dataset(tmp_path / 'three', num_episodes=3)
     assert 'are asked for but it has 2' in fails(['verify', *cli_args(three, out, fps=None)])
+
+
+@pytest.fixture(scope='module')
+def sim_raw(tmp_path_factory) -> Path:
+    """One scripted stacking episode rendered by the MuJoCo simulator (320x240 cameras, ~8 s)."""
+    root = tmp_path_factory.mktemp('sim') / 'raw'
+    data_collection_main(['sim', f'--output_dir={root}', '--num_episodes=1', '--keep_failed=True'])
+    return root
+
+
+def test_verify_passes_a_fresh_32_px_conversion_whose_codec_loss_is_under_the_fixed_bar(sim_raw, tmp_path):
+    out = tmp_path / 'out'
+    main(['convert', *cli_args(sim_raw, out, size=32)])
+    report = check_conversion(out, encoded(sim_raw, size=32), min_psnr_db=0)
+    assert min(report.worst[key] for key in encoded(sim_raw).codec.observation.cameras) < DEFAULT_MIN_PSNR_DB
+    main(['verify', *cli_args(sim_raw, out, fps=None, size=32)])
+
+
+@pytest.mark.parametrize('damage', ['the other camera', 'a coarser encode', 'zeroed bytes'])
+def test_verify_fails_a_corrupted_32_px_video(sim_raw, tmp_path, damage):
+    out = tmp_path / 'out'
+    main(['convert', *cli_args(sim_raw, out, size=32)])
+    left, side = (next((out / 'videos' / key).rglob('*.mp4')) for key in encoded(sim_raw).codec.observation.cameras)
+    if damage == 'the other camera':
+        left.write_bytes(side.read_bytes())
+    elif damage == 'a coarser encode':
+        main(['convert', *cli_args(sim_raw, tmp_path / 'coarse', '--video.crf=45', size=32)])
+        left.write_bytes(next((tmp_path / 'coarse' / 'videos' / left.parent.parent.name).rglob('*.mp4')).read_bytes())
+    else:
+        data = bytearray(left.read_bytes())
+        data[len(data) // 2 : len(data) // 2 + len(data) // 8] = bytes(len(data) // 8)
+        left.write_bytes(data)
+    message = fails(['verify', *cli_args(sim_raw, out, fps=None, size=32)])
+    if damage != 'zeroed bytes':  # an undecodable packet is reported by the decoder itself
+        assert "'observation.images.left' frame" in message and 'the codec alone gives' in message
