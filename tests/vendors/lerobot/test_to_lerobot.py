@@ -15,11 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from positronic import keys
+from positronic.data_collection import main as data_collection_main
 from positronic.dataset import LocalDataset
 from positronic.policy.codec import GRIP_NAME, JOINT_NAMES, Codec, ObservationEncoder, StatePart, image_size_pair
 from positronic.policy.encoded_dataset import EncodedDataset
 from positronic.vendors.lerobot.codecs import eepose_absolute
-from positronic.data_collection import main as data_collection_main
 from positronic.vendors.lerobot.conversion_check import DEFAULT_MIN_PSNR_DB, ConversionMismatchError, check_conversion
 from positronic.vendors.lerobot.lerobot_dataset import AV1_LEROBOT, DatasetReader, NotADatasetError, VideoEncoding
 from positronic.vendors.lerobot.lerobot_dataset.staging import staging_path
