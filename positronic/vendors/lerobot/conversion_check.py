@@ -6,9 +6,10 @@ must be what the format prescribes (``timestamp = frame_index / fps``, contiguou
 camera frame is decoded through the dataset reader (which checks each frame's time against the parquet timestamp
 within the format's tolerance) and compared with the letterboxed raw frame by PSNR, since video is lossy.
 
-The PSNR bar: a frame passes when it reaches ``min_psnr_db``, or else when it is within ``CODEC_MARGIN_DB`` of what
-the codec itself costs that frame, measured by encoding the raw frames again with the dataset's own settings and
-decoding them. A fixed bar alone cannot serve every image size: the codec's loss grows as frames shrink (a 32 px
+The PSNR bar: a camera's frames in an episode pass when they all reach ``min_psnr_db``, or else when they are close
+to what the codec itself costs them, measured by encoding the raw frames again with the dataset's own settings and
+decoding them: the mean PSNR within ``CODEC_MARGIN_DB`` of the re-encode's, every frame within ``FRAME_MARGIN_DB``
+of its own. A fixed bar alone cannot serve every image size: the codec's loss grows as frames shrink (a 32 px
 frame is mostly edges; 4:2:0 chroma keeps one colour sample per 2x2 pixels, and a CRF spends fewer bits per pixel
 on small frames). Measured on simulator scenes letterboxed to 32 px: 25.7-29.0 dB per camera and episode at CRF
 23, of which the 4:2:0 conversion alone (no compression) costs frames down to 29.5 dB. The re-encode runs only for
@@ -36,8 +37,11 @@ DEFAULT_MIN_PSNR_DB = 30.0
 settings gives ~38 dB or more on rendered scenes at 480 px; a frame of another time or camera scores far lower on
 moving ones. Smaller frames may pass below it by matching the codec's own cost (``CODEC_MARGIN_DB``)."""
 CODEC_MARGIN_DB = 1.0
-"""How far a frame under ``min_psnr_db`` may fall below the PSNR of the same raw frame encoded again with the
-dataset's settings. Encoding is deterministic, so an intact frame matches its re-encode (measured: 0 dB apart)."""
+"""How far the mean PSNR of a camera's frames in an episode may fall below the mean PSNR of the same raw frames
+encoded again with the dataset's settings, when some frame is under ``min_psnr_db``."""
+FRAME_MARGIN_DB = 6.0
+"""How far one such frame may fall below its own re-encode. libx264 does not repeat itself exactly in one process:
+measured at 32 px, 1 re-encode in 15 came out up to 3.0 dB better on single frames and 0.23 dB on the mean."""
 MAX_LISTED_PROBLEMS = 10
 
 
@@ -204,11 +208,21 @@ def _codec_psnrs(reader: DatasetReader, key: str, raw_frames: Iterable[np.ndarra
 def _check_against_codec(
     where: str, psnrs: Sequence[float], reference: Sequence[float], min_psnr_db: float, report: ConversionReport
 ) -> None:
-    """Note the first frame under both ``min_psnr_db`` and its re-encode's PSNR less ``CODEC_MARGIN_DB``."""
-    for frame, (got, codec_db) in enumerate(zip(psnrs, reference, strict=True)):
-        if got < min_psnr_db and got < codec_db - CODEC_MARGIN_DB:
+    """Note a camera whose frames are under ``min_psnr_db`` and, on average or one by one, further below their
+    re-encode (``reference``) than ``CODEC_MARGIN_DB`` / ``FRAME_MARGIN_DB``."""
+    got_db, codec_db = float(np.mean(psnrs)), float(np.mean(reference))
+    if got_db < codec_db - CODEC_MARGIN_DB:
+        frame = int(np.argmin(psnrs))
+        report.problems.append(
+            f'{where} frame {frame} has PSNR {psnrs[frame]:.1f} dB against the raw frame (< {min_psnr_db} dB), and '
+            f'the episode {got_db:.1f} dB on average where the codec alone gives {codec_db:.1f} dB with the '
+            "dataset's settings"
+        )
+        return
+    for frame, (got, codec) in enumerate(zip(psnrs, reference, strict=True)):
+        if got < min_psnr_db and got < codec - FRAME_MARGIN_DB:
             report.problems.append(
-                f'{where} frame {frame} has PSNR {got:.1f} dB against the raw frame (< {min_psnr_db} dB, and the '
-                f"codec alone gives {codec_db:.1f} dB with the dataset's settings)"
+                f'{where} frame {frame} has PSNR {got:.1f} dB against the raw frame (< {min_psnr_db} dB), where the '
+                f"codec alone gives {codec:.1f} dB with the dataset's settings"
             )
             return
