@@ -5,11 +5,14 @@
         --output_dir=~/datasets/lerobot/my_task --fps=30 [--task="..."] [--dataset.codec.image_size=96]
     positronic-to-lerobot append  (same arguments; --output_dir is an existing dataset to add episodes to)
     positronic-to-lerobot verify  (same arguments but --fps; re-reads every feature and frame against the raw data)
+    positronic-to-lerobot recover --output_dir=~/datasets/lerobot/my_task [--rollback=True]
 
 Each raw episode is sampled by the codec on a uniform grid at ``--fps`` (values at or before each grid time, from
 the latest first sample of the signals the codec reads) and written as one LeRobot episode. ``--task`` replaces
 every episode's static ``task``. The output is written next to ``--output_dir`` and appears there only once
 complete; an append adds its files in an order that keeps the dataset loadable at every step (see the writer).
+Every episode records the raw episode directory it came from (meta/positronic.json), so re-running an append adds
+only the raw episodes not yet in the dataset.
 """
 
 import sys
@@ -34,10 +37,12 @@ from positronic.vendors.lerobot.conversion_check import (
 )
 from positronic.vendors.lerobot.lerobot_dataset import (
     H264,
+    DatasetReader,
     DatasetWriter,
     EmptyDatasetError,
     LeRobotDatasetError,
     VideoEncoding,
+    recover_pending_commit,
 )
 from positronic.vendors.lerobot.read_ahead import DEFAULT_DEPTH, ReadAhead, ReadAheadDepthError, checked_depth
 
@@ -80,6 +85,14 @@ def _check_not_empty(dataset: EncodedDataset) -> None:
         raise EmptyDatasetError(f'{_source_label(dataset)} has no finished episodes; nothing to convert')
 
 
+def episode_sources(dataset: EncodedDataset) -> list[str | None]:
+    """Per raw episode, what the output records as its source: its directory, resolved (None when in memory)."""
+    paths = getattr(dataset.dataset, 'episode_paths', None)
+    if paths is None:
+        return [None] * len(dataset)
+    return [str(Path(path).resolve()) for path in paths]
+
+
 class _EpisodeInFlight:
     """One projected episode whose cameras are being read ahead."""
 
@@ -107,26 +120,31 @@ def write_episodes(
     task: str | None,
     desc: str,
     read_ahead: int = DEFAULT_DEPTH,
+    indices: Sequence[int] | None = None,
 ) -> int:
-    """Project every episode of ``dataset`` at ``fps`` and add it to ``writer``, showing progress; returns the number
-    of frames written.
+    """Project the episodes ``indices`` (default: all) of ``dataset`` at ``fps`` and add them to ``writer`` with
+    their sources, showing progress; returns the number of frames written.
 
     The writer encodes an episode's cameras in parallel threads; with ``read_ahead`` > 0 each camera's frames are
     decoded and letterboxed by another thread up to that many frames ahead, and the next episode starts reading
     while the current one is written.
     """
+    indices = list(range(len(dataset))) if indices is None else list(indices)
+    if not indices:
+        return 0
+    sources = episode_sources(dataset)
     frames = 0
     start = time.perf_counter()
-    upcoming = _EpisodeInFlight(dataset, 0, fps, task, read_ahead)
+    upcoming = _EpisodeInFlight(dataset, indices[0], fps, task, read_ahead)
     in_flight = [upcoming]
     try:
-        with tqdm(total=len(dataset), unit='episode', desc=desc, dynamic_ncols=True) as bar:
-            for index in range(len(dataset)):
+        with tqdm(total=len(indices), unit='episode', desc=desc, dynamic_ncols=True) as bar:
+            for position, index in enumerate(indices):
                 current = upcoming
-                if index + 1 < len(dataset):
-                    upcoming = _EpisodeInFlight(dataset, index + 1, fps, task, read_ahead)
+                if position + 1 < len(indices):
+                    upcoming = _EpisodeInFlight(dataset, indices[position + 1], fps, task, read_ahead)
                     in_flight.append(upcoming)
-                writer.add_episode(current.frames, current.task)
+                writer.add_episode(current.frames, current.task, source=sources[index])
                 frames += current.length
                 bar.set_postfix_str(f'{frames} frames, {frames / (time.perf_counter() - start):.0f} frames/s')
                 bar.update(1)
@@ -176,7 +194,9 @@ def append(
     """Add the episodes of a raw dataset to the existing LeRobot dataset at --output_dir.
 
     Refuses (nothing written) unless --fps, the codec and its features (image size included) match the dataset's.
-    Videos are encoded with the settings the dataset was written with.
+    Videos are encoded with the settings the dataset was written with. Raw episodes already in the dataset (by
+    their directory) are skipped, so re-running an interrupted or finished append adds each episode once; an append
+    interrupted while committing is finished first.
     """
     root, task, read_ahead = _expanded(output_dir), _task_override(task), checked_depth(read_ahead)
     _check_not_empty(dataset)
@@ -184,16 +204,37 @@ def append(
     with DatasetWriter.append(root, dataset.features(), fps, positronic_codec=dataset.codec.path) as writer:
         dataset.check(task)
         first = writer.num_episodes
-        frames = write_episodes(writer, dataset, writer.fps, task, f'append -> {root.name}', read_ahead)
+        known = {source for source in writer.source_episodes if source is not None}
+        new = [i for i, source in enumerate(episode_sources(dataset)) if source is None or source not in known]
+        if len(new) < len(dataset):
+            print(f'{len(dataset) - len(new)} of {len(dataset)} raw episodes are already in {root}; skipping them')
+        frames = write_episodes(writer, dataset, writer.fps, task, f'append -> {root.name}', read_ahead, new)
+    if not new:
+        print(f'nothing to append: every episode of {_source_label(dataset)} is already in {root}')
+        return
     print(
         _summary(
             f'appended as episodes {first}..{writer.num_episodes - 1}:',
             root,
-            len(dataset),
+            len(new),
             frames,
             time.perf_counter() - start,
         )
     )
+
+
+@cfn.config(rollback=False)
+def recover(output_dir: str, rollback: bool = False) -> None:
+    """Finish the append into the LeRobot dataset at --output_dir that was interrupted while committing its files
+    (the dataset refuses to load until then), or undo it with --rollback=True. Also removes what an interrupted
+    convert or append left in the hidden staging directory next to it.
+    """
+    root = _expanded(output_dir)
+    if not recover_pending_commit(root, rollback=rollback):
+        print(f'{root}: no interrupted append to recover')
+        return
+    action = 'rolled back' if rollback else 'finished'
+    print(f'{root}: {action} the interrupted append; the dataset has {DatasetReader(root).total_episodes} episodes')
 
 
 def format_report(root: Path, dataset: EncodedDataset, report: ConversionReport) -> str:
@@ -239,7 +280,7 @@ def _root_cause(error: BaseException) -> BaseException:
     return error
 
 
-COMMANDS = {'convert': convert, 'append': append, 'verify': verify}
+COMMANDS = {'convert': convert, 'append': append, 'verify': verify, 'recover': recover}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -21,7 +21,13 @@ from positronic.policy.codec import GRIP_NAME, JOINT_NAMES, Codec, ObservationEn
 from positronic.policy.encoded_dataset import EncodedDataset
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.conversion_check import DEFAULT_MIN_PSNR_DB, ConversionMismatchError, check_conversion
-from positronic.vendors.lerobot.lerobot_dataset import AV1_LEROBOT, DatasetReader, NotADatasetError, VideoEncoding
+from positronic.vendors.lerobot.lerobot_dataset import (
+    AV1_LEROBOT,
+    DatasetReader,
+    InconsistentDatasetError,
+    NotADatasetError,
+    VideoEncoding,
+)
 from positronic.vendors.lerobot.lerobot_dataset.staging import staging_path
 from positronic.vendors.lerobot.to_lerobot import main
 from tests.raw_episodes import TASK, write_dataset
@@ -420,3 +426,110 @@ def test_verify_fails_a_corrupted_32_px_video(sim_raw, tmp_path, damage):
     message = fails(['verify', *cli_args(sim_raw, out, fps=None, size=32)])
     if damage != 'zeroed bytes':  # an undecodable packet is reported by the decoder itself
         assert "'observation.images.left' frame" in message and 'the codec alone gives' in message
+
+
+APPEND_THAT_DIES = """
+import os, sys
+from positronic.vendors.lerobot.lerobot_dataset import staging
+from positronic.vendors.lerobot.to_lerobot import main
+
+moves_before_death = int(sys.argv[1])
+real_move, done = staging._move, []
+
+
+def die_before_the_journal(*args, **kwargs):
+    os._exit(3)
+
+
+def move_then_die(source, target):
+    if len(done) == moves_before_death:
+        os._exit(3)
+    real_move(source, target)
+    done.append(target)
+    if len(done) == moves_before_death:
+        os._exit(3)
+
+
+if moves_before_death < 0:
+    staging.write_json_atomic = die_before_the_journal
+staging._move = move_then_die
+main(sys.argv[2:])
+"""
+APPEND_MOVES = 8
+"""Files an append of two episodes moves into a two-camera dataset: 2 videos, tasks, episode metadata, data,
+positronic.json, stats.json, info.json."""
+
+
+def append_and_die(raw: Path, out: Path, moves_before_death: int) -> None:
+    """Run ``append`` in a child process that dies (os._exit, no cleanup) after that many of its commit's moves
+    (-1: just before the commit journal is written)."""
+    script = [sys.executable, '-c', APPEND_THAT_DIES, str(moves_before_death), 'append', *cli_args(raw, out)]
+    result = subprocess.run(script, capture_output=True, text=True)
+    assert result.returncode == 3, result.stderr
+
+
+@pytest.fixture
+def converted_and_second_raw(raw, tmp_path) -> tuple[Path, Path]:
+    out = tmp_path / 'out'
+    main(['convert', *cli_args(raw, out)])
+    return out, write_dataset(tmp_path / 'raw2', num_episodes=2)
+
+
+def raw_sources(raw: Path) -> list[str]:
+    return [str(path.resolve()) for path in LocalDataset(raw).episode_paths]
+
+
+@pytest.mark.parametrize('moves_before_death', [-1, 0, 4, APPEND_MOVES])
+def test_rerunning_an_append_killed_around_its_commit_adds_each_episode_once(
+    raw, converted_and_second_raw, moves_before_death
+):
+    out, raw2 = converted_and_second_raw
+    append_and_die(raw2, out, moves_before_death)
+    if moves_before_death >= 0:
+        with pytest.raises(InconsistentDatasetError, match=f'positronic-to-lerobot recover --output_dir={out}'):
+            DatasetReader(out)
+    main(['append', *cli_args(raw2, out)])
+    reader = DatasetReader(out)
+    assert reader.total_episodes == 4
+    assert reader.source_episodes == raw_sources(raw) + raw_sources(raw2)
+    main(['verify', *cli_args(raw2, out, '--first_episode=2', fps=None)])
+
+
+def test_rerunning_a_finished_append_or_appending_converted_episodes_changes_nothing(
+    raw, converted_and_second_raw, capsys
+):
+    out, raw2 = converted_and_second_raw
+    main(['append', *cli_args(raw2, out)])
+    before = snapshot(out)
+    capsys.readouterr()
+    main(['append', *cli_args(raw2, out)])
+    main(['append', *cli_args(raw, out)])
+    assert capsys.readouterr().out.count('nothing to append: every episode of') == 2
+    assert snapshot(out) == before and DatasetReader(out).total_episodes == 4
+
+
+def test_an_append_of_new_and_known_episodes_adds_only_the_new_ones(raw, converted_and_second_raw, tmp_path, capsys):
+    out, raw2 = converted_and_second_raw
+    main(['append', *cli_args(raw2, out)])
+    write_dataset(raw2, num_episodes=1)  # a third episode recorded into the same raw dataset
+    main(['append', *cli_args(raw2, out)])
+    assert '2 of 3 raw episodes are already in' in capsys.readouterr().out
+    assert DatasetReader(out).source_episodes == raw_sources(raw) + raw_sources(raw2)
+
+
+@pytest.mark.parametrize('rollback', [False, True])
+def test_recover_finishes_or_rolls_back_an_append_killed_while_committing(
+    raw, converted_and_second_raw, capsys, rollback
+):
+    out, raw2 = converted_and_second_raw
+    before = snapshot(out)
+    append_and_die(raw2, out, moves_before_death=6)  # the new episodes and tasks are in, stats and info are not
+    main(['recover', f'--output_dir={out}', f'--rollback={rollback}'])
+    assert ('rolled back' if rollback else 'finished') in capsys.readouterr().out
+    assert not staging_path(out).exists()
+    if rollback:
+        assert snapshot(out) == before
+    else:
+        assert DatasetReader(out).source_episodes == raw_sources(raw) + raw_sources(raw2)
+    main(['recover', f'--output_dir={out}'])
+    assert 'no interrupted append to recover' in capsys.readouterr().out

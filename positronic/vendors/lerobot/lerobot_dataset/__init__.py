@@ -24,6 +24,7 @@ from positronic.vendors.lerobot.lerobot_dataset.errors import (
 from positronic.vendors.lerobot.lerobot_dataset.features import Feature
 from positronic.vendors.lerobot.lerobot_dataset.format import FileIndex
 from positronic.vendors.lerobot.lerobot_dataset.reader import DatasetReader
+from positronic.vendors.lerobot.lerobot_dataset.staging import recover_pending_commit
 from positronic.vendors.lerobot.lerobot_dataset.video_encode import AV1_LEROBOT, H264, VideoEncoding
 from positronic.vendors.lerobot.lerobot_dataset.writer import DatasetWriter
 
@@ -51,4 +52,5 @@ __all__ = [
     'VideoEncoding',
     'VideoSpan',
     'WriterLockedError',
+    'recover_pending_commit',
 ]
