@@ -263,8 +263,8 @@ def verify(
     """Re-read every feature and frame of the LeRobot dataset at --output_dir and compare it with the raw dataset.
 
     Raw episode i is compared with dataset episode --first_episode + i (use it after an append). Numeric features
-    must be equal; camera frames must reach --min_psnr_db against the letterboxed raw frames, or come within 1 dB of
-    the raw frames encoded again with the dataset's settings (small images lose more to the codec). Exits with status 1
+    must be equal; camera frames must reach --min_psnr_db against the letterboxed raw frames, or come close to the raw
+    frames encoded again with the dataset's settings (small images lose more to the codec). Exits with status 1
     and the list of differences when anything disagrees.
     """
     root = _expanded(output_dir)
