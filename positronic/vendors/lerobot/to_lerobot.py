@@ -27,6 +27,7 @@ from tqdm import tqdm
 from positronic.cfg.dataset import encoded
 from positronic.dataset import CorruptSignalError, MissingFrameIndexError
 from positronic.dataset import NotADatasetError as RawNotADatasetError
+from positronic.dataset.local import is_being_written
 from positronic.policy.codec import CodecMismatchError, MissingSignalError
 from positronic.policy.encoded_dataset import EncodedDataset, MissingTaskError
 from positronic.vendors.lerobot.conversion_check import (
@@ -80,7 +81,21 @@ def _source_label(dataset: EncodedDataset) -> str:
     return str(root) if root is not None else 'the raw dataset'
 
 
+def _warn_interrupted(dataset: EncodedDataset) -> None:
+    """One line on stderr naming raw episodes left unfinished by an interrupted recording (skipped here)."""
+    unfinished = getattr(dataset.dataset, 'unfinished_paths', [])
+    interrupted = [str(path) for path in unfinished if not is_being_written(path)]
+    if interrupted:
+        print(
+            f'warning: skipping {len(interrupted)} interrupted recording(s) still marked unfinished: '
+            f'{", ".join(interrupted)}; delete them with '
+            f'`positronic-data-collection discard_unfinished --output_dir={_source_label(dataset)}`',
+            file=sys.stderr,
+        )
+
+
 def _check_not_empty(dataset: EncodedDataset) -> None:
+    _warn_interrupted(dataset)
     if len(dataset) == 0:
         raise EmptyDatasetError(f'{_source_label(dataset)} has no finished episodes; nothing to convert')
 
@@ -268,6 +283,7 @@ def verify(
     and the list of differences when anything disagrees.
     """
     root = _expanded(output_dir)
+    _warn_interrupted(dataset)
     report = check_conversion(
         root, dataset, task=_task_override(task), first_episode=first_episode, min_psnr_db=min_psnr_db
     )

@@ -30,7 +30,7 @@ from positronic.vendors.lerobot.lerobot_dataset import (
 )
 from positronic.vendors.lerobot.lerobot_dataset.staging import staging_path
 from positronic.vendors.lerobot.to_lerobot import main
-from tests.raw_episodes import TASK, write_dataset
+from tests.raw_episodes import TASK, leave_interrupted_episode, write_dataset
 from tests.signals import restore_sigint
 from tests.vendors.lerobot.lerobot_dataset.helpers import mean_abs_diff, snapshot
 from tests.vendors.lerobot.lerobot_dataset.test_lerobot_compat import dump_with_lerobot
@@ -533,3 +533,13 @@ def test_recover_finishes_or_rolls_back_an_append_killed_while_committing(
         assert DatasetReader(out).source_episodes == raw_sources(raw) + raw_sources(raw2)
     main(['recover', f'--output_dir={out}'])
     assert 'no interrupted append to recover' in capsys.readouterr().out
+
+
+def test_convert_names_interrupted_recordings_it_skips_and_how_to_delete_them(tmp_path, capsys):
+    raw = write_dataset(tmp_path / 'raw', num_episodes=1)
+    crashed = leave_interrupted_episode(raw)
+    main(['convert', *cli_args(raw, tmp_path / 'out')])
+    err = capsys.readouterr().err
+    assert f'skipping 1 interrupted recording(s) still marked unfinished: {crashed}' in err
+    assert f'positronic-data-collection discard_unfinished --output_dir={raw}' in err
+    assert DatasetReader(tmp_path / 'out').total_episodes == 1
