@@ -95,7 +95,6 @@ def _warn_interrupted(dataset: EncodedDataset) -> None:
 
 
 def _check_not_empty(dataset: EncodedDataset) -> None:
-    _warn_interrupted(dataset)
     if len(dataset) == 0:
         raise EmptyDatasetError(f'{_source_label(dataset)} has no finished episodes; nothing to convert')
 
@@ -192,6 +191,7 @@ def convert(
     --read_ahead: camera frames decoded ahead of the encoder, per camera, >= 0 (0: decode in the encoding thread).
     """
     root, task, read_ahead = _expanded(output_dir), _task_override(task), checked_depth(read_ahead)
+    _warn_interrupted(dataset)
     _check_not_empty(dataset)
     start = time.perf_counter()
     with DatasetWriter.create(
@@ -214,6 +214,7 @@ def append(
     interrupted while committing is finished first.
     """
     root, task, read_ahead = _expanded(output_dir), _task_override(task), checked_depth(read_ahead)
+    _warn_interrupted(dataset)
     _check_not_empty(dataset)
     start = time.perf_counter()
     with DatasetWriter.append(root, dataset.features(), fps, positronic_codec=dataset.codec.path) as writer:

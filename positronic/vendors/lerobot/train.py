@@ -434,7 +434,8 @@ def _train(
             pin_memory=device.type == 'cuda',
         )
     image_keys = list(config.image_features)
-    wandb_run = start_wandb(wandb, experiment_dir, exp_name, record, resume) if wandb is not None else None
+    wandb_record = {**record, 'dataset': _without_files(record['dataset'])}  # W&B config: no per-file stamps
+    wandb_run = start_wandb(wandb, experiment_dir, exp_name, wandb_record, resume) if wandb is not None else None
     log = TrainingLog(experiment_dir, start_step, num_train_steps, log_freq, enabled=group.is_main, wandb_run=wandb_run)
     window = StepWindow([*terms.names, 'grad_norm'], group, batch_size * group.world_size)
     batches = iter(stream)
