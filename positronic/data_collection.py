@@ -9,6 +9,11 @@ time) records the observation and the command issued after seeing it, both at th
 observation, then steps the world. Episodes whose final stacking score is below 1 are discarded unless
 ``--keep_failed=True``. An existing output directory is appended to. Ctrl+C keeps the finished episodes and
 discards the interrupted one.
+
+    positronic-data-collection discard_unfinished --output_dir=~/datasets/stack_cubes_raw
+
+deletes the episodes a killed recorder left marked ``.unfinished`` (readers skip them; a recording in progress is
+kept).
 """
 
 import math
@@ -29,6 +34,7 @@ from positronic import keys
 from positronic.command import DataError, UsageError, run_command
 from positronic.dataset import LocalDatasetWriter
 from positronic.dataset.episode_writer import EpisodeWriter
+from positronic.dataset.local import discard_unfinished as discard_interrupted_episodes
 from positronic.sim import StackingExpert, World
 
 PROG = 'positronic-data-collection'
@@ -200,7 +206,20 @@ def _summary(root: Path, attempted: int, succeeded: int, kept: int) -> str:
     return f'{succeeded}/{attempted} demonstrations succeeded; kept {kept} episodes in {root}'
 
 
-COMMANDS = {'sim': sim}
+@cfn.config()
+def discard_unfinished(output_dir: str) -> None:
+    """Delete the episodes of the raw dataset at --output_dir whose recording was interrupted (still marked
+    .unfinished with no live recorder; readers skip them). A recording in progress is kept."""
+    root = Path(str(output_dir)).expanduser().absolute()
+    if not root.is_dir():
+        raise UsageError(f'--output_dir={root} is not a raw dataset directory')
+    removed = discard_interrupted_episodes(root)
+    for path in removed:
+        print(f'deleted {path}')
+    print(f'{root}: deleted {len(removed)} interrupted episode(s)')
+
+
+COMMANDS = {'sim': sim, 'discard_unfinished': discard_unfinished}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

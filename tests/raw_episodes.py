@@ -4,6 +4,8 @@ Signals follow DESIGN.md's contract: robot state every ``state_period_ns``, comm
 ``camera_fps`` with frames that encode their own index (a bright square that moves with time), and a static task.
 """
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +75,23 @@ def write_dataset(root: Path, num_episodes: int = 2, **kwargs) -> Path:
     for i in range(num_episodes):
         write_episode(writer, start_ns=i * 5_000_000_000, **kwargs)
     return root
+
+
+INTERRUPTED_RECORDING = """
+import os, sys
+import numpy as np
+from positronic.dataset import LocalDatasetWriter
+
+episode = LocalDatasetWriter(sys.argv[1]).new_episode()
+episode.append('robot_state.q', np.zeros(7, np.float32), 0)
+os._exit(3)  # the recorder dies: no finalize, no abort
+"""
+
+
+def leave_interrupted_episode(root: Path) -> Path:
+    """Record into ``root`` from a child process that dies mid-episode; returns the episode it left unfinished."""
+    before = set(root.glob('*/*')) if root.exists() else set()
+    result = subprocess.run([sys.executable, '-c', INTERRUPTED_RECORDING, str(root)], capture_output=True, text=True)
+    assert result.returncode == 3, result.stderr
+    [left] = set(root.glob('*/*')) - before
+    return left

@@ -15,6 +15,7 @@ from positronic.data_collection import STATIC_SEED, STATIC_SUCCESS, main
 from positronic.dataset import LocalDataset
 from positronic.dataset.episode import UNFINISHED_MARKER
 from tests.command_lines import reported_error
+from tests.raw_episodes import leave_interrupted_episode
 from tests.signals import restore_sigint
 
 SMALL = ['--camera_size=[64,48]', '--fps=10']
@@ -152,3 +153,12 @@ def test_ctrl_c_keeps_finished_episodes_and_discards_the_interrupted_one(tmp_pat
         assert len(episode[keys.IMAGE_WRIST]) == len(episode[keys.ROBOT_Q]) > 60
     unfinished = [d for d in episode_dirs(root) if (d / UNFINISHED_MARKER).exists()]
     assert len(unfinished) <= 1  # the interrupted episode is deleted (or, if cut at its very first line, hidden)
+
+
+def test_discard_unfinished_deletes_what_a_killed_recorder_left(tmp_path, capsys):
+    root = tmp_path / 'raw'
+    main(['sim', f'--output_dir={root}', '--num_episodes=1', *SMALL])
+    crashed = leave_interrupted_episode(root)
+    main(['discard_unfinished', f'--output_dir={root}'])
+    assert f'deleted {crashed}' in capsys.readouterr().out
+    assert not crashed.exists() and len(LocalDataset(root)) == 1

@@ -4,9 +4,11 @@ The directory is created with the ``.unfinished`` marker. A clean finalize (the 
 ``with writer:``) closes every signal (parquet flushed, video encoded and its frame index written), writes
 ``static.json`` then ``meta.json``, and removes the marker. An exception inside the ``with`` block, or
 ``abort()``, deletes the whole directory. A process that dies mid-episode leaves the directory with its
-marker, so readers skip it.
+marker, so readers skip it. While the writer lives it holds an ``flock`` on the marker, which tells a recording in
+progress from an interrupted one (``local.discard_unfinished`` deletes only the latter).
 """
 
+import fcntl
 import functools
 import json
 import math
@@ -45,6 +47,8 @@ class EpisodeWriter:
         self.path = Path(path)
         self.path.mkdir(parents=False, exist_ok=False)
         (self.path / UNFINISHED_MARKER).write_text('unfinished')
+        self._marker_fd: int | None = os.open(self.path / UNFINISHED_MARKER, os.O_RDONLY)
+        fcntl.flock(self._marker_fd, fcntl.LOCK_EX)
         self.created_ts_ns = time.time_ns()
         self._writers: dict[str, SignalWriter] = {}
         self._static: dict[str, Any] = {}
@@ -121,6 +125,7 @@ class EpisodeWriter:
             self.abort()
             raise
         (self.path / UNFINISHED_MARKER).unlink()
+        self._release_marker()
         self._closed = self._finalized = True
 
     def abort(self) -> None:
@@ -134,6 +139,12 @@ class EpisodeWriter:
         for writer in self._writers.values():
             writer.abort()
         shutil.rmtree(self.path, ignore_errors=True)
+        self._release_marker()
+
+    def _release_marker(self) -> None:
+        if self._marker_fd is not None:
+            os.close(self._marker_fd)
+            self._marker_fd = None
 
     def _meta(self) -> dict[str, Any]:
         writer = {

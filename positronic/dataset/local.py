@@ -3,9 +3,14 @@
 Episode ``id`` lives in ``<root>/<(id // 1000) * 1000 :012d>/<id:012d>/``. Only names of exactly 12 digits
 count as blocks or episodes; anything else under the root is ignored. Readers list finished episodes
 (without the ``.unfinished`` marker) sorted by id; index ``i`` is the i-th finished episode, not id ``i``.
-Writers take the next id after the largest existing one, finished or not.
+Writers take the next id after the largest existing one, finished or not. An episode whose recording was
+interrupted keeps its marker forever: ``LocalDataset.unfinished_paths`` lists those, and ``discard_unfinished``
+deletes them (never one a live writer holds).
 """
 
+import fcntl
+import os
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +46,38 @@ def _episode_dirs(root: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def is_being_written(episode: Path) -> bool:
+    """Whether a live EpisodeWriter holds the ``.unfinished`` marker of ``episode`` (False once it is gone)."""
+    try:
+        fd = os.open(episode / UNFINISHED_MARKER, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def interrupted_episodes(root: Path | str) -> list[Path]:
+    """Episode directories under ``root`` still marked unfinished whose writer is gone, in id order."""
+    return [
+        path
+        for _, path in _episode_dirs(Path(root))
+        if (path / UNFINISHED_MARKER).exists() and not is_being_written(path)
+    ]
+
+
+def discard_unfinished(root: Path | str) -> list[Path]:
+    """Delete the interrupted recordings under ``root`` (see ``interrupted_episodes``); returns their paths."""
+    removed = interrupted_episodes(root)
+    for path in removed:
+        shutil.rmtree(path)
+    return removed
+
+
 class LocalDataset(Sequence):
     """The finished episodes under ``root``, in id order; ``dataset[i]`` opens a :class:`DiskEpisode` lazily.
 
@@ -58,7 +95,9 @@ class LocalDataset(Sequence):
                 f'{self.root} is an episode directory, not a dataset root; open it with DiskEpisode or pass '
                 f'the directory two levels up'
             )
-        self._episodes = [path for _, path in _episode_dirs(self.root) if not (path / UNFINISHED_MARKER).exists()]
+        found = _episode_dirs(self.root)
+        self._episodes = [path for _, path in found if not (path / UNFINISHED_MARKER).exists()]
+        self._unfinished = [path for _, path in found if (path / UNFINISHED_MARKER).exists()]
 
     def __len__(self) -> int:
         return len(self._episodes)
@@ -82,6 +121,12 @@ class LocalDataset(Sequence):
     def episode_paths(self) -> list[Path]:
         """Directories of the finished episodes, in dataset order."""
         return list(self._episodes)
+
+    @property
+    def unfinished_paths(self) -> list[Path]:
+        """Directories still marked unfinished when the dataset was opened (being recorded, or interrupted);
+        skipped by the reader."""
+        return list(self._unfinished)
 
     def __repr__(self) -> str:
         return f'LocalDataset({str(self.root)!r}, {len(self)} episodes)'

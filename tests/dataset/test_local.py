@@ -9,7 +9,8 @@ import pytest
 
 from positronic.dataset import LocalDataset, LocalDatasetWriter
 from positronic.dataset.errors import NotADatasetError
-from positronic.dataset.local import episode_dir, is_id_name
+from positronic.dataset.local import discard_unfinished, episode_dir, interrupted_episodes, is_being_written, is_id_name
+from tests.raw_episodes import leave_interrupted_episode
 
 
 def write_episodes(root, tasks):
@@ -138,3 +139,20 @@ def test_writer_creates_missing_parents(tmp_path):
     with LocalDatasetWriter(root) as writer, writer.new_episode() as ep:
         ep.append('q', np.ones(2), 5)
     assert LocalDataset(root)[0]['q'].time[5][1] == 5
+
+
+def test_interrupted_recordings_are_listed_and_discarded_but_a_live_one_is_kept(tmp_path):
+    root = tmp_path / 'ds'
+    write_episodes(root, ['a'])
+    crashed = leave_interrupted_episode(root)
+    live = LocalDatasetWriter(root).new_episode()
+    live.append('x', 1.0, 1)
+    assert LocalDataset(root).unfinished_paths == [crashed, live.path]
+    assert is_being_written(live.path) and not is_being_written(crashed)
+    assert interrupted_episodes(root) == [crashed]
+
+    assert discard_unfinished(root) == [crashed]
+    assert not crashed.exists() and live.path.is_dir()
+    live.set_static('task', 'b')
+    live.finalize()
+    assert [e['task'] for e in LocalDataset(root)] == ['a', 'b'] and LocalDataset(root).unfinished_paths == []

@@ -6,8 +6,10 @@
                                    training_step.json (+ scheduler_state.json when a scheduler exists)
         last -> 000500             relative symlink to the newest step
 
-A step directory is built under a hidden temporary name and renamed into place, then ``last`` is swapped with
-``os.replace``; a crash leaves either the previous checkpoint set or the new one, never a half-written step.
+A step directory is built under a hidden temporary name (``.tmp-<step>-<pid>``) and renamed into place, then
+``last`` is swapped with ``os.replace``; a crash leaves either the previous checkpoint set or the new one, never a
+half-written step. What a killed save left (a ``.tmp-*-<pid>`` entry whose process is gone) is removed by the next
+save into the same folder; an entry of a live process is never touched.
 
 ``positronic_codec.json`` beside config.json names the codec the model was trained with (LeRobot ignores the
 file), so a server can rebuild the codec and refuse a mismatched one.
@@ -278,8 +280,8 @@ def save_checkpoint(
     final = root / step_dir_name(step)
     if final.exists():
         raise CheckpointError(f'{final} already exists; refusing to overwrite a checkpoint')
+    remove_stale_tmp(root)
     tmp = root / f'{_TMP_PREFIX}{step_dir_name(step)}-{os.getpid()}'
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
         (tmp / PRETRAINED_DIR).mkdir(parents=True)
         write_pretrained(tmp / PRETRAINED_DIR)
@@ -290,6 +292,34 @@ def save_checkpoint(
         raise
     _point_last_at(root, final.name)
     return final
+
+
+def _pid_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_tmp(root: Path) -> list[str]:
+    """Remove the ``.tmp-*-<pid>`` entries under ``root`` left by saves of processes that are gone (or by this one),
+    saying so in one line; returns their names."""
+    removed = []
+    for entry in sorted(root.glob(f'{_TMP_PREFIX}*')):
+        pid = entry.name.rsplit('-', 1)[-1]
+        if not pid.isdigit() or (int(pid) != os.getpid() and _pid_is_alive(int(pid))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry.name)
+    if removed:
+        print(f'removed what interrupted checkpoint saves left in {root}: {", ".join(removed)}')
+    return removed
 
 
 def _point_last_at(root: Path, name: str) -> None:

@@ -3,11 +3,20 @@
     cache = FrameCache.open_or_build(reader, cache_root)
     cache.frames['observation.images.left']     # uint8 memmap (total_frames, 3, H, W), row i = global index i
 
-Frames are stored channel-first, the layout the model takes, so a batch is one gather and a cast. The cache
-directory is keyed by a fingerprint of the dataset (its location, info.json and episode metadata); a cache whose
-manifest matches is reused, anything else is rebuilt. A build writes into a temporary directory renamed into place,
-so an interrupted build is never mistaken for a finished one. Episodes and cameras decode in parallel threads
-(PyAV releases the GIL while decoding).
+Frames are stored channel-first, the layout the model takes, so a batch is one gather and a cast. Each dataset
+location has one cache directory under ``cache_root``; its manifest records the dataset's fingerprint (info.json, the
+episodes' lengths and video spans, and the size and modification time of every file under ``data/``, ``videos/``
+and ``meta/``). A cache whose manifest matches is reused; anything else is rebuilt, and a cache made stale by a
+changed dataset (e.g. re-converted in place at another CRF: same paths and frame counts, other pixels) is rebuilt
+with a line naming the files that changed.
+
+Why size and mtime, not a content hash: a stat per file costs microseconds, while hashing reads every video (GBs)
+before each run; our writer and LeRobot's write whole files and never edit them in place, so any rewrite changes the
+modification time (ns resolution), and a re-encode at other settings its size too. A hash recorded at write time
+would not cover datasets written by LeRobot. A copy that keeps mtimes and sizes but changes bytes is not detected.
+
+A build writes into a temporary directory renamed into place, so an interrupted build is never mistaken for a
+finished one. Episodes and cameras decode in parallel threads (PyAV releases the GIL while decoding).
 """
 
 import hashlib
@@ -22,9 +31,14 @@ import numpy as np
 from tqdm import tqdm
 
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, InconsistentDatasetError
+from positronic.vendors.lerobot.lerobot_dataset.format import DATA_DIR, INFO_PATH, VIDEOS_DIR
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 MANIFEST_FILE = 'manifest.json'
+FINGERPRINTED_DIRS = (VIDEOS_DIR, DATA_DIR, str(Path(INFO_PATH).parent))
+"""Folders of a dataset whose files' size and modification time identify its contents (videos first: messages list
+changed files in this order)."""
+MAX_LISTED_FILES = 5
 _TMP_PREFIX = '.tmp-'
 
 
@@ -32,8 +46,31 @@ def _array_file(video_key: str) -> str:
     return f'{video_key}.u8'
 
 
+def file_stamps(root: Path) -> dict[str, list[int]]:
+    """``[size, mtime_ns]`` of every file under the dataset's data, video and metadata folders, by relative path."""
+    stamps = {}
+    for folder in FINGERPRINTED_DIRS:
+        for path in sorted((root / folder).rglob('*')):
+            if path.is_file():
+                stat = path.stat()
+                stamps[str(path.relative_to(root))] = [stat.st_size, stat.st_mtime_ns]
+    return stamps
+
+
+def changed_files(before: dict[str, list[int]], now: dict[str, list[int]]) -> str:
+    """The files that differ between two ``file_stamps`` (at most MAX_LISTED_FILES named), for messages."""
+    changed = [
+        f'{p} ({"removed" if p not in now else "new" if p not in before else "rewritten"})'
+        for p in [*now, *(p for p in before if p not in now)]
+        if before.get(p) != now.get(p)
+    ]
+    more = len(changed) - MAX_LISTED_FILES
+    return ', '.join(changed[:MAX_LISTED_FILES]) + (f' and {more} more' if more > 0 else '')
+
+
 def dataset_fingerprint(reader: DatasetReader) -> dict:
-    """What identifies a dataset's frames: its root, info.json, and every episode's length and video span."""
+    """What identifies a dataset's frames: its root, info.json, every episode's length and video span, and its
+    files' sizes and modification times."""
     episodes = [
         [
             ep.episode_index,
@@ -43,11 +80,19 @@ def dataset_fingerprint(reader: DatasetReader) -> dict:
         ]
         for ep in reader.episodes
     ]
-    return {'format': CACHE_FORMAT_VERSION, 'root': str(reader.root), 'info': reader.info, 'episodes': episodes}
+    return {
+        'format': CACHE_FORMAT_VERSION,
+        'root': str(reader.root),
+        'info': reader.info,
+        'episodes': episodes,
+        'files': file_stamps(reader.root),
+    }
 
 
 def _cache_key(fingerprint: dict) -> str:
-    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
+    """The cache directory's name: one per dataset location (and cache format)."""
+    where = {'format': fingerprint['format'], 'root': fingerprint['root']}
+    return hashlib.sha256(json.dumps(where, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -64,6 +109,13 @@ class FrameCache:
         fingerprint = dataset_fingerprint(reader)
         directory = Path(cache_root) / _cache_key(fingerprint)
         if not cls._is_valid(directory, fingerprint):
+            saved = _read_manifest(directory)
+            if saved is not None:
+                what = changed_files(saved['files'], fingerprint['files']) if 'files' in saved else ''
+                what = what or 'its metadata or the cache format'
+                print(
+                    f'frame cache {directory} is stale: {reader.root} changed since it was built ({what}); rebuilding'
+                )
             shutil.rmtree(directory, ignore_errors=True)
             cls._build(reader, directory, fingerprint, num_threads or os.cpu_count() or 1)
         return cls.open(directory, reader)
@@ -80,13 +132,7 @@ class FrameCache:
 
     @staticmethod
     def _is_valid(directory: Path, fingerprint: dict) -> bool:
-        manifest = directory / MANIFEST_FILE
-        if not manifest.is_file():
-            return False
-        try:
-            return json.loads(manifest.read_text(encoding='utf-8')) == json.loads(json.dumps(fingerprint))
-        except json.JSONDecodeError:
-            return False
+        return _read_manifest(directory) == json.loads(json.dumps(fingerprint))
 
     @staticmethod
     def _build(reader: DatasetReader, directory: Path, fingerprint: dict, num_threads: int) -> None:
@@ -120,6 +166,15 @@ class FrameCache:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+
+def _read_manifest(directory: Path) -> dict | None:
+    """The fingerprint a finished cache was built for; None when there is none or it is unreadable."""
+    try:
+        saved = json.loads((directory / MANIFEST_FILE).read_text(encoding='utf-8'))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return saved if isinstance(saved, dict) else None
 
 
 def _decode_into(reader: DatasetReader, key: str, episode: int, frames: np.ndarray) -> int:

@@ -17,6 +17,20 @@ _POLL_S = 0.1
 _END = object()
 
 
+class ReadAheadDepthError(ValueError):
+    """A read-ahead depth (``--read_ahead``) that is not a whole number of frames >= 0."""
+
+
+def checked_depth(depth: object) -> int:
+    """``depth`` as the frames to read ahead per camera (0: none); ReadAheadDepthError for anything else."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ReadAheadDepthError(
+            f'--read_ahead={depth!r}: expected an integer >= 0 (camera frames decoded ahead; 0 decodes in the '
+            'encoding thread)'
+        )
+    return depth
+
+
 class ReadAheadClosedError(RuntimeError):
     """The iteration was waiting for a frame when the read-ahead was closed (e.g. the conversion was aborted)."""
 

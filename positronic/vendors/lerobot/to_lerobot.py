@@ -5,13 +5,17 @@
         --output_dir=~/datasets/lerobot/my_task --fps=30 [--task="..."] [--dataset.codec.image_size=96]
     positronic-to-lerobot append  (same arguments; --output_dir is an existing dataset to add episodes to)
     positronic-to-lerobot verify  (same arguments but --fps; re-reads every feature and frame against the raw data)
+    positronic-to-lerobot recover --output_dir=~/datasets/lerobot/my_task [--rollback=True]
 
 Each raw episode is sampled by the codec on a uniform grid at ``--fps`` (values at or before each grid time, from
 the latest first sample of the signals the codec reads) and written as one LeRobot episode. ``--task`` replaces
 every episode's static ``task``. The output is written next to ``--output_dir`` and appears there only once
 complete; an append adds its files in an order that keeps the dataset loadable at every step (see the writer).
+Every episode records the raw episode directory it came from (meta/positronic.json), so re-running an append adds
+only the raw episodes not yet in the dataset.
 """
 
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +28,7 @@ from positronic.cfg.dataset import encoded
 from positronic.command import UsageError, run_command, writing_to
 from positronic.dataset import CorruptSignalError, MissingFrameIndexError
 from positronic.dataset import NotADatasetError as RawNotADatasetError
+from positronic.dataset.local import is_being_written
 from positronic.policy.codec import CodecMismatchError, MissingSignalError
 from positronic.policy.encoded_dataset import EncodedDataset, MissingTaskError
 from positronic.vendors.lerobot.conversion_check import (
@@ -34,16 +39,19 @@ from positronic.vendors.lerobot.conversion_check import (
 )
 from positronic.vendors.lerobot.lerobot_dataset import (
     H264,
+    DatasetReader,
     DatasetWriter,
     EmptyDatasetError,
     InvalidFpsError,
+    InvalidVideoEncodingError,
     LeRobotDatasetError,
     VideoEncoding,
+    recover_pending_commit,
 )
-from positronic.vendors.lerobot.read_ahead import DEFAULT_DEPTH, ReadAhead
+from positronic.vendors.lerobot.read_ahead import DEFAULT_DEPTH, ReadAhead, ReadAheadDepthError, checked_depth
 
 PROG = 'positronic-to-lerobot'
-USAGE_ERRORS = (InvalidFpsError,)
+USAGE_ERRORS = (InvalidFpsError, InvalidVideoEncodingError, ReadAheadDepthError)
 """Flag values that cannot work, whatever the data: exit code 2."""
 DATA_ERRORS = (
     LeRobotDatasetError,
@@ -76,9 +84,30 @@ def _source_label(dataset: EncodedDataset) -> str:
     return str(root) if root is not None else 'the raw dataset'
 
 
+def _warn_interrupted(dataset: EncodedDataset) -> None:
+    """One line on stderr naming raw episodes left unfinished by an interrupted recording (skipped here)."""
+    unfinished = getattr(dataset.dataset, 'unfinished_paths', [])
+    interrupted = [str(path) for path in unfinished if not is_being_written(path)]
+    if interrupted:
+        print(
+            f'warning: skipping {len(interrupted)} interrupted recording(s) still marked unfinished: '
+            f'{", ".join(interrupted)}; delete them with '
+            f'`positronic-data-collection discard_unfinished --output_dir={_source_label(dataset)}`',
+            file=sys.stderr,
+        )
+
+
 def _check_not_empty(dataset: EncodedDataset) -> None:
     if len(dataset) == 0:
         raise EmptyDatasetError(f'{_source_label(dataset)} has no finished episodes; nothing to convert')
+
+
+def episode_sources(dataset: EncodedDataset) -> list[str | None]:
+    """Per raw episode, what the output records as its source: its directory, resolved (None when in memory)."""
+    paths = getattr(dataset.dataset, 'episode_paths', None)
+    if paths is None:
+        return [None] * len(dataset)
+    return [str(Path(path).resolve()) for path in paths]
 
 
 class _EpisodeInFlight:
@@ -108,26 +137,31 @@ def write_episodes(
     task: str | None,
     desc: str,
     read_ahead: int = DEFAULT_DEPTH,
+    indices: Sequence[int] | None = None,
 ) -> int:
-    """Project every episode of ``dataset`` at ``fps`` and add it to ``writer``, showing progress; returns the number
-    of frames written.
+    """Project the episodes ``indices`` (default: all) of ``dataset`` at ``fps`` and add them to ``writer`` with
+    their sources, showing progress; returns the number of frames written.
 
     The writer encodes an episode's cameras in parallel threads; with ``read_ahead`` > 0 each camera's frames are
     decoded and letterboxed by another thread up to that many frames ahead, and the next episode starts reading
     while the current one is written.
     """
+    indices = list(range(len(dataset))) if indices is None else list(indices)
+    if not indices:
+        return 0
+    sources = episode_sources(dataset)
     frames = 0
     start = time.perf_counter()
-    upcoming = _EpisodeInFlight(dataset, 0, fps, task, read_ahead)
+    upcoming = _EpisodeInFlight(dataset, indices[0], fps, task, read_ahead)
     in_flight = [upcoming]
     try:
-        with tqdm(total=len(dataset), unit='episode', desc=desc, dynamic_ncols=True) as bar:
-            for index in range(len(dataset)):
+        with tqdm(total=len(indices), unit='episode', desc=desc, dynamic_ncols=True) as bar:
+            for position, index in enumerate(indices):
                 current = upcoming
-                if index + 1 < len(dataset):
-                    upcoming = _EpisodeInFlight(dataset, index + 1, fps, task, read_ahead)
+                if position + 1 < len(indices):
+                    upcoming = _EpisodeInFlight(dataset, indices[position + 1], fps, task, read_ahead)
                     in_flight.append(upcoming)
-                writer.add_episode(current.frames, current.task)
+                writer.add_episode(current.frames, current.task, source=sources[index])
                 frames += current.length
                 bar.set_postfix_str(f'{frames} frames, {frames / (time.perf_counter() - start):.0f} frames/s')
                 bar.update(1)
@@ -155,11 +189,12 @@ def convert(
 
     --fps: frames per second of the output (positive int).
     --task: instruction for every episode (default: each episode's static task).
-    --video: encoder settings (default H.264, e.g. --video.crf=28; LeRobot's AV1 default is
-    --video=@positronic.vendors.lerobot.lerobot_dataset.AV1_LEROBOT).
-    --read_ahead: camera frames decoded ahead of the encoder, per camera (0: decode in the encoding thread).
+    --video: encoder settings (default H.264, e.g. --video.crf=28, in [0, 51] for libx264 and [0, 63] for
+    libsvtav1; LeRobot's AV1 default is --video=@positronic.vendors.lerobot.lerobot_dataset.AV1_LEROBOT).
+    --read_ahead: camera frames decoded ahead of the encoder, per camera, >= 0 (0: decode in the encoding thread).
     """
-    root, task = _expanded(output_dir), _task_override(task)
+    root, task, read_ahead = _expanded(output_dir), _task_override(task), checked_depth(read_ahead)
+    _warn_interrupted(dataset)
     _check_not_empty(dataset)
     start = time.perf_counter()
     with (
@@ -178,9 +213,12 @@ def append(
     """Add the episodes of a raw dataset to the existing LeRobot dataset at --output_dir.
 
     Refuses (nothing written) unless --fps, the codec and its features (image size included) match the dataset's.
-    Videos are encoded with the settings the dataset was written with.
+    Videos are encoded with the settings the dataset was written with. Raw episodes already in the dataset (by
+    their directory) are skipped, so re-running an interrupted or finished append adds each episode once; an append
+    interrupted while committing is finished first.
     """
-    root, task = _expanded(output_dir), _task_override(task)
+    root, task, read_ahead = _expanded(output_dir), _task_override(task), checked_depth(read_ahead)
+    _warn_interrupted(dataset)
     _check_not_empty(dataset)
     start = time.perf_counter()
     with (
@@ -189,16 +227,37 @@ def append(
     ):
         dataset.check(task)
         first = writer.num_episodes
-        frames = write_episodes(writer, dataset, writer.fps, task, f'append -> {root.name}', read_ahead)
+        known = {source for source in writer.source_episodes if source is not None}
+        new = [i for i, source in enumerate(episode_sources(dataset)) if source is None or source not in known]
+        if len(new) < len(dataset):
+            print(f'{len(dataset) - len(new)} of {len(dataset)} raw episodes are already in {root}; skipping them')
+        frames = write_episodes(writer, dataset, writer.fps, task, f'append -> {root.name}', read_ahead, new)
+    if not new:
+        print(f'nothing to append: every episode of {_source_label(dataset)} is already in {root}')
+        return
     print(
         _summary(
             f'appended as episodes {first}..{writer.num_episodes - 1}:',
             root,
-            len(dataset),
+            len(new),
             frames,
             time.perf_counter() - start,
         )
     )
+
+
+@cfn.config(rollback=False)
+def recover(output_dir: str, rollback: bool = False) -> None:
+    """Finish the append into the LeRobot dataset at --output_dir that was interrupted while committing its files
+    (the dataset refuses to load until then), or undo it with --rollback=True. Also removes what an interrupted
+    convert or append left in the hidden staging directory next to it.
+    """
+    root = _expanded(output_dir)
+    if not recover_pending_commit(root, rollback=rollback):
+        print(f'{root}: no interrupted append to recover')
+        return
+    action = 'rolled back' if rollback else 'finished'
+    print(f'{root}: {action} the interrupted append; the dataset has {DatasetReader(root).total_episodes} episodes')
 
 
 def format_report(root: Path, dataset: EncodedDataset, report: ConversionReport) -> str:
@@ -227,17 +286,19 @@ def verify(
     """Re-read every feature and frame of the LeRobot dataset at --output_dir and compare it with the raw dataset.
 
     Raw episode i is compared with dataset episode --first_episode + i (use it after an append). Numeric features
-    must be equal; camera frames must reach --min_psnr_db against the letterboxed raw frames. Exits with status 1
+    must be equal; camera frames must reach --min_psnr_db against the letterboxed raw frames, or come close to the raw
+    frames encoded again with the dataset's settings (small images lose more to the codec). Exits with status 1
     and the list of differences when anything disagrees.
     """
     root = _expanded(output_dir)
+    _warn_interrupted(dataset)
     report = check_conversion(
         root, dataset, task=_task_override(task), first_episode=first_episode, min_psnr_db=min_psnr_db
     )
     print(format_report(root, dataset, report))
 
 
-COMMANDS = {'convert': convert, 'append': append, 'verify': verify}
+COMMANDS = {'convert': convert, 'append': append, 'verify': verify, 'recover': recover}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -57,7 +57,7 @@ from positronic.vendors.lerobot.checkpoint import (
 )
 from positronic.vendors.lerobot.codecs import DEFAULT_CODEC, registered_codec
 from positronic.vendors.lerobot.distributed import ProcessGroup
-from positronic.vendors.lerobot.frame_cache import FrameCache
+from positronic.vendors.lerobot.frame_cache import FrameCache, changed_files, file_stamps
 from positronic.vendors.lerobot.lerobot_dataset import (
     DatasetReader,
     FeatureSpecError,
@@ -85,6 +85,8 @@ FUSED_ADAMW_DEVICES = ('cpu', 'cuda')
 RUN_FILE = 'run.json'
 """What an experiment was started with; a resumed run must agree on the dataset, codec and policy."""
 FRAME_CACHE_DIR = 'frame_cache'
+DATASET_FILES = 'files'
+"""run.json's record of the dataset's files (size, mtime_ns); a resume refuses a dataset changed since the start."""
 TRAINER_SET_FIELDS = ('input_features', 'output_features', 'device', 'pretrained_path')
 """ACTConfig fields the trainer fills itself (from the dataset and the device), not settable with --policy."""
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -175,7 +177,7 @@ def make_processors(stats: Mapping[str, Any], config: ACTConfig) -> Processors:
 
 def run_record(reader: DatasetReader, codec: Codec, config: ACTConfig, **settings: Any) -> dict[str, Any]:
     policy = {k: v for k, v in config.to_dict().items() if k not in TRAINER_SET_FIELDS}
-    dataset = {'root': str(reader.root), 'total_frames': reader.total_frames}
+    dataset = {'root': str(reader.root), 'total_frames': reader.total_frames, DATASET_FILES: file_stamps(reader.root)}
     codec_record = {'codec': codec.path, 'image_size': list(codec.observation.image_size)}
     return {'dataset': dataset, 'codec': codec_record, 'policy': policy, **settings}
 
@@ -185,9 +187,12 @@ def check_resumable(experiment_dir: Path, record: Mapping[str, Any]) -> None:
     batch size, seed, process count or precision differ (the run continues, but not as an unbroken run would)."""
     path = experiment_dir / RUN_FILE
     saved = json.loads(path.read_text(encoding='utf-8')) if path.is_file() else {}
+    _check_same_dataset_files(experiment_dir, saved.get('dataset', {}), record['dataset'])
     for key in ('dataset', 'codec', 'policy'):
-        if key in saved and json.loads(json.dumps(record[key])) != saved[key]:
-            before, now = saved[key], record[key]
+        before, now = saved.get(key), json.loads(json.dumps(record[key]))
+        if key == 'dataset' and before is not None:
+            before, now = _without_files(before), _without_files(now)
+        if before is not None and now != before:
             diff = {k: (before.get(k), now.get(k)) for k in set(before) | set(now) if before.get(k) != now.get(k)}
             raise ResumeRefusedError(
                 f'--resume: this command trains with another {key} than {experiment_dir} was started with '
@@ -201,6 +206,21 @@ def check_resumable(experiment_dir: Path, record: Mapping[str, Any]) -> None:
     changed = [k for k in RESUME_MAY_CHANGE if k in saved and saved[k] != record[k]]
     if changed:
         print(f'note: resuming with a different {", ".join(changed)}; the run will differ from an unbroken one')
+
+
+def _without_files(dataset: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in dataset.items() if k != DATASET_FILES}
+
+
+def _check_same_dataset_files(experiment_dir: Path, saved: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+    """Refuse to resume on a dataset whose files changed since the run started (run.json of older runs has none)."""
+    if DATASET_FILES not in saved or saved.get('root') != now['root'] or saved[DATASET_FILES] == now[DATASET_FILES]:
+        return
+    raise ResumeRefusedError(
+        f'--resume: dataset {now["root"]} changed since {experiment_dir} was started: '
+        f'{changed_files(saved[DATASET_FILES], now[DATASET_FILES])}; resume only on the data the run started with, '
+        'or train a new --exp_name'
+    )
 
 
 def open_experiment(experiment_dir: Path, resume: bool) -> Path | None:
@@ -460,7 +480,8 @@ def _train(
             pin_memory=device.type == 'cuda',
         )
     image_keys = list(config.image_features)
-    wandb_run = start_wandb(wandb, experiment_dir, exp_name, record, resume) if wandb is not None else None
+    wandb_record = {**record, 'dataset': _without_files(record['dataset'])}  # W&B config: no per-file stamps
+    wandb_run = start_wandb(wandb, experiment_dir, exp_name, wandb_record, resume) if wandb is not None else None
     log = TrainingLog(experiment_dir, start_step, num_train_steps, log_freq, enabled=group.is_main, wandb_run=wandb_run)
     window = StepWindow([*terms.names, 'grad_norm'], group, batch_size * group.world_size)
     batches = iter(stream)

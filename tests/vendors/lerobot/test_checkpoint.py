@@ -1,6 +1,8 @@
 import json
 import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -189,3 +191,40 @@ def test_other_ranks_rng_states_are_saved_beside_rank_zero(tmp_path):
     after_rank1 = torch.rand(2)
     torch.manual_seed(11)
     assert torch.equal(after_rank1, torch.rand(2))
+
+
+KILLED_SAVE = """
+import os, sys
+import torch
+from positronic.vendors.lerobot import checkpoint as ckpt
+
+model = torch.nn.Linear(2, 2)
+optimizer = torch.optim.AdamW(model.parameters())
+
+
+def write_then_die(directory):
+    (directory / 'model.safetensors').write_bytes(bytes(1 << 20))
+    os._exit(3)  # killed in the middle of the save: no cleanup runs
+
+
+ckpt.save_checkpoint(sys.argv[1], 10, write_then_die, optimizer)
+"""
+
+
+def test_a_save_removes_what_a_killed_save_left_but_not_a_live_ones(tmp_path, capsys):
+    exp = tmp_path / 'exp'
+    killed = subprocess.run([sys.executable, '-c', KILLED_SAVE, str(exp)], capture_output=True, text=True)
+    assert killed.returncode == 3, killed.stderr
+    root = exp / 'checkpoints'
+    [leftover] = [p.name for p in root.iterdir()]
+    assert leftover.startswith('.tmp-000010-')  # 1 MiB of a half-written model, kept forever before
+    live = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+    try:
+        (root / f'.tmp-000020-{live.pid}').mkdir()  # a save in progress in another process
+        model, optimizer = _model_and_optimizer()
+        ckpt.save_checkpoint(exp, 30, _weights_writer(model), optimizer)
+        assert sorted(p.name for p in root.iterdir()) == [f'.tmp-000020-{live.pid}', '000030', 'last']
+        assert f'removed what interrupted checkpoint saves left in {root}: {leftover}' in capsys.readouterr().out
+    finally:
+        live.kill()
+        live.wait()

@@ -1,8 +1,10 @@
+import shutil
+
 import numpy as np
 import pytest
 
 from positronic.vendors.lerobot.frame_cache import MANIFEST_FILE, FrameCache
-from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
+from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, VideoEncoding
 
 from .tiny_dataset import LENGTHS, write_tiny_dataset
 
@@ -42,3 +44,23 @@ def test_other_dataset_gets_its_own_cache(reader, tmp_path):
     b = FrameCache.open_or_build(other, tmp_path / 'cache')
     assert a.directory != b.directory
     assert b.frames['observation.images.side'].shape[0] == 5
+
+
+def test_a_dataset_reconverted_in_place_at_another_crf_rebuilds_its_stale_cache(tmp_path, capsys):
+    root = write_tiny_dataset(tmp_path / 'dataset')
+    old = FrameCache.open_or_build(DatasetReader(root), tmp_path / 'cache')
+    old_left = np.array(old.frames['observation.images.left'])
+    shutil.rmtree(root)
+    reader = DatasetReader(write_tiny_dataset(root, video=VideoEncoding(crf=45)))
+    assert reader.total_frames == sum(LENGTHS)  # same path, same frame count: only the files tell them apart
+
+    capsys.readouterr()
+    cache = FrameCache.open_or_build(reader, tmp_path / 'cache')
+    out = capsys.readouterr().out
+    assert 'is stale' in out and 'videos/observation.images.left/chunk-000/file-000.mp4 (rewritten)' in out
+    for key, frames in cache.frames.items():
+        for ep in reader.episodes:
+            decoded = reader.decode_episode(key, ep.episode_index).transpose(0, 3, 1, 2)
+            np.testing.assert_array_equal(frames[ep.from_index : ep.to_index], decoded)
+    assert not np.array_equal(cache.frames['observation.images.left'], old_left)
+    assert [p.name for p in (tmp_path / 'cache').iterdir()] == [cache.directory.name]

@@ -18,16 +18,23 @@ import pytest
 
 from positronic import keys
 from positronic.command import DATA_ERROR_EXIT_CODE, INTERRUPTED_EXIT_CODE, USAGE_ERROR_EXIT_CODE
+from positronic.data_collection import main as data_collection_main
 from positronic.dataset import LocalDataset
 from positronic.policy.codec import GRIP_PART, JOINT_NAMES, Codec, ObservationEncoder, StatePart, image_size_pair
 from positronic.policy.encoded_dataset import EncodedDataset
 from positronic.vendors.lerobot.codecs import eepose_absolute
-from positronic.vendors.lerobot.conversion_check import ConversionMismatchError, check_conversion
-from positronic.vendors.lerobot.lerobot_dataset import AV1_LEROBOT, DatasetReader, NotADatasetError, VideoEncoding
+from positronic.vendors.lerobot.conversion_check import DEFAULT_MIN_PSNR_DB, ConversionMismatchError, check_conversion
+from positronic.vendors.lerobot.lerobot_dataset import (
+    AV1_LEROBOT,
+    DatasetReader,
+    InconsistentDatasetError,
+    NotADatasetError,
+    VideoEncoding,
+)
 from positronic.vendors.lerobot.lerobot_dataset.staging import staging_path
 from positronic.vendors.lerobot.to_lerobot import main
 from tests.command_lines import PROGRESS_BAR, reported_error
-from tests.raw_episodes import TASK, write_dataset
+from tests.raw_episodes import TASK, leave_interrupted_episode, write_dataset
 from tests.signals import restore_sigint
 from tests.vendors.lerobot.lerobot_dataset.helpers import mean_abs_diff, snapshot
 from tests.vendors.lerobot.lerobot_dataset.test_lerobot_compat import dump_with_lerobot
@@ -228,6 +235,28 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(raw, tmp_path, case, matc
     out = tmp_path / 'out'
     assert match in fails(['convert', *cli_args(source, out, *extra, fps=fps)], code)
     assert leaves_nothing(out)
+
+
+@pytest.mark.parametrize(
+    'flags, match',
+    [
+        (('--video.crf=999',), '--video.crf=999 is out of range: libx264 takes an integer CRF in [0, 51]'),
+        (('--video.crf=-1',), '--video.crf=-1 is out of range'),
+        (('--video.encoder=libsvtav1', '--video.crf=64'), 'libsvtav1 takes an integer CRF in [0, 63]'),
+        (('--video.gop=0',), '--video.gop=0'),
+        (('--read_ahead=-1',), '--read_ahead=-1: expected an integer >= 0'),
+    ],
+)
+def test_out_of_range_video_and_read_ahead_flags_are_refused_before_writing(raw, tmp_path, flags, match):
+    out = tmp_path / 'out'
+    assert match in fails(['convert', *cli_args(raw, out, *flags)], USAGE_ERROR_EXIT_CODE)
+    assert leaves_nothing(out)
+
+
+def test_append_refuses_a_negative_read_ahead(raw, converted, tmp_path):
+    before = snapshot(converted)
+    assert '--read_ahead=-1' in fails(['append', *cli_args(raw, converted, '--read_ahead=-1')], USAGE_ERROR_EXIT_CODE)
+    assert snapshot(converted) == before
 
 
 def test_convert_refuses_a_non_empty_output_directory(raw, tmp_path):
@@ -459,3 +488,155 @@ def test_a_full_disk_is_a_data_error_naming_the_output_and_leaves_nothing(raw, t
     assert result.returncode == DATA_ERROR_EXIT_CODE and 'Traceback' not in result.stderr, result.stderr
     assert len(lines) == 1 and lines[0].startswith(f'positronic-to-lerobot: error: --output_dir={out}: no space left')
     assert result.stdout.splitlines()[-1] == 'left: '  # neither the dataset nor its staging area
+
+
+@pytest.fixture(scope='module')
+def sim_raw(tmp_path_factory) -> Path:
+    """One scripted stacking episode rendered by the MuJoCo simulator (320x240 cameras, ~8 s)."""
+    root = tmp_path_factory.mktemp('sim') / 'raw'
+    data_collection_main(['sim', f'--output_dir={root}', '--num_episodes=1', '--keep_failed=True'])
+    return root
+
+
+def test_verify_passes_a_fresh_32_px_conversion_whose_codec_loss_is_under_the_fixed_bar(sim_raw, tmp_path):
+    out = tmp_path / 'out'
+    main(['convert', *cli_args(sim_raw, out, size=32)])
+    report = check_conversion(out, encoded(sim_raw, size=32), min_psnr_db=0)
+    assert min(report.worst[key] for key in encoded(sim_raw).codec.observation.cameras) < DEFAULT_MIN_PSNR_DB
+    main(['verify', *cli_args(sim_raw, out, fps=None, size=32)])
+
+
+@pytest.mark.parametrize('damage', ['the other camera', 'a coarser encode', 'zeroed bytes'])
+def test_verify_fails_a_corrupted_32_px_video(sim_raw, tmp_path, damage):
+    out = tmp_path / 'out'
+    main(['convert', *cli_args(sim_raw, out, size=32)])
+    left, side = (next((out / 'videos' / key).rglob('*.mp4')) for key in encoded(sim_raw).codec.observation.cameras)
+    if damage == 'the other camera':
+        left.write_bytes(side.read_bytes())
+    elif damage == 'a coarser encode':
+        main(['convert', *cli_args(sim_raw, tmp_path / 'coarse', '--video.crf=45', size=32)])
+        left.write_bytes(next((tmp_path / 'coarse' / 'videos' / left.parent.parent.name).rglob('*.mp4')).read_bytes())
+    else:
+        data = bytearray(left.read_bytes())
+        data[len(data) // 2 : len(data) // 2 + len(data) // 8] = bytes(len(data) // 8)
+        left.write_bytes(data)
+    message = fails(['verify', *cli_args(sim_raw, out, fps=None, size=32)])
+    if damage != 'zeroed bytes':  # an undecodable packet is reported by the decoder itself
+        assert "'observation.images.left' frame" in message and 'the codec alone gives' in message
+
+
+APPEND_THAT_DIES = """
+import os, sys
+from positronic.vendors.lerobot.lerobot_dataset import staging
+from positronic.vendors.lerobot.to_lerobot import main
+
+moves_before_death = int(sys.argv[1])
+real_move, done = staging._move, []
+
+
+def die_before_the_journal(*args, **kwargs):
+    os._exit(3)
+
+
+def move_then_die(source, target):
+    if len(done) == moves_before_death:
+        os._exit(3)
+    real_move(source, target)
+    done.append(target)
+    if len(done) == moves_before_death:
+        os._exit(3)
+
+
+if moves_before_death < 0:
+    staging.write_json_atomic = die_before_the_journal
+staging._move = move_then_die
+main(sys.argv[2:])
+"""
+APPEND_MOVES = 8
+"""Files an append of two episodes moves into a two-camera dataset: 2 videos, tasks, episode metadata, data,
+positronic.json, stats.json, info.json."""
+
+
+def append_and_die(raw: Path, out: Path, moves_before_death: int) -> None:
+    """Run ``append`` in a child process that dies (os._exit, no cleanup) after that many of its commit's moves
+    (-1: just before the commit journal is written)."""
+    script = [sys.executable, '-c', APPEND_THAT_DIES, str(moves_before_death), 'append', *cli_args(raw, out)]
+    result = subprocess.run(script, capture_output=True, text=True)
+    assert result.returncode == 3, result.stderr
+
+
+@pytest.fixture
+def converted_and_second_raw(raw, tmp_path) -> tuple[Path, Path]:
+    out = tmp_path / 'out'
+    main(['convert', *cli_args(raw, out)])
+    return out, write_dataset(tmp_path / 'raw2', num_episodes=2)
+
+
+def raw_sources(raw: Path) -> list[str]:
+    return [str(path.resolve()) for path in LocalDataset(raw).episode_paths]
+
+
+@pytest.mark.parametrize('moves_before_death', [-1, 0, 4, APPEND_MOVES])
+def test_rerunning_an_append_killed_around_its_commit_adds_each_episode_once(
+    raw, converted_and_second_raw, moves_before_death
+):
+    out, raw2 = converted_and_second_raw
+    append_and_die(raw2, out, moves_before_death)
+    if moves_before_death >= 0:
+        with pytest.raises(InconsistentDatasetError, match=f'positronic-to-lerobot recover --output_dir={out}'):
+            DatasetReader(out)
+    main(['append', *cli_args(raw2, out)])
+    reader = DatasetReader(out)
+    assert reader.total_episodes == 4
+    assert reader.source_episodes == raw_sources(raw) + raw_sources(raw2)
+    main(['verify', *cli_args(raw2, out, '--first_episode=2', fps=None)])
+
+
+def test_rerunning_a_finished_append_or_appending_converted_episodes_changes_nothing(
+    raw, converted_and_second_raw, capsys
+):
+    out, raw2 = converted_and_second_raw
+    main(['append', *cli_args(raw2, out)])
+    before = snapshot(out)
+    capsys.readouterr()
+    main(['append', *cli_args(raw2, out)])
+    main(['append', *cli_args(raw, out)])
+    assert capsys.readouterr().out.count('nothing to append: every episode of') == 2
+    assert snapshot(out) == before and DatasetReader(out).total_episodes == 4
+
+
+def test_an_append_of_new_and_known_episodes_adds_only_the_new_ones(raw, converted_and_second_raw, tmp_path, capsys):
+    out, raw2 = converted_and_second_raw
+    main(['append', *cli_args(raw2, out)])
+    write_dataset(raw2, num_episodes=1)  # a third episode recorded into the same raw dataset
+    main(['append', *cli_args(raw2, out)])
+    assert '2 of 3 raw episodes are already in' in capsys.readouterr().out
+    assert DatasetReader(out).source_episodes == raw_sources(raw) + raw_sources(raw2)
+
+
+@pytest.mark.parametrize('rollback', [False, True])
+def test_recover_finishes_or_rolls_back_an_append_killed_while_committing(
+    raw, converted_and_second_raw, capsys, rollback
+):
+    out, raw2 = converted_and_second_raw
+    before = snapshot(out)
+    append_and_die(raw2, out, moves_before_death=6)  # the new episodes and tasks are in, stats and info are not
+    main(['recover', f'--output_dir={out}', f'--rollback={rollback}'])
+    assert ('rolled back' if rollback else 'finished') in capsys.readouterr().out
+    assert not staging_path(out).exists()
+    if rollback:
+        assert snapshot(out) == before
+    else:
+        assert DatasetReader(out).source_episodes == raw_sources(raw) + raw_sources(raw2)
+    main(['recover', f'--output_dir={out}'])
+    assert 'no interrupted append to recover' in capsys.readouterr().out
+
+
+def test_convert_names_interrupted_recordings_it_skips_and_how_to_delete_them(tmp_path, capsys):
+    raw = write_dataset(tmp_path / 'raw', num_episodes=1)
+    crashed = leave_interrupted_episode(raw)
+    main(['convert', *cli_args(raw, tmp_path / 'out')])
+    err = capsys.readouterr().err
+    assert f'skipping 1 interrupted recording(s) still marked unfinished: {crashed}' in err
+    assert f'positronic-data-collection discard_unfinished --output_dir={raw}' in err
+    assert DatasetReader(tmp_path / 'out').total_episodes == 1

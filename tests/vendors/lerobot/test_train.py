@@ -3,6 +3,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,10 @@ from positronic.vendors.lerobot.act.backbone import BackboneWeightsError
 from positronic.vendors.lerobot.act.normalize import load_processors
 from positronic.vendors.lerobot.checkpoint import list_checkpoints, read_codec_record
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
-from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
+from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, VideoEncoding
 from positronic.vendors.lerobot.train import (
+    DATASET_FILES,
+    RUN_FILE,
     ExperimentExistsError,
     ResumeRefusedError,
     main,
@@ -150,6 +153,27 @@ def test_resume_needs_a_checkpoint_and_the_same_policy(dataset, tmp_path):
     _train(dataset, tmp_path, 'short', num_train_steps=1)
     with pytest.raises(ResumeRefusedError, match='another policy'):
         _train(dataset, tmp_path, 'short', num_train_steps=2, resume=True, **{'policy.dim_feedforward': 48})
+
+
+def test_resume_on_a_dataset_changed_since_the_start_is_refused_naming_the_files(tmp_path):
+    data = write_tiny_dataset(tmp_path / 'dataset')
+    _train(data, tmp_path, 'run', num_train_steps=1)
+    shutil.rmtree(data)
+    write_tiny_dataset(data, video=VideoEncoding(crf=45))  # re-converted in place: same path and frame count
+    with pytest.raises(
+        ResumeRefusedError, match=r'changed since .* was started: .*videos/observation\.images\.left/.* \(rewritten\)'
+    ):
+        _train(data, tmp_path, 'run', num_train_steps=2, resume=True)
+    assert sorted(p.name for p in (tmp_path / 'run' / 'checkpoints').iterdir()) == ['000001', 'last']
+
+
+def test_a_run_started_before_datasets_were_fingerprinted_still_resumes(dataset, tmp_path):
+    experiment = _train(dataset, tmp_path, 'old', num_train_steps=1)
+    record = json.loads((experiment / RUN_FILE).read_text())
+    del record['dataset'][DATASET_FILES]
+    (experiment / RUN_FILE).write_text(json.dumps(record))
+    _train(dataset, tmp_path, 'old', num_train_steps=2, resume=True)
+    assert (experiment / 'checkpoints' / '000002').is_dir()
 
 
 def test_batch_norm_trained_from_scratch_resumes_exactly_and_saves_lerobots_keys(dataset, tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 
 from positronic.policy.codec import Codec
 from positronic.vendors.lerobot.codecs import eepose_absolute
-from positronic.vendors.lerobot.lerobot_dataset import DatasetWriter
+from positronic.vendors.lerobot.lerobot_dataset import H264, DatasetWriter, VideoEncoding
 
 FPS = 15
 IMAGE_SIDE = 32
@@ -46,11 +46,17 @@ def episode_frames(length: int, seed: int, image_side: int = IMAGE_SIDE) -> dict
 
 
 def write_tiny_dataset(
-    root: Path, lengths: Sequence[int] = LENGTHS, image_side: int = IMAGE_SIDE, codec: Codec | None = None
+    root: Path,
+    lengths: Sequence[int] = LENGTHS,
+    image_side: int = IMAGE_SIDE,
+    codec: Codec | None = None,
+    video: VideoEncoding = H264,
 ) -> Path:
     """A LeRobot dataset of ``codec``'s features (default eepose_absolute at ``image_side``) with the codec recorded."""
     codec = codec or tiny_codec(image_side)
-    with DatasetWriter.create(root, codec.features(), FPS, robot_type='sim', positronic_codec=codec.path) as writer:
+    with DatasetWriter.create(
+        root, codec.features(), FPS, robot_type='sim', video=video, positronic_codec=codec.path
+    ) as writer:
         for e, length in enumerate(lengths):
             writer.add_episode(episode_frames(length, seed=e, image_side=image_side), 'stack the cubes')
     return root

@@ -15,6 +15,7 @@ from positronic.vendors.lerobot.lerobot_dataset.errors import (
     IncompatibleAppendError,
     InconsistentDatasetError,
     InvalidFpsError,
+    InvalidVideoEncodingError,
     LeRobotDatasetError,
     NonFiniteValueError,
     NotADatasetError,
@@ -25,6 +26,7 @@ from positronic.vendors.lerobot.lerobot_dataset.errors import (
 from positronic.vendors.lerobot.lerobot_dataset.features import Feature
 from positronic.vendors.lerobot.lerobot_dataset.format import FileIndex
 from positronic.vendors.lerobot.lerobot_dataset.reader import DatasetReader
+from positronic.vendors.lerobot.lerobot_dataset.staging import recover_pending_commit
 from positronic.vendors.lerobot.lerobot_dataset.video_encode import AV1_LEROBOT, H264, VideoEncoding
 from positronic.vendors.lerobot.lerobot_dataset.writer import DatasetWriter
 
@@ -45,6 +47,7 @@ __all__ = [
     'IncompatibleAppendError',
     'InconsistentDatasetError',
     'InvalidFpsError',
+    'InvalidVideoEncodingError',
     'LeRobotDatasetError',
     'NonFiniteValueError',
     'NotADatasetError',
@@ -53,4 +56,5 @@ __all__ = [
     'VideoEncoding',
     'VideoSpan',
     'WriterLockedError',
+    'recover_pending_commit',
 ]

@@ -46,6 +46,10 @@ class InvalidFpsError(LeRobotDatasetError, ValueError):
     """The frame rate is not a positive integer."""
 
 
+class InvalidVideoEncodingError(LeRobotDatasetError, ValueError):
+    """Video encoder settings out of the encoder's range (e.g. a CRF above 51 for libx264)."""
+
+
 class OutputExistsError(LeRobotDatasetError, FileExistsError):
     """``create`` was pointed at a path that exists and is not an empty directory."""
 

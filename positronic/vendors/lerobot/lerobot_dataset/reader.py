@@ -55,6 +55,9 @@ from positronic.vendors.lerobot.lerobot_dataset.video_encode import VideoEncodin
 POSITRONIC_CODEC_KEY = 'codec'
 POSITRONIC_VIDEO_KEY = 'video_encoding'
 POSITRONIC_WRITER_KEY = 'writer'
+POSITRONIC_SOURCES_KEY = 'source_episodes'
+"""meta/positronic.json: per episode, the raw episode directory it was converted from (null when unknown); what
+makes re-running an append add only the episodes not yet in."""
 
 
 def read_info(root: Path) -> dict[str, Any]:
@@ -100,7 +103,8 @@ class DatasetReader:
         if has_pending_commit(self.root):
             raise InconsistentDatasetError(
                 f'{self.root}: an append was interrupted while committing ({staging_path(self.root)}); '
-                'open it with DatasetWriter.append to complete the commit'
+                f'finish it with `positronic-to-lerobot recover --output_dir={self.root}` (add --rollback=True to undo '
+                'it instead), or re-run the same append'
             )
         self.features: dict[str, Feature] = features_from_info(self.info['features'])
         self.fps: int = int(self.info['fps'])
@@ -136,6 +140,12 @@ class DatasetReader:
     def positronic_codec(self) -> str | None:
         """Name of the positronic codec that produced the dataset, if recorded."""
         return self._positronic.get(POSITRONIC_CODEC_KEY)
+
+    @property
+    def source_episodes(self) -> list[str | None]:
+        """Per episode, the raw episode it was converted from as the writer recorded it (None where unknown)."""
+        recorded = list(self._positronic.get(POSITRONIC_SOURCES_KEY) or [])[: self.total_episodes]
+        return recorded + [None] * (self.total_episodes - len(recorded))
 
     @property
     def video_encoding(self) -> VideoEncoding | None:

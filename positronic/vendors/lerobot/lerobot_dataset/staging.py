@@ -5,8 +5,11 @@ The staging directory of ``<parent>/<name>`` is ``<parent>/.<name>.partial/`` an
 - ``lock``: held with ``flock`` by the live writer; a staging directory whose lock is free was left by a dead
   process and is removed by the next writer;
 - ``dataset/``: the files being written (a whole new dataset, or only the new files of an append);
+- ``previous/``: copies of the dataset files an append's commit replaces (metadata such as ``info.json``), made
+  before the journal, so an interrupted commit can also be rolled back;
 - ``commit.json``: written (atomically) once an append's files are complete: the ordered list of moves into the
-  dataset. Moves are idempotent renames, so an interrupted commit is completed by the next writer.
+  dataset. Moves are idempotent renames, so an interrupted commit is completed by the next writer, or by
+  ``recover_pending_commit`` (``positronic-to-lerobot recover``), which can also roll it back.
 
 Create commits with one ``rename`` of ``dataset/`` onto the target (an absent path or an empty directory): the
 target is a dataset only when complete. Append moves new files in an order that keeps the dataset loadable at every
@@ -26,6 +29,7 @@ from positronic.vendors.lerobot.lerobot_dataset.format import write_json_atomic
 
 LOCK_FILE = 'lock'
 BUILD_DIR = 'dataset'
+PREVIOUS_DIR = 'previous'
 JOURNAL_FILE = 'commit.json'
 JOURNAL_MOVES = 'moves'
 
@@ -40,16 +44,52 @@ def has_pending_commit(root: Path) -> bool:
     return (staging_path(root) / JOURNAL_FILE).exists()
 
 
+def _read_moves(staging: Path) -> list[tuple[str, str]]:
+    with open(staging / JOURNAL_FILE, encoding='utf-8') as f:
+        return [(source, target) for source, target in json.load(f)[JOURNAL_MOVES]]
+
+
+def _move(source: Path, target: Path) -> None:
+    """One rename of a commit (its own function: the point where tests interrupt a commit)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
+
+
 def _replay_journal(staging: Path, root: Path) -> None:
-    journal = staging / JOURNAL_FILE
-    with open(journal, encoding='utf-8') as f:
-        moves = json.load(f)[JOURNAL_MOVES]
-    for source, target in moves:
-        src, dst = staging / BUILD_DIR / source, root / target
-        if src.exists():
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dst)
-    journal.unlink()
+    for source, target in _read_moves(staging):
+        if (staging / BUILD_DIR / source).exists():
+            _move(staging / BUILD_DIR / source, root / target)
+    (staging / JOURNAL_FILE).unlink()
+
+
+def _roll_back_journal(staging: Path, root: Path) -> None:
+    """Undo the moves done so far: restore the files they replaced (copies: a repeated roll-back restores them
+    again), remove the files they added."""
+    for source, target in reversed(_read_moves(staging)):
+        previous = staging / PREVIOUS_DIR / target
+        if previous.exists():
+            shutil.copy2(previous, root / target)
+        elif not (staging / BUILD_DIR / source).exists():
+            (root / target).unlink(missing_ok=True)
+    (staging / JOURNAL_FILE).unlink()
+
+
+def recover_pending_commit(root: Path, *, rollback: bool = False) -> bool:
+    """Complete (or with ``rollback`` undo) an append interrupted while committing into ``root``, and remove what a
+    dead writer left in its staging directory. Returns whether a commit was pending. Raises WriterLockedError while
+    a live process writes ``root``."""
+    pending = has_pending_commit(root)
+    if not pending and not staging_path(root).exists():
+        return False
+    staging = Staging.acquire(root, complete_pending_commit=None if rollback else True)
+    if pending and rollback:
+        try:
+            _roll_back_journal(staging.path, root)
+        except BaseException:
+            staging._unlock()  # the journal stays: the roll-back can be repeated
+            raise
+    staging.release()
+    return pending
 
 
 class Staging:
@@ -62,11 +102,12 @@ class Staging:
         self._lock_fd: int | None = lock_fd
 
     @classmethod
-    def acquire(cls, root: Path, *, complete_pending_commit: bool) -> 'Staging':
+    def acquire(cls, root: Path, *, complete_pending_commit: bool | None) -> 'Staging':
         """Lock the staging directory of ``root``, clearing what a dead writer left behind.
 
-        A pending append commit is completed first when ``complete_pending_commit`` (append), else discarded
-        (create). Raises WriterLockedError when a live process holds the lock.
+        A pending append commit is completed first when ``complete_pending_commit`` (append), discarded when False
+        (create), and left as it is when None (to roll it back). Raises WriterLockedError when a live process holds
+        the lock.
         """
         path = staging_path(root)
         path.mkdir(parents=True, exist_ok=True)
@@ -80,12 +121,15 @@ class Staging:
             ) from None
         staging = cls(root, fd)
         if (path / JOURNAL_FILE).exists():
+            if complete_pending_commit is None:
+                return staging
             if complete_pending_commit:
                 _replay_journal(path, root)
             else:
                 (path / JOURNAL_FILE).unlink()
-        if staging.build.exists():
-            shutil.rmtree(staging.build)
+        for leftover in (staging.build, path / PREVIOUS_DIR):
+            if leftover.exists():
+                shutil.rmtree(leftover)
         staging.build.mkdir()
         return staging
 
@@ -98,7 +142,12 @@ class Staging:
         self.release()
 
     def commit_moves(self, moves: Sequence[tuple[str, str]]) -> None:
-        """Record then perform the moves ``build/<source> -> root/<target>`` in order, then release."""
+        """Copy the files the moves replace, record then perform the moves ``build/<source> -> root/<target>`` in
+        order, then release."""
+        for _, target in moves:
+            if (self.root / target).exists():
+                (self.path / PREVIOUS_DIR / target).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(self.root / target, self.path / PREVIOUS_DIR / target)
         write_json_atomic(self.path / JOURNAL_FILE, {JOURNAL_MOVES: [list(m) for m in moves]})
         try:
             _replay_journal(self.path, self.root)
@@ -112,6 +161,7 @@ class Staging:
         if self._lock_fd is None:
             return
         shutil.rmtree(self.build, ignore_errors=True)
+        shutil.rmtree(self.path / PREVIOUS_DIR, ignore_errors=True)
         for name in (JOURNAL_FILE, LOCK_FILE):
             (self.path / name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # another writer may be about to use it

@@ -13,11 +13,16 @@ from typing import Any
 import av
 import numpy as np
 
+from positronic.vendors.lerobot.lerobot_dataset.errors import InvalidVideoEncodingError
+
 MP4 = 'mp4'
 RGB24 = 'rgb24'
 SVT_LOG_ENV = 'SVT_LOG'
 SVT_LOG_ERRORS_ONLY = '1'
 """SVT-AV1 prints ~20 info lines per encoder (one per camera per episode) unless SVT_LOG says otherwise."""
+CRF_RANGES = {'libx264': (0, 51), 'libx265': (0, 51), 'libsvtav1': (0, 63), 'libaom-av1': (0, 63)}
+"""Constant rate factors each encoder accepts (inclusive; 8-bit). FFmpeg clamps or ignores a value outside them
+without an error, so a typo such as ``--video.crf=999`` would silently encode at the worst quality."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,15 @@ class VideoEncoding:
     preset: str | None = 'veryfast'
     pix_fmt: str = 'yuv420p'
     options: Mapping[str, str] = field(default_factory=lambda: {'bframes': '0'})
+
+    def __post_init__(self) -> None:
+        low, high = CRF_RANGES.get(self.encoder, (-(2**31), 2**31 - 1))
+        if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not low <= self.crf <= high:
+            raise InvalidVideoEncodingError(
+                f'--video.crf={self.crf!r} is out of range: {self.encoder} takes an integer CRF in [{low}, {high}]'
+            )
+        if isinstance(self.gop, bool) or not isinstance(self.gop, int) or self.gop < 1:
+            raise InvalidVideoEncodingError(f'--video.gop={self.gop!r}: expected an integer key-frame interval >= 1')
 
     @property
     def codec_name(self) -> str:

@@ -71,6 +71,7 @@ from positronic.vendors.lerobot.lerobot_dataset.format import (
 )
 from positronic.vendors.lerobot.lerobot_dataset.reader import (
     POSITRONIC_CODEC_KEY,
+    POSITRONIC_SOURCES_KEY,
     POSITRONIC_VIDEO_KEY,
     POSITRONIC_WRITER_KEY,
     DatasetReader,
@@ -133,6 +134,7 @@ class DatasetWriter:
         self._task_indices = {task: i for i, task in enumerate(self._tasks)}
         self._num_episodes = existing.total_episodes if existing else 0
         self._num_frames = existing.total_frames if existing else 0
+        self._sources: list[str | None] = existing.source_episodes if existing else []
         self._episode_stats: list[dict[str, Stats]] = []
         self._video_keys = [f.name for f in features.values() if f.is_video]
         build = staging.build
@@ -252,10 +254,16 @@ class DatasetWriter:
         """Episodes in the dataset, including those added by this writer."""
         return self._num_episodes
 
-    def add_episode(self, frames: EpisodeFrames, task: str) -> int:
+    @property
+    def source_episodes(self) -> list[str | None]:
+        """Per episode (existing and added), the ``source`` it was added with (None where unknown)."""
+        return list(self._sources)
+
+    def add_episode(self, frames: EpisodeFrames, task: str, source: str | None = None) -> int:
         """Add one episode and return its index.
 
-        ``frames`` maps every declared feature to its T values (see EpisodeFrames); ``task`` is the instruction.
+        ``frames`` maps every declared feature to its T values (see EpisodeFrames); ``task`` is the instruction;
+        ``source`` names where the episode comes from (e.g. its raw episode directory), kept in meta/positronic.json.
         Raises FeatureMismatchError (missing or unknown key, wrong shape or dtype, unequal lengths, a bad frame);
         an exception raised by a frame iterator propagates unchanged. In these cases nothing of the episode is
         written and the writer stays usable. A failure while writing files (e.g. a full disk) aborts the writer.
@@ -286,10 +294,12 @@ class DatasetWriter:
             {n: _arrow_column(self.features[n], columns[n]) for n in self._schema.names}, schema=self._schema
         )
         try:
-            return self._write_episode(task, task_index, length, table, cameras, stats)
+            index = self._write_episode(task, task_index, length, table, cameras, stats)
         except BaseException:
             self.abort()  # files may hold part of the episode: nothing of this writer can be committed any more
             raise
+        self._sources.append(source)
+        return index
 
     def _write_episode(
         self,
@@ -369,6 +379,7 @@ class DatasetWriter:
             POSITRONIC_WRITER_KEY: f'positronic-act {__version__}',
             POSITRONIC_CODEC_KEY: self._positronic_codec,
             POSITRONIC_VIDEO_KEY: self.encoding.to_json() if self._video_keys else None,
+            POSITRONIC_SOURCES_KEY: self._sources,
         }
 
     def _prior_stats(self) -> list[dict[str, Stats]]:

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from positronic.vendors.lerobot.lerobot_dataset import staging as staging_module
 from positronic.vendors.lerobot.lerobot_dataset.errors import OutputExistsError, WriterLockedError
 from positronic.vendors.lerobot.lerobot_dataset.staging import (
     BUILD_DIR,
@@ -9,6 +10,7 @@ from positronic.vendors.lerobot.lerobot_dataset.staging import (
     LOCK_FILE,
     Staging,
     has_pending_commit,
+    recover_pending_commit,
     staging_path,
 )
 
@@ -80,3 +82,45 @@ def test_a_pending_journal_is_replayed_idempotently_by_the_next_writer(tmp_path)
     assert (root / 'meta' / 'info.json').read_text() == 'new'
     assert (root / 'data' / 'file-001.parquet').read_text() == 'moved already'
     assert (root / 'videos' / 'file-001.mp4').read_text() == 'moved before the crash'
+
+
+def _start_commit(tmp_path, monkeypatch, moves_done: int):
+    """A dataset with info.json 'old' and an append committing a new video and info.json 'new', killed (an
+    exception standing for the kill) after ``moves_done`` moves."""
+    root = tmp_path / 'ds'
+    (root / 'meta').mkdir(parents=True)
+    (root / 'meta' / 'info.json').write_text('old')
+    staging = Staging.acquire(root, complete_pending_commit=True)
+    (staging.build / 'videos').mkdir()
+    (staging.build / 'videos' / 'file-001.mp4').write_text('video')
+    (staging.build / 'meta').mkdir()
+    (staging.build / 'meta' / 'info.json').write_text('new')
+    real_move, done = staging_module._move, []
+
+    def move_then_stop(source, target):
+        if len(done) == moves_done:
+            raise KeyboardInterrupt
+        real_move(source, target)
+        done.append(target)
+
+    monkeypatch.setattr(staging_module, '_move', move_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        staging.commit_moves([('videos/file-001.mp4', 'videos/file-001.mp4'), ('meta/info.json', 'meta/info.json')])
+    monkeypatch.setattr(staging_module, '_move', real_move)
+    return root
+
+
+@pytest.mark.parametrize('moves_done', [0, 1])
+def test_recover_rolls_back_an_interrupted_commit_to_the_files_before_it(tmp_path, monkeypatch, moves_done):
+    root = _start_commit(tmp_path, monkeypatch, moves_done)
+    assert has_pending_commit(root) and (root / 'videos' / 'file-001.mp4').exists() == (moves_done == 1)
+    assert recover_pending_commit(root, rollback=True)
+    assert (root / 'meta' / 'info.json').read_text() == 'old' and not (root / 'videos' / 'file-001.mp4').exists()
+    assert not staging_path(root).exists() and not recover_pending_commit(root)
+
+
+def test_recover_finishes_an_interrupted_commit(tmp_path, monkeypatch):
+    root = _start_commit(tmp_path, monkeypatch, moves_done=1)
+    assert recover_pending_commit(root)
+    assert (root / 'meta' / 'info.json').read_text() == 'new' and (root / 'videos' / 'file-001.mp4').exists()
+    assert not staging_path(root).exists()
