@@ -15,8 +15,8 @@ from positronic.cfg import policy as policy_cfg
 from positronic.command import INTERRUPTED_EXIT_CODE, UsageError, run_command
 from positronic.evaluation.drivers import KeyboardDriver, NotATerminalError, TimedDriver
 from positronic.evaluation.episode import LoopSettings
-from positronic.evaluation.retry import PolicyUnavailableError
 from positronic.evaluation.runner import run_evaluation
+from positronic.policy.base import PolicyUnavailableError
 
 PROG = 'positronic-inference'
 

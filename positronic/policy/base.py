@@ -4,6 +4,12 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 
+class PolicyUnavailableError(RuntimeError):
+    """The policy cannot be reached now (no server answers, a time-out, a dropped connection); a later attempt
+    may succeed. Policies raise it when starting an episode or describing themselves, so that robot loops can
+    retry without knowing the transport behind the policy."""
+
+
 class Policy(Protocol):
     """A policy for one robot. Observations are raw signals keyed as in ``positronic.keys`` (images uint8
     (H, W, 3), ``task`` a str); actions are wire-form dicts (``positronic.policy.action``)."""
@@ -13,7 +19,8 @@ class Policy(Protocol):
         ...
 
     def reset(self, context: Mapping[str, Any] | None = None) -> None:
-        """Start a new episode (e.g. a new server session); ``context`` carries e.g. the task."""
+        """Start a new episode (e.g. a new server session); ``context`` carries e.g. the task. Raises
+        PolicyUnavailableError when the policy cannot be reached now."""
         ...
 
     @property

@@ -8,10 +8,10 @@ from positronic.evaluation.drivers import TimedDriver
 from positronic.evaluation.episode import LoopSettings
 from positronic.evaluation.plot import SUMMARY_PNG
 from positronic.evaluation.results import SUMMARY_JSON
-from positronic.evaluation.retry import PolicyUnavailableError
 from positronic.evaluation.runner import run_evaluation
 from positronic.offboard.server import ServerSettings, ServerThread
 from positronic.policy.action import cartesian_action
+from positronic.policy.base import PolicyUnavailableError
 from positronic.policy.remote import RemotePolicy
 from tests.evaluation.policies import ScriptedPolicy
 from tests.evaluation.sources import INJECTED_ERROR, HoldSource
