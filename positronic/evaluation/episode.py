@@ -10,10 +10,11 @@ reason; the robot keeps its last accepted command.
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol, runtime_checkable
 
 from positronic import keys
+from positronic.command import UsageError
 from positronic.evaluation.recorder import EpisodeRecorder
 from positronic.evaluation.results import IterationResult
 from positronic.evaluation.retry import call_with_retry
@@ -35,7 +36,7 @@ class WorldAwarePolicy(Protocol):
 
 @dataclass(frozen=True)
 class LoopSettings:
-    """How iterations are run."""
+    """How iterations are run. ``positronic-inference sim`` takes each field as a flag of the same name."""
 
     policy_fps: float = 15.0
     """Control ticks per second of sim time; one action is executed per tick."""
@@ -56,13 +57,38 @@ class LoopSettings:
     retry_delay_s: float = 2.0
     """Seconds between those attempts."""
 
+    RECORDED = (
+        'policy_fps',
+        'simulate_latency',
+        'realtime',
+        'actions_per_chunk',
+        'success_threshold',
+        'success_hold_s',
+    )
+    """Fields that shape what an episode shows; each recording keeps them as the static ``inference.<field>``."""
+
     def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in (float, int, bool) and not isinstance(value, f.type):
+                object.__setattr__(self, f.name, _as_type(f.name, value, f.type))
         if not self.policy_fps > 0:
-            raise ValueError(f'policy_fps must be positive, got {self.policy_fps}')
+            raise UsageError(f'--policy_fps={self.policy_fps}: expected a positive number of ticks per second')
         if self.actions_per_chunk is not None and self.actions_per_chunk < 1:
-            raise ValueError(
-                f'actions_per_chunk must be at least 1 (or None for whole chunks), got {self.actions_per_chunk}'
+            raise UsageError(
+                f'--actions_per_chunk={self.actions_per_chunk}: expected at least 1 (or None for whole chunks)'
             )
+
+    def recorded_statics(self) -> dict[str, Any]:
+        """``{"inference.<field>": value}`` for the :attr:`RECORDED` fields."""
+        return {f'inference.{name}': getattr(self, name) for name in self.RECORDED}
+
+
+def _as_type(name: str, value: Any, kind: type) -> Any:
+    """``value`` as ``kind`` (the CLI hands ``--policy_fps=15`` over as an int); UsageError naming the flag."""
+    if kind is bool or isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f'--{name}={value!r}: expected a {kind.__name__}')
+    return kind(value)
 
 
 Viewer = Callable[[Mapping[str, Any], str], None]
