@@ -15,8 +15,8 @@ import configuronic as cfn
 from positronic.cfg import policy as policy_cfg
 from positronic.command import INTERRUPTED_EXIT_CODE, UsageError, run_command
 from positronic.evaluation.drivers import KeyboardDriver, NotATerminalError, TimedDriver
-from positronic.evaluation.episode import LoopSettings
 from positronic.evaluation.runner import run_evaluation
+from positronic.evaluation.settings import LoopSettings
 from positronic.policy.base import PolicyUnavailableError
 
 PROG = 'positronic-inference'
@@ -50,7 +50,7 @@ def sim(policy, driver, seed: int, camera_size: list[int], output_dir: str | Non
     `realtime`; `simulate_latency` advances sim time by each policy call's wall time while the robot holds.
     Policies: --policy=.remote (a protocol-v1 server), .act (a local checkpoint), .expert (scripted, sees the
     true cube poses). Drivers: --driver=.timed (default) or .keyboard. The loop's flags are the fields of
-    `positronic.evaluation.episode.LoopSettings` (task, connect_attempts, retry_delay_s, ...).
+    `positronic.evaluation.settings.LoopSettings` (task, connect_attempts, retry_delay_s, ...).
     """
     settings = LoopSettings(**loop)
     if len(camera_size) != 2:

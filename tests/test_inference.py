@@ -48,8 +48,8 @@ def test_every_loop_setting_is_a_sim_flag_with_the_settings_default():
     ('flag', 'message'),
     [
         ('--policy_fps=0', '--policy_fps=0.0: expected a positive number of ticks per second'),
-        ('--actions_per_chunk=0', '--actions_per_chunk=0: expected at least 1'),
-        ('--success_hold_s=long', "--success_hold_s='long': expected a float"),
+        ('--actions_per_chunk=0', '--actions_per_chunk=0: expected an integer of at least 1'),
+        ('--success_hold_s=long', "--success_hold_s='long': expected a number"),
     ],
 )
 def test_a_bad_loop_setting_exits_2_with_one_line_naming_the_flag(monkeypatch, capsys, flag, message):

@@ -10,14 +10,13 @@ reason; the robot keeps its last accepted command.
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
 from typing import Any, Protocol, runtime_checkable
 
 from positronic import keys
-from positronic.command import UsageError
 from positronic.evaluation.recorder import EpisodeRecorder
 from positronic.evaluation.results import IterationResult
 from positronic.evaluation.retry import call_with_retry
+from positronic.evaluation.settings import LoopSettings
 from positronic.evaluation.success import NS_PER_S, SuccessTracker
 from positronic.policy.action import parse_action
 from positronic.policy.base import Policy
@@ -32,63 +31,6 @@ class WorldAwarePolicy(Protocol):
     """
 
     def attach_world(self, world: World, seed: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    """How iterations are run. ``positronic-inference sim`` takes each field as a flag of the same name."""
-
-    policy_fps: float = 15.0
-    """Control ticks per second of sim time; one action is executed per tick."""
-    task: str = keys.STACK_CUBES_TASK
-    """Instruction passed to the policy (observation ``task`` and ``reset`` context)."""
-    actions_per_chunk: int | None = None
-    """Execute at most this many actions of each chunk before querying again (None: the whole chunk)."""
-    success_threshold: float = 1.0
-    """Stacking score that counts as stacked."""
-    success_hold_s: float = 1.0
-    """Sim seconds the score must stay at or above the threshold for the iteration to succeed."""
-    realtime: bool = False
-    """Pace the sim to the wall clock instead of running as fast as possible."""
-    simulate_latency: bool = False
-    """Advance sim time by each policy call's wall time while the robot holds its last command."""
-    connect_attempts: int = 3
-    """Attempts to (re)open the policy at the start of an iteration while its server is unreachable."""
-    retry_delay_s: float = 2.0
-    """Seconds between those attempts."""
-
-    RECORDED = (
-        'policy_fps',
-        'simulate_latency',
-        'realtime',
-        'actions_per_chunk',
-        'success_threshold',
-        'success_hold_s',
-    )
-    """Fields that shape what an episode shows; each recording keeps them as the static ``inference.<field>``."""
-
-    def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type in (float, int, bool) and not isinstance(value, f.type):
-                object.__setattr__(self, f.name, _as_type(f.name, value, f.type))
-        if not self.policy_fps > 0:
-            raise UsageError(f'--policy_fps={self.policy_fps}: expected a positive number of ticks per second')
-        if self.actions_per_chunk is not None and self.actions_per_chunk < 1:
-            raise UsageError(
-                f'--actions_per_chunk={self.actions_per_chunk}: expected at least 1 (or None for whole chunks)'
-            )
-
-    def recorded_statics(self) -> dict[str, Any]:
-        """``{"inference.<field>": value}`` for the :attr:`RECORDED` fields."""
-        return {f'inference.{name}': getattr(self, name) for name in self.RECORDED}
-
-
-def _as_type(name: str, value: Any, kind: type) -> Any:
-    """``value`` as ``kind`` (the CLI hands ``--policy_fps=15`` over as an int); UsageError naming the flag."""
-    if kind is bool or isinstance(value, bool) or not isinstance(value, int | float):
-        raise UsageError(f'--{name}={value!r}: expected a {kind.__name__}')
-    return kind(value)
 
 
 Viewer = Callable[[Mapping[str, Any], str], None]

@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import datetime
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,8 +19,8 @@ from positronic.evaluation.recorder import EpisodeRecorder, json_static
 from positronic.evaluation.results import SUMMARY_JSON, IterationResult, RunSummary, write_json_atomic
 from positronic.evaluation.retry import call_with_retry
 from positronic.evaluation.viewer import CameraWindow, open_viewer
-from positronic.policy.base import Policy
-from positronic.policy.remote import flat_meta
+from positronic.policy.base import ACTIONS_PER_QUERY, Policy
+from positronic.policy.remote import SERVER_META_PREFIX, flat_meta
 from positronic.sim import World
 
 
@@ -41,6 +42,16 @@ def describe(result: IterationResult) -> str:
     return line + (f' [{result.failure}]' if result.failure else '')
 
 
+def actions_per_query(policy_meta: Mapping[str, Any]) -> int | None:
+    """How many actions the policy answers per query, when its meta says (:data:`ACTIONS_PER_QUERY`, or the
+    server's for a remote policy); else None."""
+    for key in (ACTIONS_PER_QUERY, SERVER_META_PREFIX + ACTIONS_PER_QUERY):
+        value = policy_meta.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
 def run_evaluation(
     policy: Policy,
     driver: Driver,
@@ -60,6 +71,7 @@ def run_evaluation(
     policy_meta = call_with_retry(
         lambda: policy.meta, 'connecting to the policy', settings.connect_attempts, settings.retry_delay_s
     )
+    settings.check_actions_per_chunk(actions_per_query(policy_meta), f"the policy's {ACTIONS_PER_QUERY}")
     output = Path(output_dir).expanduser() if output_dir is not None else None
     writer = LocalDatasetWriter(output) if output is not None else None
     statics = {

@@ -3,6 +3,11 @@
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+ACTIONS_PER_QUERY = 'n_action_steps'
+"""Meta key under which a policy states how many actions it answers per query (for ACT, the checkpoint's LeRobot
+field ``n_action_steps``: the first that many of each predicted chunk). A remote policy reports its server's under
+``server.n_action_steps``; a policy without the key answers chunks of any length."""
+
 
 class PolicyUnavailableError(RuntimeError):
     """The policy cannot be reached now (no server answers, a time-out, a dropped connection); a later attempt

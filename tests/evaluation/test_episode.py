@@ -176,16 +176,3 @@ def test_a_policy_that_cannot_start_fails_the_iteration_without_a_recording(worl
     result = episode.finish()
     assert result.failure.startswith('policy reset failed: PolicyUnavailableError: starting the policy failed after 2')
     assert result.policy_calls == 0 and result.episode_path is None and not any(tmp_path.glob('*/*'))
-
-
-def test_loop_settings_take_ints_for_float_fields_and_record_the_fields_that_shape_an_episode():
-    settings = LoopSettings(policy_fps=15, success_hold_s=2)
-    assert settings.policy_fps == 15.0 and isinstance(settings.policy_fps, float)
-    assert settings.recorded_statics() == {
-        'inference.policy_fps': 15.0,
-        'inference.simulate_latency': False,
-        'inference.realtime': False,
-        'inference.actions_per_chunk': None,
-        'inference.success_threshold': 1.0,
-        'inference.success_hold_s': 2.0,
-    }
