@@ -98,24 +98,20 @@ def run_evaluation(
     return summary
 
 
+@dataclasses.dataclass
 class _Iterations:
     """The driver's iterations in one world: starts each episode (and its recording), defers Ctrl+C to a tick."""
 
-    def __init__(
-        self,
-        world: World,
-        policy: Policy,
-        settings: LoopSettings,
-        seed: int,
-        writer: LocalDatasetWriter | None,
-        window: CameraWindow | None,
-        statics: dict[str, Any],
-    ):
-        self.world, self.policy, self.settings, self.seed = world, policy, settings, seed
-        self.writer, self.window, self.statics = writer, window, statics
-        self.ctrl_c = DeferredInterrupt()
-        self.recorder: EpisodeRecorder | None = None
-        """The latest episode's recording: the only one that can still be open."""
+    world: World
+    policy: Policy
+    settings: LoopSettings
+    seed: int
+    writer: LocalDatasetWriter | None
+    window: CameraWindow | None
+    statics: dict[str, Any]
+    ctrl_c: DeferredInterrupt = dataclasses.field(default_factory=DeferredInterrupt)
+    recorder: EpisodeRecorder | None = None
+    """The latest episode's recording: the only one that can still be open."""
 
     def run(self, driver: Driver) -> tuple[list[IterationResult], bool]:
         """The finished iterations' results, and whether Ctrl+C ended the run (discarding the running one)."""
