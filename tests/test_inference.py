@@ -37,7 +37,7 @@ def test_help_describes_the_sim_command_and_its_options(monkeypatch, capsys):
 def test_every_loop_setting_is_a_sim_flag_with_the_settings_default():
     import dataclasses
 
-    from positronic.evaluation.episode import LoopSettings
+    from positronic.evaluation.settings import LoopSettings
 
     flags = inference.sim.kwargs
     for field in dataclasses.fields(LoopSettings):

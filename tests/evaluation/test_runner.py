@@ -6,10 +6,10 @@ from positronic import keys
 from positronic.command import UsageError
 from positronic.dataset import LocalDataset
 from positronic.evaluation.drivers import TimedDriver
-from positronic.evaluation.episode import LoopSettings
 from positronic.evaluation.plot import SUMMARY_PNG
 from positronic.evaluation.results import SUMMARY_JSON
 from positronic.evaluation.runner import run_evaluation
+from positronic.evaluation.settings import LoopSettings
 from positronic.offboard.server import ServerSettings, ServerThread
 from positronic.policy.action import cartesian_action
 from positronic.policy.base import PolicyUnavailableError
