@@ -5,9 +5,15 @@ a rotation matrix is 3x3 and maps vectors from the body frame to the reference f
 pose (protocol v1 ``cartesian_pos``) is 12 numbers: translation, then the rotation matrix row-major.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 
 IDENTITY_QUAT = np.array([1.0, 0.0, 0.0, 0.0])
+DOWNWARD_QUAT = (0.0, 1.0, 0.0, 0.0)
+"""Reference orientation for quaternion signs: a gripper pointing down (180 deg about x). Every quaternion the
+recorder, the simulator and the codecs emit lies in this reference's hemisphere, so poses near it (any yaw in
+(-180, 180) deg) vary continuously instead of flipping sign where ``qw`` crosses 0."""
 
 
 def normalize_quat(q: np.ndarray) -> np.ndarray:
@@ -17,6 +23,14 @@ def normalize_quat(q: np.ndarray) -> np.ndarray:
     if not np.isfinite(n) or n < 1e-12:
         raise ValueError(f'quaternion {q.tolist()} cannot be normalized')
     return q / n
+
+
+def canonical_quaternions(quats: np.ndarray, reference: Sequence[float] = DOWNWARD_QUAT) -> np.ndarray:
+    """``quats`` (..., 4) ``[w, x, y, z]`` with each sign flipped where needed so that ``dot(q, reference) >= 0``
+    (same rotations, same dtype; a new array)."""
+    quats = np.asarray(quats)
+    signs = np.where(quats @ np.asarray(reference, dtype=quats.dtype) < 0, -1, 1).astype(quats.dtype)
+    return quats * signs[..., None]
 
 
 def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:

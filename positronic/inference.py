@@ -5,18 +5,19 @@ positronic-inference sim --policy=.expert --output_dir=~/datasets/inference_logs
 positronic-inference sim --policy=.act --policy.checkpoints_dir=... --driver=.keyboard --driver.show_gui=True
 """
 
+import dataclasses
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import configuronic as cfn
 
-from positronic import keys
 from positronic.cfg import policy as policy_cfg
 from positronic.command import INTERRUPTED_EXIT_CODE, UsageError, run_command
 from positronic.evaluation.drivers import KeyboardDriver, NotATerminalError, TimedDriver
-from positronic.evaluation.episode import LoopSettings
-from positronic.evaluation.retry import PolicyUnavailableError
 from positronic.evaluation.runner import run_evaluation
+from positronic.evaluation.settings import LoopSettings
+from positronic.policy.base import PolicyUnavailableError
 
 PROG = 'positronic-inference'
 
@@ -26,38 +27,19 @@ keyboard = cfn.config(simulation_time=None, show_gui=False)(KeyboardDriver)
 """``--driver=.keyboard``: s start, p stop and keep, r reset and discard, q quit (needs a terminal)."""
 
 
+LOOP_FLAGS = {field.name: field.default for field in dataclasses.fields(LoopSettings)}
+"""``--policy_fps``, ``--actions_per_chunk``, ...: one flag per ``LoopSettings`` field, with its default."""
+
+
 @cfn.config(
     policy=policy_cfg.remote,
     driver=timed,
-    policy_fps=15,
     seed=0,
     camera_size=[320, 240],
     output_dir=None,
-    task=keys.STACK_CUBES_TASK,
-    actions_per_chunk=None,
-    success_threshold=1.0,
-    success_hold_s=1.0,
-    realtime=False,
-    simulate_latency=False,
-    connect_attempts=3,
-    retry_delay_s=2.0,
+    **LOOP_FLAGS,
 )
-def sim(
-    policy,
-    driver,
-    policy_fps: float,
-    seed: int,
-    camera_size: list[int],
-    output_dir: str | None,
-    task: str,
-    actions_per_chunk: int | None,
-    success_threshold: float,
-    success_hold_s: float,
-    realtime: bool,
-    simulate_latency: bool,
-    connect_attempts: int,
-    retry_delay_s: float,
-):
+def sim(policy, driver, seed: int, camera_size: list[int], output_dir: str | None, **loop: Any):
     """Run a policy in the simulated cube-stacking task and report how often it succeeds.
 
     Iteration i resets the scene with seed `seed + i` and runs the policy at `policy_fps` (one action per tick,
@@ -67,19 +49,10 @@ def sim(
     iteration as a raw episode plus summary.json and summary.png. The sim runs as fast as it can unless
     `realtime`; `simulate_latency` advances sim time by each policy call's wall time while the robot holds.
     Policies: --policy=.remote (a protocol-v1 server), .act (a local checkpoint), .expert (scripted, sees the
-    true cube poses). Drivers: --driver=.timed (default) or .keyboard.
+    true cube poses). Drivers: --driver=.timed (default) or .keyboard. The loop's flags are the fields of
+    `positronic.evaluation.settings.LoopSettings` (task, connect_attempts, retry_delay_s, ...).
     """
-    settings = LoopSettings(
-        policy_fps=float(policy_fps),
-        task=task,
-        actions_per_chunk=actions_per_chunk,
-        success_threshold=float(success_threshold),
-        success_hold_s=float(success_hold_s),
-        realtime=bool(realtime),
-        simulate_latency=bool(simulate_latency),
-        connect_attempts=int(connect_attempts),
-        retry_delay_s=float(retry_delay_s),
-    )
+    settings = LoopSettings(**loop)
     if len(camera_size) != 2:
         raise UsageError(f'--camera_size must be [width, height], got {camera_size!r}')
     summary = run_evaluation(policy, driver, settings, int(seed), tuple(int(v) for v in camera_size), output_dir)

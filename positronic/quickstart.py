@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import configuronic as cfn
 from positronic.command import UsageError, run_command
 from positronic.evaluation.curve import SUCCESS_CURVE_PNG, CurvePoint, training_time_s, write_success_curve_png
 from positronic.evaluation.results import SUMMARY_JSON, write_json_atomic
+from positronic.evaluation.settings import LoopSettings
 from positronic.vendors.lerobot.distributed import threads_per_process
 from positronic.vendors.lerobot.train import PRECISION_CHOICES
 from positronic.vendors.lerobot.train_log import read_metrics
@@ -39,6 +41,7 @@ RUN_SUMMARY = 'run_summary.json'
 TRAINING_SEEDS_DIR = 'evaluation-training-seeds'
 """Where ``train_eval_iterations`` records the final checkpoint's episodes on demonstration seeds."""
 SERVER_START_TIMEOUT_S = 120.0
+SERVER_LOG = 'server.log'
 PROG = 'positronic-quickstart'
 
 
@@ -129,56 +132,146 @@ def running_server(argv: Sequence[str], host: str, port: int, log_path: Path) ->
                 process.wait()
 
 
-@cfn.config(
-    workdir='~/positronic-quickstart',
-    num_episodes=12,
-    seed=0,
-    camera_size=[96, 96],
-    image_size=96,
-    fps=15,
-    num_train_steps=1500,
-    batch_size=8,
-    chunk_size=15,
-    dim_model=128,
-    lr=1e-4,
-    use_vae=False,
-    train_batchnorm=True,
-    dropout=0.1,
-    precision='auto',
-    train_processes=1,
-    codec='eepose_absolute',
-    eval_iterations=3,
-    eval_seed=10_000,
-    simulation_time=12.0,
-    actions_per_chunk=None,
-    curve_points=0,
-    train_eval_iterations=0,
-)
-def quickstart(
-    workdir: str,
-    num_episodes: int,
-    seed: int,
-    camera_size: Sequence[int],
-    image_size: int,
-    fps: int,
-    num_train_steps: int,
-    batch_size: int,
-    chunk_size: int,
-    dim_model: int,
-    lr: float,
-    use_vae: bool,
-    train_batchnorm: bool,
-    dropout: float,
-    precision: str,
-    train_processes: int,
-    codec: str,
-    eval_iterations: int,
-    eval_seed: int,
-    simulation_time: float,
-    actions_per_chunk: int | None,
-    curve_points: int,
-    train_eval_iterations: int,
-) -> None:
+@dataclass(frozen=True)
+class Options:
+    """The flags of ``positronic-quickstart`` with their defaults (documented in :func:`quickstart`)."""
+
+    workdir: str = '~/positronic-quickstart'
+    num_episodes: int = 12
+    seed: int = 0
+    camera_size: Sequence[int] = field(default_factory=lambda: [96, 96])
+    image_size: int = 96
+    fps: int = 15
+    num_train_steps: int = 1500
+    batch_size: int = 8
+    chunk_size: int = 15
+    dim_model: int = 128
+    lr: float = 1e-4
+    use_vae: bool = False
+    train_batchnorm: bool = True
+    dropout: float = 0.1
+    precision: str = 'auto'
+    train_processes: int = 1
+    codec: str = 'eepose_absolute'
+    eval_iterations: int = 3
+    eval_seed: int = 10_000
+    simulation_time: float = 12.0
+    actions_per_chunk: int | None = None
+    curve_points: int = 0
+    train_eval_iterations: int = 0
+
+    def check(self) -> None:
+        """UsageError naming the first flag that is out of range or contradicts another."""
+        if self.codec not in CODECS:
+            raise UsageError(f'--codec={self.codec!r}: expected one of {", ".join(CODECS)}')
+        if self.precision not in PRECISION_CHOICES:
+            raise UsageError(f'--precision={self.precision!r}: expected one of {", ".join(PRECISION_CHOICES)}')
+        if self.train_processes < 1:
+            raise UsageError(f'--train_processes={self.train_processes}: expected >= 1')
+        # The checkpoint answers its whole chunk (n_action_steps = chunk_size): the loop's setting alone decides.
+        LoopSettings(actions_per_chunk=self.actions_per_chunk).check_actions_per_chunk(self.chunk_size, 'chunk_size')
+        if not 0 <= self.train_eval_iterations <= self.num_episodes:
+            raise UsageError(
+                f'--train_eval_iterations={self.train_eval_iterations}: expected 0..num_episodes ({self.num_episodes})'
+            )
+        if self.curve_points < 0 or self.num_train_steps % (self.curve_points + 1):
+            raise UsageError(
+                f'--curve_points={self.curve_points}: expected >= 0 and dividing num_train_steps into equal parts'
+            )
+        eval_end, demo_end = self.eval_seed + self.eval_iterations, self.seed + self.num_episodes
+        if self.eval_seed < demo_end and eval_end > self.seed:
+            raise UsageError(
+                f'--eval_seed={self.eval_seed}: evaluation seeds {self.eval_seed}..{eval_end - 1} overlap the '
+                f'demonstration seeds {self.seed}..{demo_end - 1}; choose seeds that do not overlap'
+            )
+
+    @property
+    def save_freq(self) -> int:
+        """Training steps between checkpoints: the final one and ``curve_points`` evenly before it."""
+        return self.num_train_steps // (self.curve_points + 1)
+
+    @property
+    def curve_steps(self) -> list[int]:
+        """The earlier checkpoints the success curve evaluates (the final one is evaluated anyway)."""
+        return list(range(self.save_freq, self.num_train_steps, self.save_freq))
+
+    @property
+    def camera_flag(self) -> str:
+        width, height = (int(v) for v in self.camera_size)
+        return f'--camera_size=[{width},{height}]'
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where one run writes: every artifact lives under ``run_dir``."""
+
+    run_dir: Path
+
+    @classmethod
+    def create(cls, workdir: str) -> 'RunPaths':
+        """A new ``run-<UTC time>/`` folder inside ``workdir`` (``~`` expanded); refuses to reuse one."""
+        run_dir = Path(workdir).expanduser().resolve() / datetime.now(UTC).strftime('run-%Y%m%d-%H%M%S')
+        run_dir.mkdir(parents=True, exist_ok=False)
+        return cls(run_dir)
+
+    @property
+    def raw(self) -> Path:
+        """Raw demonstrations (``positronic-data-collection``)."""
+        return self.run_dir / 'raw'
+
+    @property
+    def lerobot(self) -> Path:
+        """The converted LeRobot v3.0 dataset."""
+        return self.run_dir / 'lerobot'
+
+    @property
+    def checkpoints(self) -> Path:
+        """The trainer's ``--output_dir``."""
+        return self.run_dir / 'checkpoints'
+
+    @property
+    def experiment(self) -> Path:
+        """The experiment the server serves (``checkpoints/<step>/pretrained_model``)."""
+        return self.checkpoints / EXPERIMENT
+
+    @property
+    def evaluation(self) -> Path:
+        """The final checkpoint on unseen seeds: episodes and ``summary.json``."""
+        return self.run_dir / 'evaluation'
+
+    @property
+    def training_seeds(self) -> Path:
+        """The final checkpoint on demonstration seeds."""
+        return self.run_dir / TRAINING_SEEDS_DIR
+
+    @property
+    def server_log(self) -> Path:
+        """The server's output."""
+        return self.run_dir / SERVER_LOG
+
+    @property
+    def summary(self) -> Path:
+        """``run_summary.json``."""
+        return self.run_dir / RUN_SUMMARY
+
+    def curve_evaluation(self, step: int) -> Path:
+        return self.run_dir / f'evaluation-{step}'
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The loopback address the experiment is served on."""
+
+    host: str
+    port: int
+
+
+STAGES = 5
+"""record, convert, train, serve, evaluate: the numbered stages of a run."""
+
+
+@cfn.config(**{f.name: f.default_factory() if f.default is MISSING else f.default for f in fields(Options)})
+def quickstart(**flags: Any) -> None:
     """Record → convert → train → serve → evaluate on the built-in simulator; prints where every artifact is.
 
     Args:
@@ -188,7 +281,7 @@ def quickstart(
         image_size: side of the square images the codec letterboxes to (the model's input).
         fps: sampling rate of the converted dataset, and the rate the policy runs at in evaluation.
         num_train_steps: ACT training steps (a checkpoint at the end, and ``curve_points`` evenly before it).
-        chunk_size: ACT action chunk.
+        chunk_size: ACT action chunk; the checkpoints answer the whole chunk per query (n_action_steps = chunk_size).
         dim_model: ACT transformer width (feed-forward width is 4x).
         lr: learning rate of the transformer and of the backbone (the backbone trains from scratch here, so
             LeRobot's 1e-5 for fine-tuning ImageNet weights learns too slowly).
@@ -205,159 +298,169 @@ def quickstart(
         codec: ``eepose_absolute`` or ``joints_absolute``; used to convert, train and serve.
         eval_iterations: evaluation episodes, with seeds ``eval_seed`` .. (kept apart from the demonstration seeds).
         simulation_time: seconds of simulated time per evaluation episode.
-        actions_per_chunk: actions executed from each chunk before the policy is queried again (default: all).
+        actions_per_chunk: actions executed from each chunk before the policy is queried again (1..chunk_size;
+            default: all). The one setting for actions per query (see docs/evaluation.md).
         curve_points: earlier checkpoints, evenly spaced, evaluated after the final one (same seeds) to draw
             ``success_curve.png``; not counted in the reported time to the final evaluation.
         train_eval_iterations: also run the final checkpoint on the first this many demonstration seeds (layouts it
             was trained on), after the final evaluation and not counted in its time; success there against success
             on unseen seeds separates fitting from generalizing.
     """
-    if codec not in CODECS:
-        raise UsageError(f'--codec={codec!r}: expected one of {", ".join(CODECS)}')
-    if precision not in PRECISION_CHOICES:
-        raise UsageError(f'--precision={precision!r}: expected one of {", ".join(PRECISION_CHOICES)}')
-    if train_processes < 1:
-        raise UsageError(f'--train_processes={train_processes}: expected >= 1')
-    if actions_per_chunk is not None and not 1 <= actions_per_chunk <= chunk_size:
-        raise UsageError(f'--actions_per_chunk={actions_per_chunk}: expected 1..chunk_size ({chunk_size})')
-    if not 0 <= train_eval_iterations <= num_episodes:
-        raise UsageError(f'--train_eval_iterations={train_eval_iterations}: expected 0..num_episodes ({num_episodes})')
-    if curve_points < 0 or num_train_steps % (curve_points + 1):
-        raise UsageError(f'--curve_points={curve_points}: expected >= 0 and dividing num_train_steps into equal parts')
-    save_freq = num_train_steps // (curve_points + 1)
-    if eval_seed < seed + num_episodes and eval_seed + eval_iterations > seed:
-        raise UsageError(
-            f'--eval_seed={eval_seed}: evaluation seeds {eval_seed}..{eval_seed + eval_iterations - 1} overlap the '
-            f'demonstration seeds {seed}..{seed + num_episodes - 1}; choose seeds that do not overlap'
-        )
-    run_dir = Path(workdir).expanduser().resolve() / datetime.now(UTC).strftime('run-%Y%m%d-%H%M%S')
-    run_dir.mkdir(parents=True, exist_ok=False)
-    raw_dir, lerobot_dir = run_dir / 'raw', run_dir / 'lerobot'
-    checkpoints_dir, eval_dir = run_dir / 'checkpoints', run_dir / 'evaluation'
-    experiment_dir = checkpoints_dir / EXPERIMENT
-    width, height = (int(v) for v in camera_size)
-    host, port = '127.0.0.1', free_port()
-    print(f'quickstart run folder: {run_dir}', flush=True)
-
+    options = Options(**flags)
+    options.check()
+    paths = RunPaths.create(options.workdir)
+    print(f'quickstart run folder: {paths.run_dir}', flush=True)
     started = time.monotonic()
-    timings = {}
-    timings['record'] = run_stage(
+    timings = {'record': record(options, paths), 'convert': convert(options, paths), 'train': train(options, paths)}
+    timings['evaluate'], total_s = serve_and_evaluate(options, paths, Endpoint('127.0.0.1', free_port()), started)
+    report(options, paths, timings, total_s)
+
+
+def record(options: Options, paths: RunPaths) -> float:
+    """Stage 1: scripted demonstrations in the simulator, as a raw dataset. Returns the wall time in seconds."""
+    return run_stage(
         1,
-        5,
+        STAGES,
         'record scripted demonstrations in the simulator',
         [
             console_script('positronic-data-collection'),
             'sim',
-            f'--output_dir={raw_dir}',
-            f'--num_episodes={num_episodes}',
-            f'--seed={seed}',
-            f'--camera_size=[{width},{height}]',
+            f'--output_dir={paths.raw}',
+            f'--num_episodes={options.num_episodes}',
+            f'--seed={options.seed}',
+            options.camera_flag,
         ],
     )
-    timings['convert'] = run_stage(
+
+
+def convert(options: Options, paths: RunPaths) -> float:
+    """Stage 2: the raw dataset as a LeRobot v3.0 dataset through the codec. Returns the wall time in seconds."""
+    return run_stage(
         2,
-        5,
-        f'convert to a LeRobot v3.0 dataset ({codec})',
+        STAGES,
+        f'convert to a LeRobot v3.0 dataset ({options.codec})',
         [
             console_script('positronic-to-lerobot'),
             'convert',
-            f'--dataset.dataset.path={raw_dir}',
-            f'--dataset.codec=@positronic.vendors.lerobot.codecs.{codec}',
-            f'--dataset.codec.image_size={image_size}',
-            f'--output_dir={lerobot_dir}',
-            f'--fps={fps}',
+            f'--dataset.dataset.path={paths.raw}',
+            f'--dataset.codec=@positronic.vendors.lerobot.codecs.{options.codec}',
+            f'--dataset.codec.image_size={options.image_size}',
+            f'--output_dir={paths.lerobot}',
+            f'--fps={options.fps}',
         ],
     )
-    timings['train'] = run_stage(
+
+
+def train(options: Options, paths: RunPaths) -> float:
+    """Stage 3: ACT on the LeRobot dataset, checkpoints every ``save_freq`` steps. Returns the wall time in s."""
+    processes = options.train_processes
+    return run_stage(
         3,
-        5,
-        'train ACT' + (f' ({train_processes} processes)' if train_processes > 1 else ''),
+        STAGES,
+        'train ACT' + (f' ({processes} processes)' if processes > 1 else ''),
         [
-            *train_launcher(train_processes),
-            f'--input_path={lerobot_dir}',
+            *train_launcher(processes),
+            f'--input_path={paths.lerobot}',
             f'--exp_name={EXPERIMENT}',
-            f'--output_dir={checkpoints_dir}',
-            f'--num_train_steps={num_train_steps}',
-            f'--save_freq={save_freq}',
-            f'--batch_size={batch_size}',
-            f'--precision={precision}',
-            f'--policy.chunk_size={chunk_size}',
-            f'--policy.n_action_steps={chunk_size}',
-            f'--policy.dim_model={dim_model}',
-            f'--policy.dim_feedforward={4 * dim_model}',
-            f'--policy.dropout={dropout}',
-            f'--policy.optimizer_lr={lr}',
-            f'--policy.optimizer_lr_backbone={lr}',
-            f'--policy.use_vae={use_vae}',
-            f'--train_batchnorm={train_batchnorm}',
+            f'--output_dir={paths.checkpoints}',
+            f'--num_train_steps={options.num_train_steps}',
+            f'--save_freq={options.save_freq}',
+            f'--batch_size={options.batch_size}',
+            f'--precision={options.precision}',
+            f'--policy.chunk_size={options.chunk_size}',
+            f'--policy.n_action_steps={options.chunk_size}',  # answer whole chunks: --actions_per_chunk decides
+            f'--policy.dim_model={options.dim_model}',
+            f'--policy.dim_feedforward={4 * options.dim_model}',
+            f'--policy.dropout={options.dropout}',
+            f'--policy.optimizer_lr={options.lr}',
+            f'--policy.optimizer_lr_backbone={options.lr}',
+            f'--policy.use_vae={options.use_vae}',
+            f'--train_batchnorm={options.train_batchnorm}',
             '--policy.pretrained_backbone_weights=None',
         ],
-        env=train_environment(train_processes),
+        env=train_environment(processes),
     )
+
+
+def serve_and_evaluate(options: Options, paths: RunPaths, endpoint: Endpoint, started: float) -> tuple[float, float]:
+    """Stages 4 and 5: serve the experiment, evaluate the final checkpoint on unseen seeds; then (not timed) on
+    training seeds and the success curve's earlier checkpoints. Returns the final evaluation's wall time and the
+    seconds from ``started`` to its end."""
     server_argv = [
         console_script('positronic-lerobot-server'),
-        f'--checkpoints_dir={experiment_dir}',
-        f'--host={host}',
-        f'--port={port}',
+        f'--checkpoints_dir={paths.experiment}',
+        f'--host={endpoint.host}',
+        f'--port={endpoint.port}',
+    ]
+    _banner(
+        4, STAGES, f'serve the experiment on {endpoint.host}:{endpoint.port} (log: {paths.server_log})', server_argv
+    )
+    with running_server(server_argv, endpoint.host, endpoint.port, paths.server_log) as models:
+        print(f'    serving checkpoints {models}', flush=True)
+        title = 'run the served policy in the simulator'
+        evaluate_s = run_stage(5, STAGES, title, inference_argv(options, endpoint, paths.evaluation))
+        total_s = time.monotonic() - started
+        if options.train_eval_iterations:
+            title = f'the final checkpoint on {options.train_eval_iterations} training seeds'
+            argv = inference_argv(
+                options,
+                endpoint,
+                paths.training_seeds,
+                first_seed=options.seed,
+                iterations=options.train_eval_iterations,
+            )
+            run_stage(1, 1, title, argv)
+        for k, step in enumerate(options.curve_steps, start=1):
+            argv = inference_argv(options, endpoint, paths.curve_evaluation(step), model_id=step)
+            run_stage(k, len(options.curve_steps), f'success curve: checkpoint {step}', argv)
+    return evaluate_s, total_s
+
+
+def inference_argv(
+    options: Options,
+    endpoint: Endpoint,
+    output_dir: Path,
+    model_id: int | None = None,
+    first_seed: int | None = None,
+    iterations: int | None = None,
+) -> list[str]:
+    """``positronic-inference sim`` against the served experiment (checkpoint ``model_id``, default the latest),
+    on ``iterations`` seeds from ``first_seed`` (default: the evaluation seeds), recording into ``output_dir``."""
+    return [
+        console_script('positronic-inference'),
+        'sim',
+        '--policy=.remote',
+        f'--policy.host={endpoint.host}',
+        f'--policy.port={endpoint.port}',
+        *([f'--policy.model_id={model_id}'] if model_id is not None else []),
+        f'--policy_fps={options.fps}',
+        f'--driver.num_iterations={options.eval_iterations if iterations is None else iterations}',
+        f'--driver.simulation_time={options.simulation_time}',
+        f'--seed={options.eval_seed if first_seed is None else first_seed}',
+        options.camera_flag,
+        f'--output_dir={output_dir}',
+        *([f'--actions_per_chunk={options.actions_per_chunk}'] if options.actions_per_chunk else []),
     ]
 
-    def evaluate(
-        index: int,
-        total: int,
-        title: str,
-        output_dir: Path,
-        model_id: int | None = None,
-        first_seed: int = eval_seed,
-        iterations: int = eval_iterations,
-    ) -> float:
-        return run_stage(
-            index,
-            total,
-            title,
-            [
-                console_script('positronic-inference'),
-                'sim',
-                '--policy=.remote',
-                f'--policy.host={host}',
-                f'--policy.port={port}',
-                *([f'--policy.model_id={model_id}'] if model_id is not None else []),
-                f'--policy_fps={fps}',
-                f'--driver.num_iterations={iterations}',
-                f'--driver.simulation_time={simulation_time}',
-                f'--seed={first_seed}',
-                f'--camera_size=[{width},{height}]',
-                f'--output_dir={output_dir}',
-                *([f'--actions_per_chunk={actions_per_chunk}'] if actions_per_chunk else []),
-            ],
-        )
 
-    curve = [(step, run_dir / f'evaluation-{step}') for step in range(save_freq, num_train_steps, save_freq)]
-    _banner(4, 5, f'serve the experiment on {host}:{port} (log: {run_dir / "server.log"})', server_argv)
-    with running_server(server_argv, host, port, run_dir / 'server.log') as models:
-        print(f'    serving checkpoints {models}', flush=True)
-        timings['evaluate'] = evaluate(5, 5, 'run the served policy in the simulator', eval_dir)
-        total_s = time.monotonic() - started
-        train_eval_dir = run_dir / TRAINING_SEEDS_DIR if train_eval_iterations else None
-        if train_eval_dir is not None:
-            title = f'the final checkpoint on {train_eval_iterations} training seeds'
-            evaluate(1, 1, title, train_eval_dir, first_seed=seed, iterations=train_eval_iterations)
-        for k, (step, curve_dir) in enumerate(curve, start=1):
-            evaluate(k, len(curve), f'success curve: checkpoint {step}', curve_dir, step)
+def report(options: Options, paths: RunPaths, timings: dict[str, float], total_s: float) -> None:
+    """Write ``run_summary.json`` and print where every artifact is, the stage times and the success rates."""
+    curve = [(step, paths.curve_evaluation(step)) for step in options.curve_steps]
+    train_eval_dir = paths.training_seeds if options.train_eval_iterations else None
     print('\n=== artifacts', flush=True)
     for label, path in [
-        ('raw demonstrations', raw_dir),
-        ('LeRobot dataset', lerobot_dir),
-        ('checkpoints', experiment_dir / 'checkpoints'),
-        ('evaluation episodes + summary', eval_dir),
+        ('raw demonstrations', paths.raw),
+        ('LeRobot dataset', paths.lerobot),
+        ('checkpoints', paths.experiment / 'checkpoints'),
+        ('evaluation episodes + summary', paths.evaluation),
         *([('evaluation on training seeds', train_eval_dir)] if train_eval_dir is not None else []),
-        ('server log', run_dir / 'server.log'),
-        ('run summary', run_dir / RUN_SUMMARY),
-        *([('success curve', run_dir / SUCCESS_CURVE_PNG)] if curve else []),
+        ('server log', paths.server_log),
+        ('run summary', paths.summary),
+        *([('success curve', paths.run_dir / SUCCESS_CURVE_PNG)] if curve else []),
     ]:
         print(f'  {label:<30} {path}')
-    summary = run_summary(
-        run_dir, timings, total_s, [*curve, (num_train_steps, eval_dir)] if curve else [], train_eval_dir
-    )
+    curve = [*curve, (options.num_train_steps, paths.evaluation)] if curve else []
+    summary = run_summary(paths.run_dir, timings, total_s, curve, train_eval_dir)
     print('  stage wall times: ' + ', '.join(f'{k} {v:.0f} s' for k, v in timings.items()), flush=True)
     print(f'  record to final evaluation: {total_s / 60:.1f} min; final loss {summary["final_loss"]}', flush=True)
     print(f'  final checkpoint: {summary["successes"]}/{summary["total"]} succeeded on unseen seeds', flush=True)
@@ -383,7 +486,8 @@ def run_summary(
     the final evaluation, the last logged training losses, the final success rate with its 95% interval, the
     success on training seeds (from ``train_eval_dir``, else None) and the success curve of ``curve`` (checkpoint
     step, its evaluation folder), also drawn into ``success_curve.png``. Returns what it wrote."""
-    metrics = read_metrics(run_dir / 'checkpoints' / EXPERIMENT)
+    paths = RunPaths(run_dir)
+    metrics = read_metrics(paths.experiment)
     final_loss = None
     if metrics:
         final_loss = {k: metrics[-1][k] for k in ('step', 'loss', 'l1_loss', 'kld_loss') if k in metrics[-1]}
@@ -398,11 +502,11 @@ def run_summary(
         'stage_s': timings,
         'total_s': total_s,
         'final_loss': final_loss,
-        **_successes(run_dir / 'evaluation' / SUMMARY_JSON),
+        **_successes(paths.evaluation / SUMMARY_JSON),
         'training_seeds': _successes(train_eval_dir / SUMMARY_JSON) if train_eval_dir is not None else None,
         'curve': [point.to_json() for point in points],
     }
-    write_json_atomic(summary, run_dir / RUN_SUMMARY)
+    write_json_atomic(summary, paths.summary)
     return summary
 
 

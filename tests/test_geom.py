@@ -67,3 +67,19 @@ def test_pose_shapes_are_checked():
         geom.pose_to_wire(np.zeros(6))
     with pytest.raises(ValueError, match=r'shape \(12,\)'):
         geom.wire_to_pose(np.zeros(7))
+
+
+def test_canonical_quaternions_lie_in_the_gripper_down_hemisphere_with_the_same_rotation():
+    quats = np.array([[0.1, -0.99, 0.0, 0.05], [-0.05, 0.99, 0.1, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    canon = geom.canonical_quaternions(quats)
+    assert np.all(canon @ np.asarray(geom.DOWNWARD_QUAT) >= 0)
+    np.testing.assert_allclose(np.abs(canon), np.abs(quats))
+    for q, c in zip(quats, canon, strict=True):
+        assert geom.quat_angle(q, c) < 1e-9
+
+
+def test_canonical_quaternions_keeps_a_single_quaternion_shape_and_dtype():
+    q = np.array([0.0, -1.0, 0.0, 0.0], dtype=np.float32)
+    canon = geom.canonical_quaternions(q)
+    assert canon.shape == (4,) and canon.dtype == np.float32
+    np.testing.assert_array_equal(canon, [0.0, 1.0, 0.0, 0.0])

@@ -34,6 +34,32 @@ def test_help_describes_the_sim_command_and_its_options(monkeypatch, capsys):
         assert option in text
 
 
+def test_every_loop_setting_is_a_sim_flag_with_the_settings_default():
+    import dataclasses
+
+    from positronic.evaluation.settings import LoopSettings
+
+    flags = inference.sim.kwargs
+    for field in dataclasses.fields(LoopSettings):
+        assert flags[field.name] == field.default, field.name
+
+
+@pytest.mark.parametrize(
+    ('flag', 'message'),
+    [
+        ('--policy_fps=0', '--policy_fps=0.0: expected a positive number of ticks per second'),
+        ('--actions_per_chunk=0', '--actions_per_chunk=0: expected an integer of at least 1'),
+        ('--success_hold_s=long', "--success_hold_s='long': expected a number"),
+    ],
+)
+def test_a_bad_loop_setting_exits_2_with_one_line_naming_the_flag(monkeypatch, capsys, flag, message):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(monkeypatch, 'sim', '--policy=.expert', flag)
+    assert exit_info.value.code == USAGE_ERROR_EXIT_CODE
+    err = capsys.readouterr().err
+    assert err.startswith(f'positronic-inference: error: {message}') and len(err.splitlines()) == 1
+
+
 def test_sim_with_a_remote_policy_runs_records_and_summarizes(monkeypatch, capsys, server, tmp_path):
     output = tmp_path / 'inference_logs' / 'my_run'
     run_cli(

@@ -1,7 +1,9 @@
 """positronic-quickstart: the README's main job runs every stage's real command, end to end, at a tiny scale."""
 
+import contextlib
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +92,37 @@ def test_a_stage_that_fails_stops_the_run_with_its_command(tmp_path, monkeypatch
     monkeypatch.setattr(quickstart, 'console_script', lambda name: 'false')
     exit_code, line = reported_error(quickstart.main, [f'--workdir={tmp_path}'])
     assert exit_code == DATA_ERROR_EXIT_CODE and re.search(r'error: stage .*record.* failed with exit code 1', line)
+
+
+def test_the_stages_run_in_order_and_the_loop_alone_sets_the_actions_per_query(tmp_path, monkeypatch):
+    commands = []
+
+    def run_stage(index, total, title, argv, env=None):
+        commands.append([Path(argv[0]).name, *argv[1:]])
+        return 1.0
+
+    @contextlib.contextmanager
+    def running_server(argv, host, port, log_path):
+        commands.append([Path(argv[0]).name, *argv[1:]])
+        yield ['50', '100']
+
+    monkeypatch.setattr(quickstart, 'run_stage', run_stage)
+    monkeypatch.setattr(quickstart, 'running_server', running_server)
+    monkeypatch.setattr(quickstart, 'report', lambda *args: None)
+    flags = ['--chunk_size=10', '--actions_per_chunk=3', '--num_train_steps=100', '--curve_points=1']
+    quickstart.main([f'--workdir={tmp_path}', *flags, '--train_eval_iterations=2'])
+    names = [command[0] for command in commands]
+    assert names == [
+        'positronic-data-collection',
+        'positronic-to-lerobot',
+        'positronic-lerobot-train',
+        'positronic-lerobot-server',
+        *['positronic-inference'] * 3,  # final checkpoint, training seeds, success curve
+    ]
+    train = commands[2]
+    assert '--policy.chunk_size=10' in train and '--policy.n_action_steps=10' in train  # whole chunks answered
+    final, training_seeds, curve = commands[4:]
+    assert all('--actions_per_chunk=3' in command for command in (final, training_seeds, curve))
+    assert '--seed=10000' in final and '--policy.model_id=50' not in final
+    assert '--seed=0' in training_seeds and '--driver.num_iterations=2' in training_seeds
+    assert '--policy.model_id=50' in curve and '--save_freq=50' in train

@@ -8,7 +8,7 @@
 >>> value, ts_ns = episode['robot_state.q'].time[t_ns]
 """
 
-from positronic.dataset.episode import DiskEpisode, Episode, EpisodeView
+from positronic.dataset.episode import DiskEpisode, Episode, EpisodeView, episode_label
 from positronic.dataset.episode_writer import EpisodeWriter
 from positronic.dataset.errors import (
     ClosedWriterError,
@@ -49,4 +49,5 @@ __all__ = [
     'TimestampOrderError',
     'TimestampTypeError',
     'UnknownKeyError',
+    'episode_label',
 ]

@@ -108,6 +108,12 @@ class Episode(Mapping):
         return EpisodeTime(self)
 
 
+def episode_label(episode: Episode) -> str:
+    """How messages name an episode: its directory when it has one (a DiskEpisode), else ``<in memory>``."""
+    path = getattr(episode, 'path', None)
+    return str(path) if path is not None else '<in memory>'
+
+
 class EpisodeTime:
     """``episode.time[...]``: every signal looked up at the same time(s), plus the static items."""
 

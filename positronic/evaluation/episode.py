@@ -10,13 +10,13 @@ reason; the robot keeps its last accepted command.
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from positronic import keys
 from positronic.evaluation.recorder import EpisodeRecorder
 from positronic.evaluation.results import IterationResult
 from positronic.evaluation.retry import call_with_retry
+from positronic.evaluation.settings import LoopSettings
 from positronic.evaluation.success import NS_PER_S, SuccessTracker
 from positronic.policy.action import parse_action
 from positronic.policy.base import Policy
@@ -31,38 +31,6 @@ class WorldAwarePolicy(Protocol):
     """
 
     def attach_world(self, world: World, seed: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    """How iterations are run."""
-
-    policy_fps: float = 15.0
-    """Control ticks per second of sim time; one action is executed per tick."""
-    task: str = keys.STACK_CUBES_TASK
-    """Instruction passed to the policy (observation ``task`` and ``reset`` context)."""
-    actions_per_chunk: int | None = None
-    """Execute at most this many actions of each chunk before querying again (None: the whole chunk)."""
-    success_threshold: float = 1.0
-    """Stacking score that counts as stacked."""
-    success_hold_s: float = 1.0
-    """Sim seconds the score must stay at or above the threshold for the iteration to succeed."""
-    realtime: bool = False
-    """Pace the sim to the wall clock instead of running as fast as possible."""
-    simulate_latency: bool = False
-    """Advance sim time by each policy call's wall time while the robot holds its last command."""
-    connect_attempts: int = 3
-    """Attempts to (re)open the policy at the start of an iteration while its server is unreachable."""
-    retry_delay_s: float = 2.0
-    """Seconds between those attempts."""
-
-    def __post_init__(self):
-        if not self.policy_fps > 0:
-            raise ValueError(f'policy_fps must be positive, got {self.policy_fps}')
-        if self.actions_per_chunk is not None and self.actions_per_chunk < 1:
-            raise ValueError(
-                f'actions_per_chunk must be at least 1 (or None for whole chunks), got {self.actions_per_chunk}'
-            )
 
 
 Viewer = Callable[[Mapping[str, Any], str], None]

@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import datetime
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,8 +19,8 @@ from positronic.evaluation.recorder import EpisodeRecorder, json_static
 from positronic.evaluation.results import SUMMARY_JSON, IterationResult, RunSummary, write_json_atomic
 from positronic.evaluation.retry import call_with_retry
 from positronic.evaluation.viewer import CameraWindow, open_viewer
-from positronic.policy.base import Policy
-from positronic.policy.remote import flat_meta
+from positronic.policy.base import ACTIONS_PER_QUERY, Policy
+from positronic.policy.remote import SERVER_META_PREFIX, flat_meta
 from positronic.sim import World
 
 
@@ -41,6 +42,16 @@ def describe(result: IterationResult) -> str:
     return line + (f' [{result.failure}]' if result.failure else '')
 
 
+def actions_per_query(policy_meta: Mapping[str, Any]) -> int | None:
+    """How many actions the policy answers per query, when its meta says (:data:`ACTIONS_PER_QUERY`, or the
+    server's for a remote policy); else None."""
+    for key in (ACTIONS_PER_QUERY, SERVER_META_PREFIX + ACTIONS_PER_QUERY):
+        value = policy_meta.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
 def run_evaluation(
     policy: Policy,
     driver: Driver,
@@ -60,70 +71,97 @@ def run_evaluation(
     policy_meta = call_with_retry(
         lambda: policy.meta, 'connecting to the policy', settings.connect_attempts, settings.retry_delay_s
     )
+    settings.check_actions_per_chunk(actions_per_query(policy_meta), f"the policy's {ACTIONS_PER_QUERY}")
     output = Path(output_dir).expanduser() if output_dir is not None else None
     writer = LocalDatasetWriter(output) if output is not None else None
     statics = {
-        'inference.policy_fps': settings.policy_fps,
-        'inference.simulate_latency': settings.simulate_latency,
-        'inference.realtime': settings.realtime,
-        'inference.actions_per_chunk': settings.actions_per_chunk,
-        'inference.success_threshold': settings.success_threshold,
-        'inference.success_hold_s': settings.success_hold_s,
+        **settings.recorded_statics(),
         'simulation.camera_size': list(camera_size),
         **{f'inference.policy.{k}': v for k, v in flat_meta(policy_meta).items()},
     }
-    recorders: list[EpisodeRecorder] = []  # the latest one is the only one that can still be open
-    ctrl_c = DeferredInterrupt()
-    results: list[IterationResult] = []
-    interrupted = False
     with contextlib.ExitStack() as resources:
         resources.callback(policy.close)
         world = resources.enter_context(World(seed=seed, camera_size=tuple(camera_size), show_gui=driver.show_gui))
         window: CameraWindow | None = open_viewer() if driver.show_gui else None
         if window is not None:
             resources.callback(window.close)
-
-        def start_episode(iteration: int) -> EpisodeRun:
-            ctrl_c.check()
-            recorder = None
-            if writer is not None:
-                recorder = EpisodeRecorder(writer.new_episode())
-                recorders[:] = [recorder]
-            episode_seed = seed + iteration
-            return EpisodeRun(world, policy, settings, iteration, episode_seed, recorder, window, statics, ctrl_c.check)
-
-        def idle() -> None:
-            ctrl_c.check()
-            if window is not None:
-                window.refresh()
-
-        try:
-            with ctrl_c:
-                for result in driver.run(start_episode, idle):
-                    results.append(result)
-                    tqdm.write(describe(result))
-        except KeyboardInterrupt:
-            interrupted = True
-            for recorder in recorders:
-                recorder.abort()
-            tqdm.write('interrupted: the running iteration was discarded')
+        iterations = _Iterations(world, policy, settings, seed, writer, window, statics)
+        results, interrupted = iterations.run(driver)
 
     summary = RunSummary(results, interrupted=interrupted)
     print(summary.table(), flush=True)
     if output is not None:
-        run_info = {
-            'command': sys.argv,
-            'finished_utc': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
-            'policy': json_static(policy_meta),
-            'seed': seed,
-            'camera_size': list(camera_size),
-            'settings': dataclasses.asdict(settings),
-            'driver': {
-                'type': type(driver).__name__,
-                **json_static({k: v for k, v in vars(driver).items() if not k.startswith('_')}),
-            },
-        }
+        run_info = _run_info(policy_meta, driver, settings, seed, camera_size)
         write_json_atomic(summary.to_json(run_info), output / SUMMARY_JSON)
         write_summary_png(summary, output / SUMMARY_PNG, settings.success_threshold)
         print(f'recorded {len(results)} episode(s), {SUMMARY_JSON} and {SUMMARY_PNG} in {output}')
     return summary
+
+
+@dataclasses.dataclass
+class _Iterations:
+    """The driver's iterations in one world: starts each episode (and its recording), defers Ctrl+C to a tick."""
+
+    world: World
+    policy: Policy
+    settings: LoopSettings
+    seed: int
+    writer: LocalDatasetWriter | None
+    window: CameraWindow | None
+    statics: dict[str, Any]
+    ctrl_c: DeferredInterrupt = dataclasses.field(default_factory=DeferredInterrupt)
+    recorder: EpisodeRecorder | None = None
+    """The latest episode's recording: the only one that can still be open."""
+
+    def run(self, driver: Driver) -> tuple[list[IterationResult], bool]:
+        """The finished iterations' results, and whether Ctrl+C ended the run (discarding the running one)."""
+        results: list[IterationResult] = []
+        try:
+            with self.ctrl_c:
+                for result in driver.run(self.start_episode, self.idle):
+                    results.append(result)
+                    tqdm.write(describe(result))
+        except KeyboardInterrupt:
+            if self.recorder is not None:
+                self.recorder.abort()
+            tqdm.write('interrupted: the running iteration was discarded')
+            return results, True
+        return results, False
+
+    def start_episode(self, iteration: int) -> EpisodeRun:
+        self.ctrl_c.check()
+        self.recorder = EpisodeRecorder(self.writer.new_episode()) if self.writer is not None else None
+        return EpisodeRun(
+            self.world,
+            self.policy,
+            self.settings,
+            iteration,
+            self.seed + iteration,
+            self.recorder,
+            self.window,
+            self.statics,
+            self.ctrl_c.check,
+        )
+
+    def idle(self) -> None:
+        self.ctrl_c.check()
+        if self.window is not None:
+            self.window.refresh()
+
+
+def _run_info(
+    policy_meta: dict[str, Any], driver: Driver, settings: LoopSettings, seed: int, camera_size: tuple[int, int]
+) -> dict[str, Any]:
+    """What ``summary.json`` says about the run: the command line, when it finished, the policy and the settings."""
+    return {
+        'command': sys.argv,
+        'finished_utc': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
+        'policy': json_static(policy_meta),
+        'seed': seed,
+        'camera_size': list(camera_size),
+        'settings': dataclasses.asdict(settings),
+        'driver': {
+            'type': type(driver).__name__,
+            **json_static({k: v for k, v in vars(driver).items() if not k.startswith('_')}),
+        },
+    }

@@ -186,7 +186,7 @@ class InferenceClient:
     """A protocol-v1 server at ``host``:``port``: lists its models and opens sessions on them.
 
     Unless ``reuse_large_buffers`` is False, the first client tunes this process's allocator for megabyte messages
-    (``positronic.offboard.memory``: about 2 ms less per round trip with two 480x480 frames).
+    (``positronic.offboard.memory``; what it saves per round trip: docs/serving.md, Speed).
     """
 
     def __init__(

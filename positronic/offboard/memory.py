@@ -2,8 +2,8 @@
 
 Every protocol message of camera frames is megabytes, and the WebSocket and msgpack layers allocate a few buffers
 of that size per message. glibc serves such allocations with ``mmap`` and returns them to the kernel when they are
-freed, so every message touches brand-new pages: the page faults cost more than the copies themselves (a 1.4 MB
-loopback echo through the WebSocket stack: about 3.5 ms with glibc's defaults, 1.2 ms with the settings below).
+freed, so every message touches brand-new pages: the page faults cost more than the copies themselves (measured in
+docs/serving.md, Speed).
 
 ``reuse_large_buffers`` raises glibc's mmap threshold to its maximum (32 MiB: allocations up to that size come
 from the heap) and its trim threshold (freed heap memory up to that size stays in the process for the next

@@ -15,6 +15,7 @@ from positronic import geom
 
 ROBOT_COMMAND = 'robot_command'
 TARGET_GRIP = 'target_grip'
+"""Wire field of an action (protocol v1): the commanded gripper, recorded as the signal ``keys.TARGET_GRIP``."""
 COMMAND_TYPE = 'type'
 CARTESIAN_POS = 'cartesian_pos'
 POSE = 'pose'

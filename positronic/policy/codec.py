@@ -22,7 +22,7 @@ import numpy as np
 
 from positronic import geom, keys
 from positronic.command import UsageError
-from positronic.dataset import Episode, Signal
+from positronic.dataset import Episode, Signal, episode_label
 from positronic.dataset.signal import time_grid
 from positronic.dataset.transforms import concat, letterbox, letterboxed
 from positronic.dataset.video import is_image
@@ -31,12 +31,13 @@ from positronic.policy.action import InvalidActionError, cartesian_action
 OBSERVATION_STATE = 'observation.state'
 ACTION = 'action'
 TASK = 'task'
+"""The model's instruction feature (LeRobot's frame key); its value is the raw ``keys.TASK`` passed through."""
 IMAGE_FEATURE_PREFIX = 'observation.images.'
 
 POSE_NAMES = ('x', 'y', 'z', 'qw', 'qx', 'qy', 'qz')
 JOINT_NAMES = tuple(f'q{i}' for i in range(7))
 GRIP_NAME = 'grip'
-ACTION_NAMES = (*POSE_NAMES, 'target_grip')
+ACTION_NAMES = (*POSE_NAMES, keys.TARGET_GRIP)
 IMAGE_AXES = ['height', 'width', 'channels']
 GRIP_RANGE = (0.0, 1.0)
 """Gripper closure (``grip``, ``target_grip``): 0 open, 1 closed. Decoded actions are clamped to it."""
@@ -46,11 +47,6 @@ from a finger joint without clipping (Positronic's sim: ``grip = finger_qpos / 0
 ends under MuJoCo's soft joint limits. Values inside pass unchanged, as conversion records them; others are refused."""
 REAL_NUMBER_KINDS = 'iuf'
 """numpy dtype kinds a state value may have: ints and floats (bools, complex numbers and objects are refused)."""
-
-DOWNWARD_QUAT = (0.0, 1.0, 0.0, 0.0)
-"""Reference orientation for quaternion signs: a gripper pointing down (180 deg about x). Every quaternion a codec
-emits lies in this reference's hemisphere, so poses near it (any yaw in (-180, 180) deg) vary continuously instead
-of flipping sign where ``qw`` crosses 0."""
 
 
 class MissingSignalError(KeyError):
@@ -72,17 +68,10 @@ class InvalidObservationError(ValueError):
     """A live observation's signal has the wrong type, shape or values (the message names the key)."""
 
 
-def canonical_quaternions(quats: np.ndarray, reference: Sequence[float] = DOWNWARD_QUAT) -> np.ndarray:
-    """``quats`` (..., 4) ``[w, x, y, z]`` with each sign flipped where needed so that ``dot(q, reference) >= 0``."""
-    quats = np.asarray(quats)
-    signs = np.where(quats @ np.asarray(reference, dtype=quats.dtype) < 0, -1, 1).astype(quats.dtype)
-    return quats * signs[..., None]
-
-
 def canonical_poses(poses: np.ndarray) -> np.ndarray:
-    """Poses (..., 7) ``[x, y, z, qw, qx, qy, qz]`` with canonical quaternion signs (see :data:`DOWNWARD_QUAT`)."""
+    """Poses (..., 7) ``[x, y, z, qw, qx, qy, qz]`` with canonical quaternion signs (see :data:`geom.DOWNWARD_QUAT`)."""
     poses = np.array(poses, copy=True)
-    poses[..., 3:7] = canonical_quaternions(poses[..., 3:7])
+    poses[..., 3:7] = geom.canonical_quaternions(poses[..., 3:7])
     return poses
 
 
@@ -210,8 +199,8 @@ class ObservationEncoder:
         encoded: dict[str, Any] = {OBSERVATION_STATE: self.encode_state(state)}
         for feature, image in images.items():
             encoded[feature] = letterbox(image, *self.image_size)
-        if TASK in observation:
-            encoded[TASK] = str(observation[TASK])
+        if keys.TASK in observation:
+            encoded[TASK] = str(observation[keys.TASK])
         return encoded
 
     def _check_keys(self, available: Iterable[str], where: str) -> None:
@@ -325,14 +314,14 @@ class Codec:
         """
         if fps <= 0:
             raise ValueError(f'fps must be positive, got {fps}')
-        self.observation._check_keys(episode.keys(), f'episode {_episode_label(episode)}')
+        self.observation._check_keys(episode.keys(), f'episode {episode_label(episode)}')
         self._check_action_keys(episode)
         signals: dict[str, Signal] = {k: episode[k] for k in self.raw_keys}
         start = max(int(s.first_ts) for s in signals.values())
         grid = time_grid(start, int(episode.last_ts), 1e9 / fps)
         if len(grid) == 0:
             raise ValueError(
-                f'episode {_episode_label(episode)} is too short to sample at {fps} fps: its signals overlap only '
+                f'episode {episode_label(episode)} is too short to sample at {fps} fps: its signals overlap only '
                 f'from {start} ns to {episode.last_ts} ns'
             )
         state_signal = concat(*(signals[part.key] for part in self.observation.state), dtype=np.float64)
@@ -346,7 +335,7 @@ class Codec:
         for feature, raw in self.observation.cameras.items():
             frames[feature] = letterboxed(signals[raw], width, height).time[grid].values
         if task is None:
-            task = episode.static.get(TASK, '')
+            task = episode.static.get(keys.TASK, '')
         return ProjectedEpisode(ts_ns=grid, frames=frames, task=str(task))
 
     def _split_and_encode_state(self, values: np.ndarray) -> np.ndarray:
@@ -361,14 +350,9 @@ class Codec:
         missing = [k for k in self.action.raw_keys if k not in episode]
         if missing:
             raise MissingSignalError(
-                f'episode {_episode_label(episode)} lacks {missing} needed by codec {self.name!r} for the action; '
+                f'episode {episode_label(episode)} lacks {missing} needed by codec {self.name!r} for the action; '
                 f'it has {sorted(episode.keys())}'
             )
-
-
-def _episode_label(episode: Episode) -> str:
-    path = getattr(episode, 'path', None)
-    return str(path) if path is not None else '<in memory>'
 
 
 def image_size_of(features: Mapping[str, Mapping[str, Any]]) -> tuple[int, int] | None:

@@ -9,8 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from positronic.dataset import Episode
-from positronic.policy.codec import TASK, Codec, MissingSignalError, ProjectedEpisode
+from positronic.dataset import Episode, episode_label
+from positronic.keys import TASK
+from positronic.policy.codec import Codec, MissingSignalError, ProjectedEpisode
 
 
 class MissingTaskError(ValueError):
@@ -50,12 +51,6 @@ class EncodedDataset:
     def project(self, index: int, fps: float, task: str | None = None) -> ProjectedEpisode:
         """Episode ``index`` sampled at ``fps`` by the codec (see ``Codec.project_episode``)."""
         return self.codec.project_episode(self.dataset[index], fps, task)
-
-
-def episode_label(episode: Episode) -> str:
-    """How messages name an episode: its directory when it has one."""
-    path = getattr(episode, 'path', None)
-    return str(path) if path is not None else '<in memory>'
 
 
 def _static_task(static: Mapping[str, Any]) -> str:

@@ -7,10 +7,21 @@ import numpy as np
 from PIL import Image
 
 from positronic.offboard import protocol
-from positronic.offboard.client import InferenceClient, Session, Timeouts
+from positronic.offboard.client import (
+    InferenceClient,
+    ServerTimeoutError,
+    ServerUnreachableError,
+    Session,
+    SessionClosedError,
+    Timeouts,
+)
+from positronic.policy.base import PolicyUnavailableError
 
 META_TYPE = 'remote'
 SERVER_META_PREFIX = 'server.'
+UNAVAILABLE_ERRORS = (ServerUnreachableError, ServerTimeoutError, SessionClosedError)
+"""Transport failures that another attempt may cure (no connection, no answer in time, a dropped connection):
+opening a session turns them into PolicyUnavailableError."""
 
 
 def shrink_images(observation: Mapping[str, Any], max_side: int | None) -> dict[str, Any]:
@@ -47,7 +58,8 @@ class RemotePolicy:
     """A ``Policy`` served by a protocol-v1 server at ``host``:``port``.
 
     Each episode (``reset``) gets a fresh server session; the first ``select_action`` or ``meta`` opens one
-    lazily, and so does the next call after a session was lost (time-out, dropped connection). Images
+    lazily, and so does the next call after a session was lost (time-out, dropped connection); a session that
+    cannot be opened raises PolicyUnavailableError (the transport error is its cause). Images
     larger than ``resize`` pixels on their longest side are shrunk before sending (None: never).
     ``model_id`` picks a model (e.g. a checkpoint step); None uses the server's default.
     """
@@ -70,8 +82,14 @@ class RemotePolicy:
 
     def _live_session(self) -> Session:
         if self._session is None or self._session.closed:
-            self._session = self._client.new_session(self._model_id)
+            self._session = self._open_session()
         return self._session
+
+    def _open_session(self) -> Session:
+        try:
+            return self._client.new_session(self._model_id)
+        except UNAVAILABLE_ERRORS as error:
+            raise PolicyUnavailableError(str(error)) from error
 
     def select_action(self, observation: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The server's action chunk for one raw observation (images shrunk to ``resize`` first)."""
@@ -81,7 +99,7 @@ class RemotePolicy:
         """Close the current session and open a fresh one for the next episode (``context`` is not sent)."""
         del context
         self.close()
-        self._session = self._client.new_session(self._model_id)
+        self._session = self._open_session()
 
     @property
     def meta(self) -> dict[str, Any]:

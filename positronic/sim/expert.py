@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from positronic.sim.world import CUBE_HALF_HEIGHT, World, canonical_quat, gripper_down_quat
+from positronic import geom
+from positronic.sim.world import CUBE_HALF_HEIGHT, World, gripper_down_quat
 
 OPEN, CLOSED = 0.0, 1.0
 
@@ -92,7 +93,7 @@ class StackingExpert:
     ):
         start_pose = np.asarray(start_pose, dtype=np.float64)
         self.start_pose = np.concatenate(
-            [start_pose[:3], canonical_quat(start_pose[3:] / np.linalg.norm(start_pose[3:]))]
+            [start_pose[:3], geom.canonical_quaternions(start_pose[3:] / np.linalg.norm(start_pose[3:]))]
         )
         self.segments = _plan(np.asarray(red_pose, float), np.asarray(green_pose, float), self.start_pose, rng, ranges)
         self._ends = np.cumsum([seg.duration_s for seg in self.segments])

@@ -20,7 +20,7 @@ if not os.environ.get('DISPLAY') and not os.environ.get('WAYLAND_DISPLAY'):
 
 import mujoco
 
-from positronic import keys
+from positronic import geom, keys
 from positronic.sim import success
 from positronic.sim.control import CartesianController, UnreachablePoseError
 
@@ -46,17 +46,11 @@ SETTLE_STEPS = 150
 """Physics steps run at reset (not counted in sim time) so the cubes rest and the gripper opens."""
 CUBE_HALF_HEIGHT = 0.01
 TABLE_TOP_Z = 0.30
-DOWN_QUAT = np.array([0.0, 1.0, 0.0, 0.0])
 
 
 def gripper_down_quat(yaw: float) -> np.ndarray:
     """Quaternion ``[w, x, y, z]`` of the gripper pointing down (hand z = -world z) rotated by ``yaw`` (rad)."""
     return np.array([0.0, np.cos(yaw / 2), np.sin(yaw / 2), 0.0])
-
-
-def canonical_quat(q: np.ndarray) -> np.ndarray:
-    """``q`` or ``-q``, whichever is in the hemisphere of the gripper-down orientation."""
-    return -q if float(np.dot(q, DOWN_QUAT)) < 0 else q
 
 
 @dataclass(frozen=True)
@@ -246,7 +240,7 @@ class World:
         """End-effector (TCP site) pose7, float64."""
         quat = np.empty(4)
         mujoco.mju_mat2Quat(quat, self.data.site_xmat[self._ee_site])
-        return np.concatenate([self.data.site_xpos[self._ee_site], canonical_quat(quat)])
+        return np.concatenate([self.data.site_xpos[self._ee_site], geom.canonical_quaternions(quat)])
 
     def grip(self) -> float:
         """Measured gripper closure in [0, 1] (0 open, 1 fingers touching)."""

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from positronic.dataset import DiskEpisode, EpisodeView, LocalDataset
+from positronic.dataset import DiskEpisode, EpisodeView, LocalDataset, episode_label
 from positronic.dataset.errors import MissingFrameIndexError, NotAnEpisodeError, TimeOutOfRangeError, UnknownKeyError
 from positronic.dataset.signal import Signal
 
@@ -147,3 +147,8 @@ def test_episode_view_composes_given_signals_and_statics(episode):
 def test_episode_without_signals_has_no_time_range():
     with pytest.raises(ValueError, match='no signal records'):
         _ = EpisodeView({}, {'task': 'x'}).start_ts
+
+
+def test_episode_label_names_a_disk_episode_by_its_directory_and_a_view_as_in_memory(episode):
+    assert episode_label(episode) == str(episode.path)
+    assert episode_label(EpisodeView({}, {'task': 'x'})) == '<in memory>'

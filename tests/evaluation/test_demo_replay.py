@@ -6,8 +6,8 @@ import pytest
 
 from positronic import data_collection
 from positronic.evaluation.drivers import TimedDriver
-from positronic.evaluation.episode import LoopSettings
 from positronic.evaluation.runner import run_evaluation
+from positronic.evaluation.settings import LoopSettings
 from positronic.vendors.lerobot import to_lerobot
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader

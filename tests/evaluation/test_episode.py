@@ -161,12 +161,12 @@ def test_a_discarded_iteration_leaves_no_episode(world, tmp_path):
 
 
 def test_a_policy_that_cannot_start_fails_the_iteration_without_a_recording(world, tmp_path):
-    from positronic.offboard.client import ServerUnreachableError
+    from positronic.policy.base import PolicyUnavailableError
 
     class Unreachable(ScriptedPolicy):
         def reset(self, context=None):
             self.resets.append(context)
-            raise ServerUnreachableError('cannot reach the inference server at gpu-box:8000')
+            raise PolicyUnavailableError('cannot reach the inference server at gpu-box:8000')
 
     policy = Unreachable(lambda c, o: [])
     recorder = EpisodeRecorder(LocalDatasetWriter(tmp_path).new_episode())

@@ -3,8 +3,10 @@ import time
 
 import pytest
 
-from positronic.evaluation.retry import PolicyUnavailableError, call_with_retry
-from positronic.offboard.client import InferenceClient, ServerUnreachableError, Timeouts
+from positronic.evaluation.retry import call_with_retry
+from positronic.offboard.client import ServerUnreachableError
+from positronic.policy.base import PolicyUnavailableError
+from positronic.policy.remote import RemotePolicy
 
 
 def closed_port() -> int:
@@ -14,12 +16,12 @@ def closed_port() -> int:
 
 
 def test_an_unreachable_server_is_tried_a_bounded_number_of_times_then_named_in_the_error():
-    client = InferenceClient('127.0.0.1', closed_port(), timeouts=Timeouts(connect_s=0.5))
+    policy = RemotePolicy('127.0.0.1', closed_port(), connect_timeout_s=0.5)
     attempts = []
 
     def connect():
         attempts.append(time.monotonic())
-        return client.new_session()
+        return policy.reset()
 
     with pytest.raises(PolicyUnavailableError, match=r'connecting failed after 3 attempt\(s\): cannot reach'):
         call_with_retry(connect, 'connecting', attempts=3, delay_s=0.05)
@@ -32,11 +34,23 @@ def test_a_transient_failure_is_retried_until_it_succeeds():
     def flaky():
         calls.append(1)
         if len(calls) == 1:
-            raise ServerUnreachableError('not yet')
+            raise PolicyUnavailableError('not yet')
         return 'ok'
 
     assert call_with_retry(flaky, 'x', attempts=2, delay_s=0.0) == 'ok'
     assert len(calls) == 2
+
+
+def test_a_transport_error_that_the_policy_did_not_call_unavailable_is_not_retried():
+    calls = []
+
+    def raw_transport():
+        calls.append(1)
+        raise ServerUnreachableError('a policy should have said PolicyUnavailableError')
+
+    with pytest.raises(ServerUnreachableError):
+        call_with_retry(raw_transport, 'x', attempts=3, delay_s=0.0)
+    assert len(calls) == 1
 
 
 def test_other_errors_are_not_retried():

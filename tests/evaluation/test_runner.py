@@ -3,15 +3,16 @@ import json
 import pytest
 
 from positronic import keys
+from positronic.command import UsageError
 from positronic.dataset import LocalDataset
 from positronic.evaluation.drivers import TimedDriver
-from positronic.evaluation.episode import LoopSettings
 from positronic.evaluation.plot import SUMMARY_PNG
 from positronic.evaluation.results import SUMMARY_JSON
-from positronic.evaluation.retry import PolicyUnavailableError
 from positronic.evaluation.runner import run_evaluation
+from positronic.evaluation.settings import LoopSettings
 from positronic.offboard.server import ServerSettings, ServerThread
 from positronic.policy.action import cartesian_action
+from positronic.policy.base import PolicyUnavailableError
 from positronic.policy.remote import RemotePolicy
 from tests.evaluation.policies import ScriptedPolicy
 from tests.evaluation.sources import INJECTED_ERROR, HoldSource
@@ -63,6 +64,15 @@ def test_an_unreachable_server_at_start_is_a_clear_error_after_bounded_retries(t
     with pytest.raises(PolicyUnavailableError, match=r'connecting to the policy failed after 2 attempt\(s\)') as error:
         run_evaluation(policy, TimedDriver(1, 1.0), FAST, camera_size=CAMERA, output_dir=tmp_path / 'run')
     assert 'cannot reach the inference server at 127.0.0.1' in str(error.value)
+    assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.parametrize('key', ['n_action_steps', 'server.n_action_steps'])
+def test_actions_per_chunk_above_what_the_policy_answers_per_query_is_refused_before_the_run(tmp_path, key):
+    policy = ScriptedPolicy(lambda call, obs: [], meta={'type': 'act', key: 4})
+    settings = LoopSettings(actions_per_chunk=5)
+    with pytest.raises(UsageError, match=r"--actions_per_chunk=5: expected 1\.\.the policy's n_action_steps \(4\)"):
+        run_evaluation(policy, TimedDriver(1, 1.0), settings, camera_size=CAMERA, output_dir=tmp_path / 'run')
     assert not (tmp_path / 'run').exists()
 
 

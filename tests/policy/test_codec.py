@@ -10,7 +10,6 @@ from positronic.policy.codec import (
     CodecMismatchError,
     InvalidObservationError,
     MissingSignalError,
-    canonical_quaternions,
     check_features_match,
     image_size_of,
     image_size_pair,
@@ -25,15 +24,6 @@ LEFT, SIDE = 'observation.images.left', 'observation.images.side'
 def episode(tmp_path_factory):
     root = write_dataset(tmp_path_factory.mktemp('raw'), num_episodes=1, camera_offset_ns=20_000_000)
     return LocalDataset(root)[0]
-
-
-def test_canonical_quaternions_lie_in_the_downward_hemisphere():
-    quats = np.array([[0.1, -0.99, 0.0, 0.05], [-0.05, 0.99, 0.1, 0.0], [1.0, 0.0, 0.0, 0.0]])
-    canon = canonical_quaternions(quats)
-    assert np.all(canon[:, 1] >= 0)
-    np.testing.assert_allclose(np.abs(canon), np.abs(quats))
-    for q, c in zip(quats, canon, strict=True):
-        assert geom.quat_angle(q, c) < 1e-9
 
 
 def test_features_declare_state_cameras_and_action_with_the_image_size():

@@ -67,6 +67,19 @@ def test_a_lost_session_is_replaced_on_the_next_call(server):
         remote.close()
 
 
+def test_a_server_that_cannot_be_reached_makes_the_policy_unavailable_with_the_transport_error_as_cause():
+    from positronic.offboard.client import ServerUnreachableError
+    from positronic.policy.base import PolicyUnavailableError
+    from tests.evaluation.test_retry import closed_port
+
+    remote = RemotePolicy(host='127.0.0.1', port=closed_port(), connect_timeout_s=0.5)
+    with pytest.raises(PolicyUnavailableError, match=r'cannot reach the inference server at 127\.0\.0\.1') as error:
+        remote.reset()
+    assert isinstance(error.value.__cause__, ServerUnreachableError)
+    with pytest.raises(PolicyUnavailableError):
+        _ = remote.meta
+
+
 def test_shrink_images_keeps_aspect_and_leaves_everything_else():
     tall = np.arange(1000 * 500 * 3, dtype=np.uint64).astype(np.uint8).reshape(1000, 500, 3)
     depth = np.zeros((1000, 1000), np.float32)

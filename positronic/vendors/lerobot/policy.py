@@ -6,8 +6,8 @@ in-process ``LocalACTPolicy`` (``--policy=.act``):
 1. ``codec.encode``: raw signals -> ``observation.state`` float32 (S,) and each camera uint8 (H, W, 3), letterboxed;
 2. tensors: state (1, S) float32; cameras (1, 3, H, W) float32 in [0, 1] (uint8 / 255, channel-first), exactly
    as LeRobot's dataset hands frames to its preprocessor;
-3. ``processors.normalize`` -> ``ACTPolicy.predict_action_chunk`` -> the first ``n_action_steps`` actions ->
-   ``processors.unnormalize_action``;
+3. ``processors.normalize`` -> ``ACTPolicy.predict_action_steps`` (the first ``n_action_steps`` actions of the
+   predicted chunk, as LeRobot's own queue takes them) -> ``processors.unnormalize_action``;
 4. ``codec.decode_chunk``: (n_action_steps, 8) -> wire-form actions, oldest first.
 """
 
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from positronic.command import UsageError
+from positronic.policy.base import ACTIONS_PER_QUERY
 from positronic.policy.codec import Codec
 from positronic.vendors.lerobot.act import ACTPolicy, FeatureType
 from positronic.vendors.lerobot.act.normalize import Processors, load_processors
@@ -115,7 +116,7 @@ class ACTRunner:
             'image_size': list(self.codec.observation.image_size),
             'features': features,
             'chunk_size': self.chunk_size,
-            'n_action_steps': self.n_action_steps,
+            ACTIONS_PER_QUERY: self.n_action_steps,
         }
 
     def _batch(self, encoded: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -135,8 +136,7 @@ class ACTRunner:
         batch = self._batch(encoded)
         with torch.inference_mode():
             normalized = self.processors.normalize(batch)
-            chunk = self.policy.predict_action_chunk(normalized)[:, : self.n_action_steps]
-            actions = self.processors.unnormalize_action(chunk)
+            actions = self.processors.unnormalize_action(self.policy.predict_action_steps(normalized))
         return actions[0].float().cpu().numpy()
 
     def infer(self, observation: Mapping[str, Any]) -> list[dict[str, Any]]:

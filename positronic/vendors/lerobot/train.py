@@ -81,7 +81,7 @@ GRAD_CLIP_NORM = 10.0
 ADAMW_BETAS = (0.9, 0.999)
 ADAMW_EPS = 1e-8
 FUSED_ADAMW_DEVICES = ('cpu', 'cuda')
-"""Devices with torch's fused AdamW kernel: the same update, one pass over the parameters (3.5x faster on CPU)."""
+"""Devices with torch's fused AdamW kernel: the same update, one pass over the parameters (docs/training.md)."""
 RUN_FILE = 'run.json'
 """What an experiment was started with; a resumed run must agree on the dataset, codec and policy."""
 FRAME_CACHE_DIR = 'frame_cache'

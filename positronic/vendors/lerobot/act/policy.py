@@ -127,6 +127,12 @@ class ACTPolicy(nn.Module):
         return self.model(batch, self._images(batch))[0]
 
     @torch.no_grad()
+    def predict_action_steps(self, batch: dict[str, Tensor]) -> Tensor:
+        """The first ``n_action_steps`` actions (B, n_action_steps, A) of a predicted chunk, normalized: what one
+        model call hands out (the queue of :meth:`select_action`; the answer of the server and of ``.act``)."""
+        return self.predict_action_chunk(batch)[:, : self.config.n_action_steps]
+
+    @torch.no_grad()
     def select_action(self, batch: dict[str, Tensor]) -> Tensor:
         """The normalized action (B, A) for the current step: from the queue of n_action_steps actions (refilled
         by one model call when empty), or temporally ensembled over a fresh chunk every step."""
@@ -134,8 +140,7 @@ class ACTPolicy(nn.Module):
         if self.temporal_ensembler is not None:
             return self.temporal_ensembler.update(self.predict_action_chunk(batch))
         if not self._action_queue:
-            chunk = self.predict_action_chunk(batch)[:, : self.config.n_action_steps]
-            self._action_queue.extend(chunk.transpose(0, 1))
+            self._action_queue.extend(self.predict_action_steps(batch).transpose(0, 1))
         return self._action_queue.popleft()
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:

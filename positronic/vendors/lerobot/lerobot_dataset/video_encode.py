@@ -86,12 +86,8 @@ class VideoEncoding:
 
 
 H264 = VideoEncoding()
-"""Default: H.264 (libx264, preset veryfast, CRF 23, GOP 2, no B-frames, yuv420p).
-
-Measured on 480x480 letterboxed scenes (benchmarks/bench_lerobot_dataset.py, 2-core Xeon): against LeRobot's AV1
-default it encodes 1.3x faster per camera and our writer runs 1.7x faster with it (306 vs 180 frames/s, both
-cameras), with higher quality (PSNR 38.2 vs 37.2 dB) at 1.37x the file size; LeRobot 0.4.4 (torchcodec) decodes both.
-"""
+"""Default: H.264 (libx264, preset veryfast, CRF 23, GOP 2, no B-frames, yuv420p): faster to write than LeRobot's
+AV1 default, at a somewhat larger file; LeRobot 0.4.4 (torchcodec) decodes both. Measurements: docs/codecs.md."""
 AV1_LEROBOT = VideoEncoding(encoder='libsvtav1', crf=30, gop=2, preset='12', options={})
 """LeRobot 0.4.4's recording default: AV1 (libsvtav1, preset 12, CRF 30, GOP 2, yuv420p)."""
 ENCODINGS_BY_CODEC = {'h264': H264, 'av1': AV1_LEROBOT}

@@ -102,6 +102,16 @@ def test_select_action_runs_the_model_once_per_n_action_steps():
     assert len(calls) == 4
 
 
+def test_predict_action_steps_hands_out_the_n_action_steps_that_select_action_queues():
+    config = tiny_config(n_action_steps=4)
+    policy = ACTPolicy(config)
+    batch = random_batch(config, with_action=False)
+    steps = policy.predict_action_steps(batch)
+    assert steps.shape == (batch['observation.state'].shape[0], 4, 8)
+    torch.testing.assert_close(steps, policy.predict_action_chunk(batch)[:, :4])
+    torch.testing.assert_close(torch.stack([policy.select_action(batch) for _ in range(4)], 1), steps)
+
+
 def test_temporal_ensemble_equals_weighted_mean_of_overlapping_chunks():
     k, s = 0.5, 4
     ensembler = TemporalEnsembler(k, s)
