@@ -371,6 +371,19 @@ def _episode_label(episode: Episode) -> str:
     return str(path) if path is not None else '<in memory>'
 
 
+def channel_first(shape: Sequence[int]) -> list[int]:
+    """A camera feature's shape as the policy declares it, ``[3, H, W]``, from the dataset's ``[H, W, 3]``: the one
+    place the two layouts are converted."""
+    height, width, channels = shape
+    return [int(channels), int(height), int(width)]
+
+
+def _is_channel_first(feature: Mapping[str, Any]) -> bool:
+    """Whether a camera feature is declared policy-style (``type`` VISUAL, or a shape ``[3, H, W]``)."""
+    shape = list(feature['shape'])
+    return feature.get('type') == 'VISUAL' or (len(shape) == 3 and shape[0] == 3 and shape[2] != 3)
+
+
 def image_size_of(features: Mapping[str, Mapping[str, Any]]) -> tuple[int, int] | None:
     """``(width, height)`` of the camera features in LeRobot feature declarations (channel-last ``[H, W, 3]``, or
     policy-style ``{"type": "VISUAL", "shape": [3, H, W]}``); None without cameras."""
@@ -378,9 +391,8 @@ def image_size_of(features: Mapping[str, Mapping[str, Any]]) -> tuple[int, int] 
         if not name.startswith(IMAGE_FEATURE_PREFIX):
             continue
         shape = list(feature['shape'])
-        if feature.get('type') == 'VISUAL' or (len(shape) == 3 and shape[0] == 3 and shape[2] != 3):
-            return int(shape[2]), int(shape[1])
-        return int(shape[1]), int(shape[0])
+        height, width = shape[1:] if _is_channel_first(feature) else shape[:2]
+        return int(width), int(height)
     return None
 
 
@@ -396,7 +408,7 @@ def check_features_match(codec: Codec, features: Mapping[str, Mapping[str, Any]]
         got = list(features[name]['shape'])
         want = list(feature['shape'])
         if features[name].get('type') == 'VISUAL' and len(want) == 3:
-            want = [want[2], want[0], want[1]]
+            want = channel_first(want)
         if got != want:
             problems.append(f'{name!r} has shape {got}, codec gives {want}')
     relevant = {n for n in features if n.startswith('observation.') or n == ACTION}

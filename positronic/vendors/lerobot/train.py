@@ -31,6 +31,7 @@ from positronic.policy.codec import (
     ACTION,
     Codec,
     CodecMismatchError,
+    channel_first,
     check_features_match,
     image_size_of,
 )
@@ -144,8 +145,7 @@ def policy_config(fields: Mapping[str, Any], reader: DatasetReader, device: torc
     inputs: dict[str, dict[str, Any]] = {}
     for name, feature in reader.features.items():
         if feature.is_video:
-            height, width = feature.shape[:2]
-            inputs[name] = {'type': 'VISUAL', 'shape': [3, height, width]}
+            inputs[name] = {'type': 'VISUAL', 'shape': channel_first(feature.shape)}
         elif name == ENV_STATE_KEY:
             inputs[name] = {'type': 'ENV', 'shape': list(feature.shape)}
         elif name.startswith('observation.'):
