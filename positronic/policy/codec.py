@@ -280,20 +280,17 @@ class ProjectedEpisode:
 class Codec:
     """An observation encoder and an action decoder under one name.
 
-    ``path`` is the import path of the configuronic config that builds this codec (what ``--codec=@<path>`` names);
-    datasets and checkpoints record it. A recorded path is rebuilt only when it is registered
-    (``positronic.vendors.lerobot.codecs.REGISTRY``), never imported; another codec must be named again on the
-    command line. Every codec config accepts ``image_size``, and the size is also visible in the declared camera
-    features.
+    ``name`` is what datasets and checkpoints record (with the image size, see
+    ``positronic.vendors.lerobot.codec_spec``): a built-in codec's registered name (``eepose_absolute``), or for a
+    codec of your own the import path of its configuronic config (what ``--codec=@<path>`` names). A recorded name
+    is rebuilt only when it is registered (``positronic.vendors.lerobot.codecs.REGISTRY``), never imported; another
+    codec must be named again on the command line. Every codec config accepts ``image_size``, and the size is also
+    visible in the declared camera features.
     """
 
-    path: str
+    name: str
     observation: ObservationEncoder
     action: AbsolutePoseAction = field(default_factory=AbsolutePoseAction)
-
-    @property
-    def name(self) -> str:
-        return self.path.rsplit('.', 1)[-1]
 
     @property
     def raw_keys(self) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ complete; an append adds its files in an order that keeps the dataset loadable a
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import av
 import configuronic as cfn
@@ -26,6 +27,7 @@ from positronic.dataset import CorruptSignalError, MissingFrameIndexError
 from positronic.dataset import NotADatasetError as RawNotADatasetError
 from positronic.policy.codec import CodecMismatchError, MissingSignalError
 from positronic.policy.encoded_dataset import EncodedDataset, MissingTaskError
+from positronic.vendors.lerobot.codec_spec import CodecSpec, dataset_codec
 from positronic.vendors.lerobot.conversion_check import (
     DEFAULT_MIN_PSNR_DB,
     ConversionMismatchError,
@@ -164,7 +166,7 @@ def convert(
     start = time.perf_counter()
     with (
         writing_to(root, 'output_dir'),
-        DatasetWriter.create(root, dataset.features(), fps, video=video, positronic_codec=dataset.codec.path) as writer,
+        DatasetWriter.create(root, dataset.features(), fps, video=video, positronic_codec=_record(dataset)) as writer,
     ):
         dataset.check(task)
         frames = write_episodes(writer, dataset, writer.fps, task, f'convert -> {root.name}', read_ahead)
@@ -182,10 +184,11 @@ def append(
     """
     root, task = _expanded(output_dir), _task_override(task)
     _check_not_empty(dataset)
+    dataset_codec(root, dataset.codec)
     start = time.perf_counter()
     with (
         writing_to(root, 'output_dir'),
-        DatasetWriter.append(root, dataset.features(), fps, positronic_codec=dataset.codec.path) as writer,
+        DatasetWriter.append(root, dataset.features(), fps, positronic_codec=_record(dataset)) as writer,
     ):
         dataset.check(task)
         first = writer.num_episodes
@@ -199,6 +202,11 @@ def append(
             time.perf_counter() - start,
         )
     )
+
+
+def _record(dataset: EncodedDataset) -> dict[str, Any]:
+    """The codec record meta/positronic.json keeps (see ``codec_spec``)."""
+    return CodecSpec.of(dataset.codec).to_record()
 
 
 def format_report(root: Path, dataset: EncodedDataset, report: ConversionReport) -> str:
