@@ -179,7 +179,8 @@ def append(
 ) -> None:
     """Add the episodes of a raw dataset to the existing LeRobot dataset at --output_dir.
 
-    Refuses (nothing written) unless --fps, the codec and its features (image size included) match the dataset's.
+    Refuses (nothing written) unless --fps, the codec (the one the dataset records: name and image size) and its
+    features match the dataset's.
     Videos are encoded with the settings the dataset was written with.
     """
     root, task = _expanded(output_dir), _task_override(task)
@@ -234,7 +235,8 @@ def verify(
 ) -> None:
     """Re-read every feature and frame of the LeRobot dataset at --output_dir and compare it with the raw dataset.
 
-    Raw episode i is compared with dataset episode --first_episode + i (use it after an append). Numeric features
+    The codec must be the one the dataset records (name and image size; any codec of its features when it records
+    none). Raw episode i is compared with dataset episode --first_episode + i (use it after an append). Numeric features
     must be equal; camera frames must reach --min_psnr_db against the letterboxed raw frames. Exits with status 1
     and the list of differences when anything disagrees.
     """
