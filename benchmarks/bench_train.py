@@ -37,6 +37,7 @@ import torch
 from machine import cpu_model, load_average
 from results import record
 
+from positronic.vendors.lerobot.codec_spec import CodecSpec
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.distributed import threads_per_process
 from positronic.vendors.lerobot.lerobot_dataset import DatasetWriter
@@ -66,7 +67,8 @@ def scene(num_frames: int, size: int, seed: int) -> np.ndarray:
 
 def write_dataset(root: Path, size: int, episodes: int, frames: int) -> None:
     codec = eepose_absolute.override(image_size=size).instantiate()
-    with DatasetWriter.create(root, codec.features(), FPS, robot_type='sim', positronic_codec=codec.path) as writer:
+    record = CodecSpec.of(codec).to_record()
+    with DatasetWriter.create(root, codec.features(), FPS, robot_type='sim', positronic_codec=record) as writer:
         for e in range(episodes):
             t = np.arange(frames)[:, None] / FPS
             state = np.sin(t + np.arange(8) + e).astype(np.float32)

@@ -269,20 +269,17 @@ class ProjectedEpisode:
 class Codec:
     """An observation encoder and an action decoder under one name.
 
-    ``path`` is the import path of the configuronic config that builds this codec (what ``--codec=@<path>`` names);
-    datasets and checkpoints record it. A recorded path is rebuilt only when it is registered
-    (``positronic.vendors.lerobot.codecs.REGISTRY``), never imported; another codec must be named again on the
-    command line. Every codec config accepts ``image_size``, and the size is also visible in the declared camera
-    features.
+    ``name`` is what datasets and checkpoints record (with the image size, see
+    ``positronic.vendors.lerobot.codec_spec``): a built-in codec's registered name (``eepose_absolute``), or for a
+    codec of your own the import path of its configuronic config (what ``--codec=@<path>`` names). A recorded name
+    is rebuilt only when it is registered (``positronic.vendors.lerobot.codecs.REGISTRY``), never imported; another
+    codec must be named again on the command line. Every codec config accepts ``image_size``, and the size is also
+    visible in the declared camera features.
     """
 
-    path: str
+    name: str
     observation: ObservationEncoder
     action: AbsolutePoseAction = field(default_factory=AbsolutePoseAction)
-
-    @property
-    def name(self) -> str:
-        return self.path.rsplit('.', 1)[-1]
 
     @property
     def raw_keys(self) -> tuple[str, ...]:
@@ -355,6 +352,19 @@ class Codec:
             )
 
 
+def channel_first(shape: Sequence[int]) -> list[int]:
+    """A camera feature's shape as the policy declares it, ``[3, H, W]``, from the dataset's ``[H, W, 3]``: the one
+    place the two layouts are converted."""
+    height, width, channels = shape
+    return [int(channels), int(height), int(width)]
+
+
+def _is_channel_first(feature: Mapping[str, Any]) -> bool:
+    """Whether a camera feature is declared policy-style (``type`` VISUAL, or a shape ``[3, H, W]``)."""
+    shape = list(feature['shape'])
+    return feature.get('type') == 'VISUAL' or (len(shape) == 3 and shape[0] == 3 and shape[2] != 3)
+
+
 def image_size_of(features: Mapping[str, Mapping[str, Any]]) -> tuple[int, int] | None:
     """``(width, height)`` of the camera features in LeRobot feature declarations (channel-last ``[H, W, 3]``, or
     policy-style ``{"type": "VISUAL", "shape": [3, H, W]}``); None without cameras."""
@@ -362,9 +372,8 @@ def image_size_of(features: Mapping[str, Mapping[str, Any]]) -> tuple[int, int] 
         if not name.startswith(IMAGE_FEATURE_PREFIX):
             continue
         shape = list(feature['shape'])
-        if feature.get('type') == 'VISUAL' or (len(shape) == 3 and shape[0] == 3 and shape[2] != 3):
-            return int(shape[2]), int(shape[1])
-        return int(shape[1]), int(shape[0])
+        height, width = shape[1:] if _is_channel_first(feature) else shape[:2]
+        return int(width), int(height)
     return None
 
 
@@ -380,7 +389,7 @@ def check_features_match(codec: Codec, features: Mapping[str, Mapping[str, Any]]
         got = list(features[name]['shape'])
         want = list(feature['shape'])
         if features[name].get('type') == 'VISUAL' and len(want) == 3:
-            want = [want[2], want[0], want[1]]
+            want = channel_first(want)
         if got != want:
             problems.append(f'{name!r} has shape {got}, codec gives {want}')
     relevant = {n for n in features if n.startswith('observation.') or n == ACTION}

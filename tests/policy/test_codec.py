@@ -10,6 +10,7 @@ from positronic.policy.codec import (
     CodecMismatchError,
     InvalidObservationError,
     MissingSignalError,
+    channel_first,
     check_features_match,
     image_size_of,
     image_size_pair,
@@ -213,6 +214,14 @@ def test_image_size_accepts_int_or_pair_and_rejects_odd_sizes():
     for bad in (0, 95, 'big', [1, 2, 3]):
         with pytest.raises(ValueError, match='image_size'):
             image_size_pair(bad)
+
+
+def test_a_camera_shape_flips_from_the_dataset_layout_to_the_policy_layout_and_both_give_the_image_size():
+    codec = eepose_absolute.override(image_size=[128, 96]).instantiate()
+    dataset_shape = codec.features()[LEFT]['shape']
+    assert dataset_shape == [96, 128, 3] and channel_first(dataset_shape) == [3, 96, 128]
+    assert image_size_of({LEFT: {'shape': dataset_shape}}) == (128, 96)
+    assert image_size_of({LEFT: {'type': 'VISUAL', 'shape': channel_first(dataset_shape)}}) == (128, 96)
 
 
 def test_features_check_accepts_matching_dataset_and_policy_features():

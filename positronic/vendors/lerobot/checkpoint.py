@@ -11,8 +11,9 @@ A step directory is built under a hidden temporary name (``.tmp-<step>-<pid>``) 
 half-written step. What a killed save left (a ``.tmp-*-<pid>`` entry whose process is gone) is removed by the next
 save into the same folder; an entry of a live process is never touched.
 
-``positronic_codec.json`` beside config.json names the codec the model was trained with (LeRobot ignores the
-file), so a server can rebuild the codec and refuse a mismatched one.
+``positronic_codec.json`` beside config.json is the record of the codec the model was trained with (its name and
+image size, see ``codec_spec``; LeRobot ignores the file), so a server can rebuild the codec and refuse a
+mismatched one.
 """
 
 import json
@@ -28,6 +29,7 @@ import safetensors.torch
 import torch
 
 from positronic.policy.codec import Codec
+from positronic.vendors.lerobot.codec_spec import CodecSpec
 
 CHECKPOINTS_DIR = 'checkpoints'
 PRETRAINED_DIR = 'pretrained_model'
@@ -91,23 +93,20 @@ def list_checkpoints(path: str | Path) -> dict[int, Path]:
 
 
 def write_codec_record(pretrained_dir: Path, codec: Codec) -> None:
-    """Write ``positronic_codec.json`` = ``{"codec": <config import path>, "image_size": [width, height]}``."""
-    record = {'codec': codec.path, 'image_size': list(codec.observation.image_size)}
-    _write_json(Path(pretrained_dir) / CODEC_FILE, record)
+    """Write ``positronic_codec.json`` = the record of ``codec``'s spec (``CodecSpec.to_record``)."""
+    _write_json(Path(pretrained_dir) / CODEC_FILE, CodecSpec.of(codec).to_record())
 
 
-def read_codec_record(pretrained_dir: Path) -> dict | None:
-    """The codec record of a checkpoint, or None when it has none (a checkpoint written by LeRobot)."""
+def read_codec_record(pretrained_dir: Path) -> Any:
+    """The codec record of a checkpoint as stored (read it with ``CodecSpec.from_record``), or None when it has
+    none (a checkpoint written by LeRobot)."""
     path = Path(pretrained_dir) / CODEC_FILE
     if not path.is_file():
         return None
     try:
-        record = json.loads(path.read_text(encoding='utf-8'))
+        return json.loads(path.read_text(encoding='utf-8'))
     except json.JSONDecodeError as e:
         raise CheckpointError(f'{path} is not valid JSON: {e}') from e
-    if not isinstance(record, dict) or not isinstance(record.get('codec'), str):
-        raise CheckpointError(f'{path}: expected {{"codec": "<import path>", "image_size": [W, H]}}, got {record!r}')
-    return record
 
 
 def _write_json(path: Path, content: Any, indent: int = 4) -> None:

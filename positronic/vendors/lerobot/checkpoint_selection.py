@@ -4,11 +4,12 @@ Shared by the protocol-v1 server (``positronic.vendors.lerobot.server``) and the
 A checkpoint is named by its training step: ``10000`` (or its directory name ``010000``) picks
 ``<experiment>/checkpoints/010000/pretrained_model``.
 
-The codec of a checkpoint is, in order: the one asked for (whose name and image size must equal the record), else
-the one our trainer recorded beside ``config.json`` (``positronic_codec.json``, built only when it names a codec of
-``codecs.REGISTRY``), else ``eepose_absolute`` at the image size of the checkpoint's camera features (for
-checkpoints written by LeRobot's own trainer). Whatever is chosen must declare exactly the checkpoint's feature keys
-and shapes. A recorded name is never imported: a checkpoint of your own codec is run by naming that codec.
+The codec of a checkpoint follows the one rule of ``codec_spec.resolve_codec``: the one asked for (whose name and
+image size must equal the record), else the one our trainer recorded beside ``config.json``
+(``positronic_codec.json``, built only when it names a codec of ``codecs.REGISTRY``), else ``eepose_absolute`` at
+the image size of the checkpoint's camera features (for checkpoints written by LeRobot's own trainer). Whatever is
+chosen must declare exactly the checkpoint's feature keys and shapes. A recorded name is never imported: a
+checkpoint of your own codec is run by naming that codec.
 """
 
 import json
@@ -17,9 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from positronic.policy.codec import Codec, CodecMismatchError, check_features_match, image_size_of, image_size_pair
+from positronic.policy.codec import Codec
 from positronic.vendors.lerobot.checkpoint import CODEC_FILE, list_checkpoints, read_codec_record
-from positronic.vendors.lerobot.codecs import DEFAULT_CODEC, registered_codec
+from positronic.vendors.lerobot.codec_spec import CodecSpec, resolve_codec
 
 CONFIG_FILE = 'config.json'
 ACT_TYPE = 'act'
@@ -111,33 +112,6 @@ def checkpoint_codec(pretrained_dir: str | Path, codec: Codec | None = None) -> 
     """
     pretrained_dir = Path(pretrained_dir)
     features = policy_features(read_policy_config(pretrained_dir))
-    where = f'checkpoint {pretrained_dir}'
-    record = read_codec_record(pretrained_dir)
-    if record is not None:
-        source = pretrained_dir / CODEC_FILE
-        if codec is None:
-            codec = registered_codec(record['codec'], record.get('image_size'), source)
-        else:
-            _check_record_names(codec, record, where, source)
-    elif codec is None:
-        codec = registered_codec(DEFAULT_CODEC, image_size_of(features), where)
-    try:
-        check_features_match(codec, features, where)
-    except CodecMismatchError as e:
-        size = image_size_of(features)
-        hint = f' (its cameras are {size[0]}x{size[1]}: set the codec image_size to {list(size)})' if size else ''
-        raise CodecMismatchError(f'{e}{hint}') from e
-    return codec
-
-
-def _check_record_names(codec: Codec, record: Mapping[str, Any], where: str, source: Path) -> None:
-    """Raise CodecMismatchError unless ``codec`` has the recorded name and image size (compared, not built)."""
-    try:
-        size = image_size_pair(record['image_size']) if 'image_size' in record else codec.observation.image_size
-    except ValueError as e:
-        raise CodecMismatchError(f'{source}: {e}') from e
-    if (codec.path, codec.observation.image_size) != (record['codec'], size):
-        raise CodecMismatchError(
-            f'codec {codec.path} at image size {list(codec.observation.image_size)} contradicts {where}, '
-            f'trained with {record["codec"]} at image size {list(size)}; leave the codec out to use the recorded one'
-        )
+    where = pretrained_dir / CODEC_FILE
+    recorded = CodecSpec.from_record(read_codec_record(pretrained_dir), where, features)
+    return resolve_codec(codec, recorded, features, where)

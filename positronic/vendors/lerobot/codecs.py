@@ -10,8 +10,9 @@ Use one on the command line as ``--codec=@positronic.vendors.lerobot.codecs.eepo
 ``--dataset.codec=...`` for conversion) and change the image size with ``--codec.image_size=96`` (square) or
 ``--codec.image_size=[128,96]`` (width, height). Default 480x480.
 
-Datasets and checkpoints record their codec's name (``Codec.path``). A name read from such a file is built only
-through :data:`REGISTRY`, never imported: a codec of your own is used by naming it on the command line
+Datasets, checkpoints and training runs record their codec's registered name (``eepose_absolute``) with its image
+size (see :mod:`positronic.vendors.lerobot.codec_spec`). A name read from such a file is built only through
+:data:`REGISTRY`, never imported: a codec of your own is used by naming it on the command line
 (``--codec=@my_robot.codecs.joints_wrist``), and the recorded name must then equal it.
 """
 
@@ -39,7 +40,7 @@ CAMERAS = {'observation.images.left': keys.IMAGE_WRIST, 'observation.images.side
 
 def _codec(name: str, state: tuple[StatePart, ...], image_size: int | Sequence[int]) -> Codec:
     observation = ObservationEncoder(state=state, cameras=dict(CAMERAS), image_size=image_size_pair(image_size))
-    return Codec(path=f'{__name__}.{name}', observation=observation)
+    return Codec(name=name, observation=observation)
 
 
 @cfn.config(image_size=DEFAULT_IMAGE_SIZE)
@@ -54,23 +55,31 @@ def joints_absolute(image_size: int | Sequence[int]) -> Codec:
     return _codec('joints_absolute', (StatePart(keys.ROBOT_Q, JOINT_NAMES), GRIP_PART), image_size)
 
 
-REGISTRY: dict[str, cfn.Config] = {
-    f'{__name__}.eepose_absolute': eepose_absolute,
-    f'{__name__}.joints_absolute': joints_absolute,
-}
-"""Recorded codec name -> its config: the codecs a name read from a file (a dataset's ``meta/positronic.json``, a
-checkpoint's ``positronic_codec.json``) can build. The names are the configs' import paths, as recorded."""
-DEFAULT_CODEC = f'{__name__}.eepose_absolute'
+REGISTRY: dict[str, cfn.Config] = {'eepose_absolute': eepose_absolute, 'joints_absolute': joints_absolute}
+"""Registered codec name -> its config: the codecs a name read from a file (a dataset's ``meta/positronic.json``, a
+checkpoint's ``positronic_codec.json``, an experiment's ``run.json``) can build. The names are stable: renaming or
+moving a config does not change them."""
+LEGACY_NAMES: dict[str, str] = {f'{__name__}.{name}': name for name in REGISTRY}
+"""The configs' import paths, which datasets and checkpoints written before the registered names recorded ->
+the registered name they stand for."""
+DEFAULT_CODEC = 'eepose_absolute'
 """The codec of a dataset or checkpoint that records none (one written by LeRobot)."""
 
 
+def registered_name(name: str) -> str:
+    """The registered name ``name`` stands for: itself, or the name of a legacy import path (see
+    :data:`LEGACY_NAMES`); any other name (a codec of your own) is returned unchanged."""
+    return LEGACY_NAMES.get(name, name)
+
+
 def registered_codec(name: str, image_size: Sequence[int] | int | None, source: str | Path) -> Codec:
-    """The registered codec ``name`` at ``image_size`` (None: its default), as recorded in the file ``source``.
+    """The registered codec ``name`` (or its legacy import path) at ``image_size`` (None: its default), as recorded
+    in the file ``source``.
 
     Raises UnknownCodecError naming ``source`` and the registered names when ``name`` is not registered (nothing is
     imported), CodecMismatchError when ``image_size`` is not a valid size.
     """
-    config = REGISTRY.get(name) if isinstance(name, str) else None
+    config = REGISTRY.get(registered_name(name)) if isinstance(name, str) else None
     if config is None:
         raise UnknownCodecError(
             f'{source} records codec {name!r}, which is not a registered codec (registered: {", ".join(REGISTRY)}); '

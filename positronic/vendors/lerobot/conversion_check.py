@@ -26,8 +26,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from positronic.policy.codec import check_features_match
 from positronic.policy.encoded_dataset import EncodedDataset
+from positronic.vendors.lerobot.codec_spec import dataset_codec
 from positronic.vendors.lerobot.lerobot_dataset import H264, DatasetReader, VideoEncoding
 from positronic.vendors.lerobot.lerobot_dataset.format import EPISODE_INDEX, FRAME_INDEX, TASK_INDEX, TIMESTAMP
 from positronic.vendors.lerobot.lerobot_dataset.video_encode import ENCODINGS_BY_CODEC, RGB24, encode_episode
@@ -90,17 +90,13 @@ def check_conversion(
     """Compare raw episode ``i`` of ``dataset`` with episode ``first_episode + i`` of the LeRobot dataset at ``root``.
 
     ``task`` is the override the conversion used, if any. Returns the report; raises ConversionMismatchError listing
-    the differences when anything disagrees, CodecMismatchError when the codec does not produce the dataset's
-    features, and the reader's errors (e.g. FrameTimestampError) when the dataset itself is inconsistent.
+    the differences when anything disagrees, CodecMismatchError when the codec contradicts the dataset's codec
+    record or does not produce its features (``codec_spec.resolve_codec``), and the reader's errors (e.g.
+    FrameTimestampError) when the dataset itself is inconsistent.
     """
     reader = DatasetReader(root)
-    codec = dataset.codec
-    check_features_match(codec, {name: f.to_json() for name, f in reader.features.items()}, str(reader.root))
+    codec = dataset_codec(reader.root, dataset.codec)
     report = ConversionReport()
-    if reader.positronic_codec is not None and reader.positronic_codec != codec.path:
-        report.problems.append(
-            f'dataset was written by codec {reader.positronic_codec!r}, checking with {codec.path!r}'
-        )
     if first_episode < 0 or first_episode + len(dataset) > reader.total_episodes:
         report.problems.append(
             f'raw dataset has {len(dataset)} episodes, dataset episodes [{first_episode}, '

@@ -112,7 +112,7 @@ class ACTRunner:
             'type': ACT_TYPE,
             'checkpoint_path': str(self.pretrained_dir),
             'device': str(self.device),
-            'codec': self.codec.path,
+            'codec': self.codec.name,
             'image_size': list(self.codec.observation.image_size),
             'features': features,
             'chunk_size': self.chunk_size,

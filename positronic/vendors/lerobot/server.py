@@ -94,7 +94,7 @@ class CheckpointSource:
             return
         step, pretrained_dir = select_checkpoint(self.checkpoints_dir, self.checkpoint)
         codec = checkpoint_codec(pretrained_dir, self.codec)
-        logger.info('default checkpoint: step %d at %s, codec %s', step, pretrained_dir, codec.path)
+        logger.info('default checkpoint: step %d at %s, codec %s', step, pretrained_dir, codec.name)
 
     def model_ids(self) -> list[str]:
         return [str(step) for step in available_checkpoints(self.checkpoints_dir)]

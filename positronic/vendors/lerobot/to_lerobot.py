@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import av
 import configuronic as cfn
@@ -31,6 +32,7 @@ from positronic.dataset import NotADatasetError as RawNotADatasetError
 from positronic.dataset.local import is_being_written
 from positronic.policy.codec import CodecMismatchError, MissingSignalError
 from positronic.policy.encoded_dataset import EncodedDataset, MissingTaskError
+from positronic.vendors.lerobot.codec_spec import CodecSpec, dataset_codec
 from positronic.vendors.lerobot.conversion_check import (
     DEFAULT_MIN_PSNR_DB,
     ConversionMismatchError,
@@ -199,7 +201,7 @@ def convert(
     start = time.perf_counter()
     with (
         writing_to(root, 'output_dir'),
-        DatasetWriter.create(root, dataset.features(), fps, video=video, positronic_codec=dataset.codec.path) as writer,
+        DatasetWriter.create(root, dataset.features(), fps, video=video, positronic_codec=_record(dataset)) as writer,
     ):
         dataset.check(task)
         frames = write_episodes(writer, dataset, writer.fps, task, f'convert -> {root.name}', read_ahead)
@@ -212,18 +214,19 @@ def append(
 ) -> None:
     """Add the episodes of a raw dataset to the existing LeRobot dataset at --output_dir.
 
-    Refuses (nothing written) unless --fps, the codec and its features (image size included) match the dataset's.
-    Videos are encoded with the settings the dataset was written with. Raw episodes already in the dataset (by
-    their directory) are skipped, so re-running an interrupted or finished append adds each episode once; an append
-    interrupted while committing is finished first.
+    Refuses (nothing written) unless --fps, the codec (the one the dataset records: name and image size) and its
+    features match the dataset's. Videos are encoded with the settings the dataset was written with. Raw episodes
+    already in the dataset (by their directory) are skipped, so re-running an interrupted or finished append adds
+    each episode once; an append interrupted while committing is finished first.
     """
     root, task, read_ahead = _expanded(output_dir), _task_override(task), checked_depth(read_ahead)
     _warn_interrupted(dataset)
     _check_not_empty(dataset)
+    dataset_codec(root, dataset.codec)
     start = time.perf_counter()
     with (
         writing_to(root, 'output_dir'),
-        DatasetWriter.append(root, dataset.features(), fps, positronic_codec=dataset.codec.path) as writer,
+        DatasetWriter.append(root, dataset.features(), fps, positronic_codec=_record(dataset)) as writer,
     ):
         dataset.check(task)
         first = writer.num_episodes
@@ -260,6 +263,11 @@ def recover(output_dir: str, rollback: bool = False) -> None:
     print(f'{root}: {action} the interrupted append; the dataset has {DatasetReader(root).total_episodes} episodes')
 
 
+def _record(dataset: EncodedDataset) -> dict[str, Any]:
+    """The codec record meta/positronic.json keeps (see ``codec_spec``)."""
+    return CodecSpec.of(dataset.codec).to_record()
+
+
 def format_report(root: Path, dataset: EncodedDataset, report: ConversionReport) -> str:
     """The table ``verify`` prints: the worst agreement per feature."""
     lines = [
@@ -285,7 +293,8 @@ def verify(
 ) -> None:
     """Re-read every feature and frame of the LeRobot dataset at --output_dir and compare it with the raw dataset.
 
-    Raw episode i is compared with dataset episode --first_episode + i (use it after an append). Numeric features
+    The codec must be the one the dataset records (name and image size; any codec of its features when it records
+    none). Raw episode i is compared with dataset episode --first_episode + i (use it after an append). Numeric features
     must be equal; camera frames must reach --min_psnr_db against the letterboxed raw frames, or come close to the raw
     frames encoded again with the dataset's settings (small images lose more to the codec). Exits with status 1
     and the list of differences when anything disagrees.

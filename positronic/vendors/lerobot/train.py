@@ -31,8 +31,7 @@ from positronic.policy.codec import (
     ACTION,
     Codec,
     CodecMismatchError,
-    check_features_match,
-    image_size_of,
+    channel_first,
 )
 from positronic.vendors.lerobot import augment
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy, ConfigError
@@ -55,7 +54,7 @@ from positronic.vendors.lerobot.checkpoint import (
     save_checkpoint,
     write_codec_record,
 )
-from positronic.vendors.lerobot.codecs import DEFAULT_CODEC, registered_codec
+from positronic.vendors.lerobot.codec_spec import CodecSpec, dataset_codec
 from positronic.vendors.lerobot.distributed import ProcessGroup
 from positronic.vendors.lerobot.frame_cache import FrameCache, changed_files, file_stamps
 from positronic.vendors.lerobot.lerobot_dataset import (
@@ -64,7 +63,7 @@ from positronic.vendors.lerobot.lerobot_dataset import (
     LeRobotDatasetError,
     NotADatasetError,
 )
-from positronic.vendors.lerobot.lerobot_dataset.format import POSITRONIC_META_PATH, STATS_PATH
+from positronic.vendors.lerobot.lerobot_dataset.format import STATS_PATH
 from positronic.vendors.lerobot.resident_batches import ResidentBatches, fits_on_device
 from positronic.vendors.lerobot.train_log import (
     NonFiniteLossError,
@@ -117,37 +116,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_codec(codec: Codec | None, reader: DatasetReader) -> Codec:
-    """The codec to train with: ``codec`` if given, else the one the dataset records (at the dataset's image size),
-    else eepose_absolute; it must agree with the dataset's record and features (CodecMismatchError otherwise). A
-    recorded name is built only when registered (``codecs.REGISTRY``; UnknownCodecError otherwise), never imported."""
-    features = {name: f.declaration() for name, f in reader.features.items()}
-    size = image_size_of(features)
-    recorded = reader.positronic_codec
-    if codec is None:
-        codec = registered_codec(recorded or DEFAULT_CODEC, size, reader.root / POSITRONIC_META_PATH)
-    elif recorded is not None and recorded != codec.path:
-        raise CodecMismatchError(
-            f'dataset {reader.root} was converted with codec {recorded!r}, but --codec gives {codec.path!r}; '
-            'train with the codec the dataset was made with (omit --codec to use it)'
-        )
-    try:
-        check_features_match(codec, features, f'dataset {reader.root}')
-    except CodecMismatchError as e:
-        if size is not None and tuple(codec.observation.image_size) != size:
-            raise CodecMismatchError(f'{e} (pass --codec.image_size=[{size[0]},{size[1]}] for this dataset)') from None
-        raise
-    return codec
-
-
 def policy_config(fields: Mapping[str, Any], reader: DatasetReader, device: torch.device) -> ACTConfig:
     """ACTConfig with ``fields`` and the dataset's features, classified as LeRobot does: cameras VISUAL (in
     info.json order), ``observation.environment_state`` ENV, other ``observation.*`` STATE, ``action`` ACTION."""
     inputs: dict[str, dict[str, Any]] = {}
     for name, feature in reader.features.items():
         if feature.is_video:
-            height, width = feature.shape[:2]
-            inputs[name] = {'type': 'VISUAL', 'shape': [3, height, width]}
+            inputs[name] = {'type': 'VISUAL', 'shape': channel_first(feature.shape)}
         elif name == ENV_STATE_KEY:
             inputs[name] = {'type': 'ENV', 'shape': list(feature.shape)}
         elif name.startswith('observation.'):
@@ -178,8 +153,7 @@ def make_processors(stats: Mapping[str, Any], config: ACTConfig) -> Processors:
 def run_record(reader: DatasetReader, codec: Codec, config: ACTConfig, **settings: Any) -> dict[str, Any]:
     policy = {k: v for k, v in config.to_dict().items() if k not in TRAINER_SET_FIELDS}
     dataset = {'root': str(reader.root), 'total_frames': reader.total_frames, DATASET_FILES: file_stamps(reader.root)}
-    codec_record = {'codec': codec.path, 'image_size': list(codec.observation.image_size)}
-    return {'dataset': dataset, 'codec': codec_record, 'policy': policy, **settings}
+    return {'dataset': dataset, 'codec': CodecSpec.of(codec).to_record(), 'policy': policy, **settings}
 
 
 def check_resumable(experiment_dir: Path, record: Mapping[str, Any]) -> None:
@@ -188,6 +162,8 @@ def check_resumable(experiment_dir: Path, record: Mapping[str, Any]) -> None:
     path = experiment_dir / RUN_FILE
     saved = json.loads(path.read_text(encoding='utf-8')) if path.is_file() else {}
     _check_same_dataset_files(experiment_dir, saved.get('dataset', {}), record['dataset'])
+    if saved.get('codec') is not None:  # a record written before the codec spec's version reads as its new form
+        saved['codec'] = CodecSpec.from_record(saved['codec'], path).to_record()
     for key in ('dataset', 'codec', 'policy'):
         before, now = saved.get(key), json.loads(json.dumps(record[key]))
         if key == 'dataset' and before is not None:
@@ -391,7 +367,7 @@ def _train(
     reader = DatasetReader(Path(input_path).expanduser())
     if reader.stats is None:
         raise NotADatasetError(f'{reader.root / STATS_PATH} is missing: training normalizes with it')
-    codec = resolve_codec(codec, reader)
+    codec = dataset_codec(reader.root, codec)
     config = policy_config(policy, reader, device)
     experiment_dir = Path(output_dir).expanduser().absolute() / exp_name
     resume_from = open_experiment(experiment_dir, resume)

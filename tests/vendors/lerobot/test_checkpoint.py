@@ -126,10 +126,7 @@ def test_list_checkpoints_accepts_experiment_checkpoints_step_and_pretrained_dir
 def test_codec_record_round_trip_and_absence(tmp_path):
     codec = joints_absolute.override(image_size=[96, 64]).instantiate()
     ckpt.write_codec_record(tmp_path, codec)
-    assert ckpt.read_codec_record(tmp_path) == {
-        'codec': 'positronic.vendors.lerobot.codecs.joints_absolute',
-        'image_size': [96, 64],
-    }
+    assert ckpt.read_codec_record(tmp_path) == {'version': 1, 'name': 'joints_absolute', 'image_size': [96, 64]}
     assert ckpt.read_codec_record(tmp_path / 'elsewhere') is None
     (tmp_path / ckpt.CODEC_FILE).write_text('not json')
     with pytest.raises(ckpt.CheckpointError, match=r'positronic_codec\.json is not valid JSON'):

@@ -5,21 +5,30 @@ import pytest
 from positronic.policy.codec import CodecMismatchError, UnknownCodecError, image_size_of
 from positronic.vendors.lerobot.codecs import (
     DEFAULT_CODEC,
+    LEGACY_NAMES,
     REGISTRY,
     eepose_absolute,
     joints_absolute,
     registered_codec,
 )
 
-EEPOSE = 'positronic.vendors.lerobot.codecs.eepose_absolute'
-JOINTS = 'positronic.vendors.lerobot.codecs.joints_absolute'
+EEPOSE = 'eepose_absolute'
+JOINTS = 'joints_absolute'
+OLD_EEPOSE = 'positronic.vendors.lerobot.codecs.eepose_absolute'
+OLD_JOINTS = 'positronic.vendors.lerobot.codecs.joints_absolute'
 
 
-def test_the_registry_holds_the_names_existing_datasets_and_checkpoints_record():
+def test_the_registry_maps_short_stable_names_to_the_built_in_codecs():
     assert list(REGISTRY.items()) == [(EEPOSE, eepose_absolute), (JOINTS, joints_absolute)]
     assert DEFAULT_CODEC == EEPOSE
     for name in REGISTRY:
-        assert registered_codec(name, None, 'meta/positronic.json').path == name
+        assert registered_codec(name, None, 'meta/positronic.json').name == name
+
+
+def test_the_import_paths_older_files_record_build_the_same_registered_codecs():
+    assert LEGACY_NAMES == {OLD_EEPOSE: EEPOSE, OLD_JOINTS: JOINTS}
+    assert registered_codec(OLD_JOINTS, [96, 64], 'run.json') == registered_codec(JOINTS, [96, 64], 'run.json')
+    assert registered_codec(OLD_EEPOSE, None, 'meta/positronic.json').name == EEPOSE
 
 
 def test_a_registered_codec_is_rebuilt_at_the_recorded_image_size():
@@ -29,7 +38,7 @@ def test_a_registered_codec_is_rebuilt_at_the_recorded_image_size():
     assert registered_codec(EEPOSE, (32, 32), 'positronic_codec.json').observation.image_size == (32, 32)
 
 
-@pytest.mark.parametrize('name', ['this.nothing', 'zen_marker.codec', 'eepose_absolute', 42, ['a']])
+@pytest.mark.parametrize('name', ['this.nothing', 'zen_marker.codec', 'positronic.vendors.lerobot.codecs', 42, ['a']])
 def test_an_unregistered_name_is_refused_naming_the_file_and_the_registered_names_without_importing_it(
     name, tmp_path, monkeypatch, capsys
 ):
@@ -40,7 +49,7 @@ def test_an_unregistered_name_is_refused_naming_the_file_and_the_registered_name
         registered_codec(name, [32, 32], '/data/ckpt/positronic_codec.json')
     message = str(info.value)
     assert message.startswith(f'/data/ckpt/positronic_codec.json records codec {name!r}, which is not a registered')
-    assert EEPOSE in message and JOINTS in message and '--codec=@' in message
+    assert '(registered: eepose_absolute, joints_absolute)' in message and '--codec=@' in message
     assert not marker.exists() and 'zen_marker' not in sys.modules
     assert 'this' not in sys.modules and capsys.readouterr().out == ''
 

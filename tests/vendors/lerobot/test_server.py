@@ -73,7 +73,7 @@ def test_the_default_session_serves_the_latest_checkpoint_after_loading(server, 
     assert meta['step'] == 20
     assert meta['checkpoint_path'] == str(experiment / 'checkpoints' / '000020' / 'pretrained_model')
     assert (meta['type'], meta['device'], meta['host']) == ('act', 'cpu', '127.0.0.1')
-    assert meta['codec'] == 'positronic.vendors.lerobot.codecs.eepose_absolute'
+    assert meta['codec'] == 'eepose_absolute'
     assert meta['features']['observation.state'] == {'type': 'STATE', 'shape': [8]}
     assert meta['features']['action'] == {'type': 'ACTION', 'shape': [8]}
 
@@ -189,7 +189,7 @@ def test_a_configured_checkpoint_that_is_missing_is_refused_at_start_and_per_ses
         (
             ['--codec=@positronic.vendors.lerobot.codecs.eepose_absolute'],
             DATA_ERROR_EXIT_CODE,
-            'eepose_absolute at image size [480, 480] contradicts',
+            "32x32, but codec 'eepose_absolute' at 480x480 was asked for",
         ),
         (['--checkpoints_dir=/nowhere/experiment'], DATA_ERROR_EXIT_CODE, '/nowhere/experiment does not exist'),
         (['--device=tpu'], USAGE_ERROR_EXIT_CODE, "unknown device 'tpu'"),
@@ -247,7 +247,7 @@ def test_the_command_refuses_a_contradicting_codec_with_a_clear_error(experiment
         cwd=REPO_ROOT,
     )
     assert run.returncode == 1
-    assert 'contradicts checkpoint' in run.stderr and 'Traceback' not in run.stderr
+    assert "records codec 'eepose_absolute' at 32x32, but codec" in run.stderr and 'Traceback' not in run.stderr
 
 
 def test_a_lerobot_written_checkpoint_is_served_with_eepose_absolute_at_its_image_size(tmp_path):
@@ -257,7 +257,7 @@ def test_a_lerobot_written_checkpoint_is_served_with_eepose_absolute_at_its_imag
         client = InferenceClient('127.0.0.1', server.port)
         assert client.list_models() == ['30']
         with client.new_session() as session:
-            assert session.meta['codec'] == 'positronic.vendors.lerobot.codecs.eepose_absolute'
+            assert session.meta['codec'] == 'eepose_absolute'
             assert session.meta['image_size'] == [96, 96]
             chunk = session.infer(observation)
     assert len(chunk) == 10
@@ -314,7 +314,7 @@ def test_an_experiment_trained_by_positronic_lerobot_train_is_served(tmp_path):
         assert client.list_models() == ['1', '2']
         with client.new_session() as session:
             assert (session.meta['step'], session.meta['image_size']) == (2, [32, 32])
-            assert session.meta['codec'] == 'positronic.vendors.lerobot.codecs.eepose_absolute'
+            assert session.meta['codec'] == 'eepose_absolute'
             chunk = session.infer(observation)
     assert len(chunk) == 3
     np.testing.assert_allclose(_poses(chunk), _in_process(select_checkpoint(experiment)[1], observation), atol=1e-6)

@@ -21,6 +21,7 @@ from positronic.vendors.lerobot.act import ACTPolicy, ConfigError
 from positronic.vendors.lerobot.act.backbone import BackboneWeightsError
 from positronic.vendors.lerobot.act.normalize import load_processors
 from positronic.vendors.lerobot.checkpoint import list_checkpoints, read_codec_record
+from positronic.vendors.lerobot.codec_spec import dataset_codec
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, VideoEncoding
 from positronic.vendors.lerobot.train import (
@@ -30,7 +31,6 @@ from positronic.vendors.lerobot.train import (
     ResumeRefusedError,
     main,
     policy_config,
-    resolve_codec,
     train,
 )
 from positronic.vendors.lerobot.train_log import NonFiniteLossError, WandbMissingError, read_metrics
@@ -104,7 +104,8 @@ def test_checkpoints_are_laid_out_as_lerobot_and_load_back(trained, dataset):
         'positronic_codec.json',
     ]
     assert json.loads((root / '000030' / 'training_state' / 'training_step.json').read_text()) == {'step': 30}
-    assert read_codec_record(pretrained) == {'codec': tiny_codec().path, 'image_size': [32, 32]}
+    assert read_codec_record(pretrained) == {'version': 1, 'name': 'eepose_absolute', 'image_size': [32, 32]}
+    assert json.loads((trained / 'run.json').read_text())['codec'] == read_codec_record(pretrained)
 
     policy = ACTPolicy.from_pretrained(pretrained)
     config = json.loads((pretrained / 'config.json').read_text())
@@ -263,21 +264,39 @@ def test_an_experiment_name_that_is_not_a_folder_name_is_refused(dataset, tmp_pa
 
 
 def test_codec_must_match_the_dataset(dataset, tmp_path):
-    with pytest.raises(CodecMismatchError, match=r'converted with codec .*eepose_absolute.*joints_absolute'):
+    meta = dataset / 'meta' / 'positronic.json'
+    with pytest.raises(CodecMismatchError, match=rf"^{meta} records codec 'eepose_absolute' at 32x32, but .*'joints_"):
         _train(dataset, tmp_path, codec=joints_absolute.override(image_size=32).instantiate())
-    with pytest.raises(CodecMismatchError, match=r'--codec\.image_size=\[32,32\]'):
+    with pytest.raises(CodecMismatchError, match=r"at 32x32, but codec 'eepose_absolute' at 480x480 was asked for"):
         _train(dataset, tmp_path, codec=eepose_absolute.instantiate())
     assert not (tmp_path / 'exp').exists()
 
 
 def test_a_dataset_of_an_unregistered_codec_trains_only_with_that_codec_named(tmp_path):
-    mine = dataclasses.replace(tiny_codec(), path='my_robot.codecs.ee')
+    mine = dataclasses.replace(tiny_codec(), name='my_robot.codecs.ee')
     reader = DatasetReader(write_tiny_dataset(tmp_path / 'mine', lengths=(4,), codec=mine))
     with pytest.raises(UnknownCodecError) as info:
-        resolve_codec(None, reader)
+        dataset_codec(reader.root, None)
     assert str(info.value).startswith(f"{reader.root / 'meta' / 'positronic.json'} records codec 'my_robot.codecs.ee'")
-    assert 'positronic.vendors.lerobot.codecs.joints_absolute' in str(info.value)
-    assert resolve_codec(mine, reader) is mine
+    assert 'eepose_absolute, joints_absolute' in str(info.value)
+    assert dataset_codec(reader.root, mine) is mine
+
+
+def test_an_experiment_whose_run_json_has_the_old_codec_record_resumes(dataset, tmp_path):
+    experiment = _train(dataset, tmp_path, 'old', num_train_steps=1, save_freq=1)
+    run = json.loads((experiment / 'run.json').read_text())
+    run['codec'] = json.loads('{"codec": "positronic.vendors.lerobot.codecs.eepose_absolute", "image_size": [32, 32]}')
+    (experiment / 'run.json').write_text(json.dumps(run))
+    _train(dataset, tmp_path, 'old', num_train_steps=2, save_freq=1, resume=True)
+    assert json.loads((experiment / 'run.json').read_text())['codec'] == {
+        'version': 1,
+        'name': 'eepose_absolute',
+        'image_size': [32, 32],
+    }
+    run['codec']['image_size'] = [64, 64]
+    (experiment / 'run.json').write_text(json.dumps(run))
+    with pytest.raises(ResumeRefusedError, match=r"another codec .*'image_size': \(\[64, 64\], \[32, 32\]\)"):
+        _train(dataset, tmp_path, 'old', num_train_steps=3, save_freq=1, resume=True)
 
 
 def test_a_model_that_cannot_be_built_leaves_no_experiment_behind(dataset, tmp_path):
@@ -488,5 +507,5 @@ def test_a_converted_dataset_trains_with_the_documented_command(tmp_path):
     checkpoints = list_checkpoints(tmp_path / 'checkpoints' / 'converted_v1')
     assert list(checkpoints) == [1, 2]
     record = read_codec_record(checkpoints[2])
-    assert record == {'codec': eepose_absolute.instantiate().path, 'image_size': [32, 32]}
+    assert record == {'version': 1, 'name': 'eepose_absolute', 'image_size': [32, 32]}
     assert 'loss' in result.stderr and 'samples/s' in result.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from positronic.policy.codec import Codec
+from positronic.vendors.lerobot.codec_spec import CodecSpec
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.lerobot_dataset import H264, DatasetWriter, VideoEncoding
 
@@ -54,8 +55,9 @@ def write_tiny_dataset(
 ) -> Path:
     """A LeRobot dataset of ``codec``'s features (default eepose_absolute at ``image_side``) with the codec recorded."""
     codec = codec or tiny_codec(image_side)
+    record = CodecSpec.of(codec).to_record()
     with DatasetWriter.create(
-        root, codec.features(), FPS, robot_type='sim', video=video, positronic_codec=codec.path
+        root, codec.features(), FPS, robot_type='sim', video=video, positronic_codec=record
     ) as writer:
         for e, length in enumerate(lengths):
             writer.add_episode(episode_frames(length, seed=e, image_side=image_side), 'stack the cubes')

@@ -5,8 +5,8 @@ from typing import Any
 
 from positronic.vendors.lerobot.lerobot_dataset.errors import FeatureSpecError, IncompatibleAppendError
 from positronic.vendors.lerobot.lerobot_dataset.features import Feature, parse_feature
-from positronic.vendors.lerobot.lerobot_dataset.format import DEFAULT_FEATURES, INFO_PATH, POSITRONIC_META_PATH
-from positronic.vendors.lerobot.lerobot_dataset.reader import POSITRONIC_CODEC_KEY, POSITRONIC_VIDEO_KEY, DatasetReader
+from positronic.vendors.lerobot.lerobot_dataset.format import DEFAULT_FEATURES, INFO_PATH
+from positronic.vendors.lerobot.lerobot_dataset.reader import POSITRONIC_VIDEO_KEY, DatasetReader
 from positronic.vendors.lerobot.lerobot_dataset.video_encode import ENCODINGS_BY_CODEC, H264, VideoEncoding
 
 
@@ -62,21 +62,15 @@ def check_append(
     user: Mapping[str, Feature],
     fps: int,
     video: VideoEncoding | None,
-    positronic_codec: str | None,
     recorded: Mapping[str, Any],
 ) -> VideoEncoding:
-    """Refuse (IncompatibleAppendError) unless fps, features, video codec and positronic codec match the dataset.
+    """Refuse (IncompatibleAppendError) unless fps, features and video codec match the dataset.
 
     ``recorded`` is the dataset's meta/positronic.json content. Returns the encoder settings to use: ``video`` if
-    given, else those the dataset recorded, else LeRobot-like settings for the codec its videos use.
+    given, else those the dataset recorded, else LeRobot-like settings for the codec its videos use. Whether the
+    positronic codec fits is the caller's question (``codec_spec.resolve_codec``), asked before appending.
     """
     if fps != existing.fps:
         raise IncompatibleAppendError(f'{existing.root / INFO_PATH}: dataset fps is {existing.fps}, got fps={fps}')
     _check_features(existing, user)
-    recorded_codec = recorded.get(POSITRONIC_CODEC_KEY)
-    if positronic_codec is not None and positronic_codec != recorded_codec:
-        raise IncompatibleAppendError(
-            f'{existing.root / POSITRONIC_META_PATH}: dataset was produced by positronic codec '
-            f'{recorded_codec!r}, got {positronic_codec!r}'
-        )
     return _video_encoding(existing, recorded, video)

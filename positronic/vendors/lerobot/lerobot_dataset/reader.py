@@ -137,8 +137,9 @@ class DatasetReader:
         return [f.name for f in self.features.values() if not f.is_video]
 
     @property
-    def positronic_codec(self) -> str | None:
-        """Name of the positronic codec that produced the dataset, if recorded."""
+    def positronic_codec(self) -> Any:
+        """The record of the positronic codec that produced the dataset as stored (None if none; read it with
+        ``codec_spec.CodecSpec.from_record``)."""
         return self._positronic.get(POSITRONIC_CODEC_KEY)
 
     @property

@@ -5,7 +5,7 @@
         'action': {'dtype': 'float32', 'shape': [8], 'names': [...]},
         'observation.images.left': {'dtype': 'video', 'shape': [480, 480, 3], 'names': ['height', 'width', 'channels']},
     }
-    with DatasetWriter.create(root, features, fps=30, robot_type='panda', positronic_codec='eepose_absolute') as w:
+    with DatasetWriter.create(root, features, fps=30, robot_type='panda', positronic_codec=codec_record) as w:
         w.add_episode({'observation.state': state, 'action': action, 'observation.images.left': frames}, task)
 
 Leaving the ``with`` block normally commits the dataset; leaving it with an exception commits nothing (see
@@ -115,7 +115,7 @@ class DatasetWriter:
         fps: int,
         encoding: VideoEncoding,
         info: Mapping[str, Any],
-        positronic_codec: str | None,
+        positronic_codec: Any,
         existing: DatasetReader | None,
         first_files: Mapping[str, FileIndex],
     ):
@@ -159,7 +159,7 @@ class DatasetWriter:
         *,
         robot_type: str | None = None,
         video: VideoEncoding = H264,
-        positronic_codec: str | None = None,
+        positronic_codec: Any = None,
         chunks_size: int = DEFAULT_CHUNKS_SIZE,
         data_files_size_in_mb: float = DEFAULT_DATA_FILES_SIZE_IN_MB,
         video_files_size_in_mb: float = DEFAULT_VIDEO_FILES_SIZE_IN_MB,
@@ -168,7 +168,8 @@ class DatasetWriter:
 
         ``features``: user features in LeRobot's feature-dict form (the five default per-frame columns are added);
         ``fps``: frames per second, a positive int; ``video``: encoder settings for every camera;
-        ``positronic_codec``: name of the positronic codec that produced the episodes, kept in meta/positronic.json.
+        ``positronic_codec``: the record (JSON) of the positronic codec that produced the episodes, kept in
+        meta/positronic.json (``codec_spec.CodecSpec.to_record``).
         The size limits (MiB) and ``chunks_size`` control file rollover as in LeRobot. Nothing is written when an
         argument is invalid.
         """
@@ -212,14 +213,15 @@ class DatasetWriter:
         fps: int,
         *,
         video: VideoEncoding | None = None,
-        positronic_codec: str | None = None,
+        positronic_codec: Any = None,
     ) -> 'DatasetWriter':
         """Open an existing v3.0 dataset to add episodes; they go to new files after the existing ones.
 
-        Refuses (IncompatibleAppendError, nothing written) when ``features`` (dtype, shape, names), ``fps``, the
-        video codec or the recorded ``positronic_codec`` differ from the dataset's. ``video`` defaults to the
-        settings the dataset recorded, else LeRobot-like settings for its codec. An append interrupted while
-        committing is completed first.
+        Refuses (IncompatibleAppendError, nothing written) when ``features`` (dtype, shape, names), ``fps`` or the
+        video codec differ from the dataset's. ``video`` defaults to the settings the dataset recorded, else
+        LeRobot-like settings for its codec. The dataset's positronic codec record is kept; ``positronic_codec`` is
+        recorded only when meta/positronic.json has no codec entry. Check the codec first
+        (``codec_spec.resolve_codec``). An append interrupted while committing is completed first.
         """
         root = Path(root).expanduser().absolute()
         fps = _check_fps(fps)
@@ -228,7 +230,7 @@ class DatasetWriter:
             Staging.acquire(root, complete_pending_commit=True).release()
         existing = DatasetReader(root)
         recorded = read_positronic_meta(root)
-        encoding = check_append(existing, user, fps, video, positronic_codec, recorded)
+        encoding = check_append(existing, user, fps, video, recorded)
         chunks_size = int(existing.info['chunks_size'])
         first: dict[str, FileIndex] = {
             DATA_DIR: next_free_file(list((root / DATA_DIR).glob(PARQUET_GLOB)), chunks_size),

@@ -1,4 +1,3 @@
-import shutil
 from pathlib import Path
 
 import pytest
@@ -23,20 +22,13 @@ def test_encoding_defaults_to_what_the_dataset_recorded(tmp_path):
     custom = VideoEncoding(preset='ultrafast', crf=28)
     write_dataset(tmp_path / 'ds', (3,), ('a',), video=custom)
     reader = DatasetReader(tmp_path / 'ds')
-    chosen = check_append(reader, parse_user_features(features()), FPS, None, None, read_positronic_meta(reader.root))
+    chosen = check_append(reader, parse_user_features(features()), FPS, None, read_positronic_meta(reader.root))
     assert chosen == custom
 
 
 def test_encoding_of_a_lerobot_dataset_follows_its_codec(tmp_path):
     reader = DatasetReader(LEROBOT_FIXTURE)
     user = _user_features(reader)
-    assert check_append(reader, user, FPS, None, None, {}) == AV1_LEROBOT
+    assert check_append(reader, user, FPS, None, {}) == AV1_LEROBOT
     with pytest.raises(IncompatibleAppendError, match="is av1/yuv420p, got encoder 'libx264'"):
-        check_append(reader, user, FPS, H264, None, {})
-
-
-def test_a_positronic_codec_is_refused_for_a_dataset_that_recorded_none(tmp_path):
-    shutil.copytree(LEROBOT_FIXTURE, tmp_path / 'ds')
-    reader = DatasetReader(tmp_path / 'ds')
-    with pytest.raises(IncompatibleAppendError, match="produced by positronic codec None, got 'eepose_absolute'"):
-        check_append(reader, _user_features(reader), FPS, None, 'eepose_absolute', {})
+        check_append(reader, user, FPS, H264, {})

@@ -153,13 +153,26 @@ def test_stats_json_covers_every_feature_with_lerobot_shapes(written):
     assert stats[CAMERAS[0]]['count'] == [41]
 
 
+CODEC_RECORD = {'version': 1, 'name': 'eepose_absolute', 'image_size': [32, 32]}
+
+
 def test_positronic_meta_records_codec_and_encoding(tmp_path):
     root = tmp_path / 'ds'
-    with DatasetWriter.create(root, features(), FPS, positronic_codec='eepose_absolute') as writer:
+    with DatasetWriter.create(root, features(), FPS, positronic_codec=CODEC_RECORD) as writer:
         writer.add_episode(episode(3, seed=0), 'x')
     reader = DatasetReader(root)
-    assert reader.positronic_codec == 'eepose_absolute'
+    assert reader.positronic_codec == CODEC_RECORD
     assert reader.video_encoding == VideoEncoding()
+
+
+def test_an_append_keeps_the_codec_record_the_dataset_was_written_with(tmp_path):
+    root = tmp_path / 'ds'
+    old_record = 'positronic.vendors.lerobot.codecs.eepose_absolute'  # as datasets written before the spec record it
+    with DatasetWriter.create(root, features(), FPS, positronic_codec=old_record) as writer:
+        writer.add_episode(episode(3, seed=0), 'x')
+    with DatasetWriter.append(root, features(), FPS, positronic_codec=CODEC_RECORD) as writer:
+        writer.add_episode(episode(3, seed=1), 'x')
+    assert DatasetReader(root).positronic_codec == old_record
 
 
 def test_cameras_given_as_iterators_and_arrays_write_the_same_numbers(tmp_path):
@@ -393,15 +406,11 @@ def test_append_adds_episodes_in_new_files_and_matches_a_single_write(tmp_path):
             "feature 'phase' is",
         ),
         ({'video': AV1_LEROBOT}, "is h264/yuv420p, got encoder 'libsvtav1'"),
-        (
-            {'positronic_codec': 'joints_absolute'},
-            "produced by positronic codec 'eepose_absolute', got 'joints_absolute'",
-        ),
     ],
 )
 def test_append_refuses_a_different_dataset_and_writes_nothing(tmp_path, kwargs, match):
     root = tmp_path / 'ds'
-    with DatasetWriter.create(root, features(), FPS, positronic_codec='eepose_absolute') as writer:
+    with DatasetWriter.create(root, features(), FPS, positronic_codec=CODEC_RECORD) as writer:
         writer.add_episode(episode(4, seed=0), 'a')
     before = snapshot(root)
     args = {'features': features(), 'fps': FPS, **kwargs}
