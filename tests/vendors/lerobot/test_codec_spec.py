@@ -245,6 +245,7 @@ def _codec_flags(prefix: str, asked: tuple[str, int] | None) -> list[str]:
 
 
 def run_append(work: Path, raw: Path, target: Path, asked: tuple[str, int] | None) -> str:
+    raw = write_dataset(work / 'new_raw', num_episodes=1)  # episodes not in the dataset yet: append skips known ones
     before = DatasetReader(target).total_episodes
     error = _cli(['append', f'--dataset.dataset.path={raw}', f'--output_dir={target}', '--fps=15',
                   *_codec_flags('dataset.codec', asked)])  # fmt: skip
