@@ -37,30 +37,33 @@ def soft_less(x: float, y: float, eps: float) -> float:
     return float(np.clip((y - x + eps / 2) / eps, 0.0, 1.0))
 
 
-def stacking_checks(
-    red_pos: np.ndarray,
-    green_pos: np.ndarray,
-    red_start_xy: np.ndarray,
-    green_angular_velocity: np.ndarray,
-    hand_pos: np.ndarray,
-    tol: StackingTolerances = StackingTolerances(),
-) -> dict[str, float]:
-    """The six checks in [0, 1], keyed by :data:`STACKING_CHECKS`.
+@dataclass(frozen=True)
+class StackingState:
+    """What the stacking checks read, world frame."""
 
-    Args:
-        red_pos, green_pos: cube centres (3,), m.
-        red_start_xy: red cube centre (2,) when the episode started, m.
-        green_angular_velocity: green cube angular velocity (3,), rad/s.
-        hand_pos: origin of the gripper's hand body (3,), m.
-        tol: thresholds.
-    """
-    red_pos, green_pos, hand_pos = (np.asarray(p, dtype=np.float64) for p in (red_pos, green_pos, hand_pos))
+    red_pos: np.ndarray
+    """Red cube centre (3,), m."""
+    green_pos: np.ndarray
+    """Green cube centre (3,), m."""
+    red_start_xy: np.ndarray
+    """Red cube centre (2,) when the episode started, m."""
+    green_angular_velocity: np.ndarray
+    """Green cube angular velocity (3,), rad/s."""
+    hand_pos: np.ndarray
+    """Origin of the gripper's hand body (3,), m."""
+
+
+def stacking_checks(state: StackingState, tol: StackingTolerances = StackingTolerances()) -> dict[str, float]:
+    """The six checks in [0, 1] of ``state`` under the thresholds ``tol``, keyed by :data:`STACKING_CHECKS`."""
+    red_pos, green_pos, hand_pos = (
+        np.asarray(p, dtype=np.float64) for p in (state.red_pos, state.green_pos, state.hand_pos)
+    )
     red_rest_z = tol.table_height + tol.red_box_half_height
     stacked_gap = tol.red_box_half_height + tol.green_box_half_height
     hand_distance = min(np.linalg.norm(hand_pos - red_pos), np.linalg.norm(hand_pos - green_pos))
     return {
         'red_stable': soft_less(
-            float(np.linalg.norm(red_pos[:2] - np.asarray(red_start_xy))),
+            float(np.linalg.norm(red_pos[:2] - np.asarray(state.red_start_xy))),
             tol.red_movement_tolerance,
             tol.red_movement_tolerance / 2,
         ),
@@ -72,22 +75,15 @@ def stacking_checks(
             abs((green_pos[2] - red_pos[2]) - stacked_gap), tol.z_stack_tolerance, tol.z_stack_tolerance / 2
         ),
         'green_stable': soft_less(
-            float(np.linalg.norm(green_angular_velocity)), tol.velocity_threshold, tol.velocity_threshold / 2
+            float(np.linalg.norm(state.green_angular_velocity)), tol.velocity_threshold, tol.velocity_threshold / 2
         ),
         'gripper_clear': soft_less(tol.gripper_clearance, float(hand_distance), tol.gripper_clearance / 2),
     }
 
 
-def stacking_score(
-    red_pos: np.ndarray,
-    green_pos: np.ndarray,
-    red_start_xy: np.ndarray,
-    green_angular_velocity: np.ndarray,
-    hand_pos: np.ndarray,
-    tol: StackingTolerances = StackingTolerances(),
-) -> float:
+def stacking_score(state: StackingState, tol: StackingTolerances = StackingTolerances()) -> float:
     """Stacking success in [0, 1]: the minimum of :func:`stacking_checks`; 1 means green rests on red, hand away."""
-    return min(stacking_checks(red_pos, green_pos, red_start_xy, green_angular_velocity, hand_pos, tol).values())
+    return min(stacking_checks(state, tol).values())
 
 
 def box_distance(red_pos: np.ndarray, green_pos: np.ndarray) -> float:

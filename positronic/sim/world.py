@@ -215,13 +215,14 @@ class World:
     def stacking_success(self) -> float:
         """Positronic's stacking score in [0, 1] (spec §4.4): min of six soft checks."""
         d = self.data
-        return success.stacking_score(
+        state = success.StackingState(
             red_pos=d.xpos[self._cube_body['red']],
             green_pos=d.xpos[self._cube_body['green']],
             red_start_xy=self._red_start_xy,
             green_angular_velocity=d.cvel[self._cube_body['green']][:3],
             hand_pos=d.xpos[self._hand],
         )
+        return success.stacking_score(state)
 
     def box_distance(self) -> float:
         """Distance (m) between the red and green cube centres."""

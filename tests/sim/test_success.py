@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from positronic.sim.success import STACKING_CHECKS, box_distance, soft_less, stacking_checks, stacking_score
+from positronic.sim.success import (
+    STACKING_CHECKS,
+    StackingState,
+    box_distance,
+    soft_less,
+    stacking_checks,
+    stacking_score,
+)
 
 RED = np.array([0.5, 0.0, 0.31])
 STACKED_GREEN = np.array([0.5, 0.0, 0.33])
@@ -10,7 +17,7 @@ STILL = np.zeros(3)
 
 
 def score(red=RED, green=STACKED_GREEN, start=RED[:2], angvel=STILL, hand=HAND_AWAY) -> float:
-    return stacking_score(red, green, start, angvel, hand)
+    return stacking_score(StackingState(red, green, start, angvel, hand))
 
 
 def test_soft_less_is_linear_in_a_band_around_the_threshold():
@@ -22,7 +29,7 @@ def test_soft_less_is_linear_in_a_band_around_the_threshold():
 
 def test_green_resting_on_red_with_the_hand_away_scores_one():
     assert score() == 1.0
-    assert set(stacking_checks(RED, STACKED_GREEN, RED[:2], STILL, HAND_AWAY)) == set(STACKING_CHECKS)
+    assert set(stacking_checks(StackingState(RED, STACKED_GREEN, RED[:2], STILL, HAND_AWAY))) == set(STACKING_CHECKS)
 
 
 @pytest.mark.parametrize(
@@ -38,7 +45,7 @@ def test_green_resting_on_red_with_the_hand_away_scores_one():
 )
 def test_each_check_alone_brings_the_score_to_zero(change, failing):
     args = {'red': RED, 'green': STACKED_GREEN, 'start': RED[:2], 'angvel': STILL, 'hand': HAND_AWAY} | change
-    checks = stacking_checks(args['red'], args['green'], args['start'], args['angvel'], args['hand'])
+    checks = stacking_checks(StackingState(args['red'], args['green'], args['start'], args['angvel'], args['hand']))
     assert checks[failing] == 0.0
     assert all(v == 1.0 for k, v in checks.items() if k != failing)
     assert score(**args) == 0.0

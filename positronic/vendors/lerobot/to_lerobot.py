@@ -104,6 +104,17 @@ def _check_not_empty(dataset: EncodedDataset) -> None:
         raise EmptyDatasetError(f'{_source_label(dataset)} has no finished episodes; nothing to convert')
 
 
+def _writing_inputs(
+    output_dir: str, dataset: EncodedDataset, task: object, read_ahead: object
+) -> tuple[Path, str | None, int]:
+    """The checks convert and append make before writing: the output path, --task and --read_ahead as used; warns
+    of interrupted recordings and refuses a dataset with no finished episode."""
+    root, task, read_ahead = _expanded(output_dir), _task_override(task), checked_depth(read_ahead)
+    _warn_interrupted(dataset)
+    _check_not_empty(dataset)
+    return root, task, read_ahead
+
+
 def episode_sources(dataset: EncodedDataset) -> list[str | None]:
     """Per raw episode, what the output records as its source: its directory, resolved (None when in memory)."""
     paths = getattr(dataset.dataset, 'episode_paths', None)
@@ -195,9 +206,7 @@ def convert(
     libsvtav1; LeRobot's AV1 default is --video=@positronic.vendors.lerobot.lerobot_dataset.AV1_LEROBOT).
     --read_ahead: camera frames decoded ahead of the encoder, per camera, >= 0 (0: decode in the encoding thread).
     """
-    root, task, read_ahead = _expanded(output_dir), _task_override(task), checked_depth(read_ahead)
-    _warn_interrupted(dataset)
-    _check_not_empty(dataset)
+    root, task, read_ahead = _writing_inputs(output_dir, dataset, task, read_ahead)
     start = time.perf_counter()
     with (
         writing_to(root, 'output_dir'),
@@ -219,9 +228,7 @@ def append(
     already in the dataset (by their directory) are skipped, so re-running an interrupted or finished append adds
     each episode once; an append interrupted while committing is finished first.
     """
-    root, task, read_ahead = _expanded(output_dir), _task_override(task), checked_depth(read_ahead)
-    _warn_interrupted(dataset)
-    _check_not_empty(dataset)
+    root, task, read_ahead = _writing_inputs(output_dir, dataset, task, read_ahead)
     dataset_codec(root, dataset.codec)
     start = time.perf_counter()
     with (

@@ -12,51 +12,20 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from positronic.vendors.lerobot.lerobot_dataset.errors import PARQUET_FILE, InconsistentDatasetError, reading
-from positronic.vendors.lerobot.lerobot_dataset.format import MB, FileIndex, data_path
+from positronic.vendors.lerobot.lerobot_dataset.format import FileIndex, data_path
+from positronic.vendors.lerobot.lerobot_dataset.rolling_parquet import RollingParquetWriter
 
 
-class DataFileWriter:
-    """Appends episodes to the current data file, or starts the next file when the estimated size
-    ``size + size / rows * new_rows`` would reach ``size_limit_mb``."""
+class DataFileWriter(RollingParquetWriter):
+    """Appends episodes to the current data file, one row group each, or starts the next file when the estimated
+    size ``size + size / rows * new_rows`` would reach ``size_limit_mb``."""
 
     def __init__(self, root: Path, schema: pa.Schema, first_file: FileIndex, chunks_size: int, size_limit_mb: float):
-        self._root = root
-        self._schema = schema
-        self._file = first_file
-        self._chunks_size = chunks_size
-        self._limit_bytes = size_limit_mb * MB
-        self._sink: pa.NativeFile | None = None
-        self._writer: pq.ParquetWriter | None = None
-        self._rows_in_file = 0
-        self.written_paths: list[str] = []
+        super().__init__(root, schema, data_path, first_file, chunks_size, size_limit_mb)
 
     def write_episode(self, table: pa.Table) -> FileIndex:
         """Write one episode's rows as one row group; returns the file that holds them."""
-        if self._writer is not None:
-            size = self._sink.tell()
-            if size + size / self._rows_in_file * table.num_rows >= self._limit_bytes:
-                self._close_file()
-                self._file = self._file.next(self._chunks_size)
-        if self._writer is None:
-            relative = data_path(self._file)
-            path = self._root / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._sink = pa.OSFile(str(path), 'wb')
-            self._writer = pq.ParquetWriter(self._sink, self._schema, compression='snappy', use_dictionary=True)
-            self.written_paths.append(relative)
-        self._writer.write_table(table, row_group_size=max(1, table.num_rows))
-        self._rows_in_file += table.num_rows
-        return self._file
-
-    def _close_file(self) -> None:
-        self._writer.close()
-        self._sink.close()
-        self._writer, self._sink, self._rows_in_file = None, None, 0
-
-    def close(self) -> None:
-        """Close the open file (required: the parquet footer is written here)."""
-        if self._writer is not None:
-            self._close_file()
+        return self.write(table.num_rows, lambda _file: table, row_group_size=max(1, table.num_rows))
 
 
 def column_to_numpy(column: pa.ChunkedArray | pa.Array, path: Path | str = '', name: str = '') -> np.ndarray:

@@ -32,7 +32,6 @@ from positronic.vendors.lerobot.lerobot_dataset.format import (
     EPISODE_INDEX,
     EPISODES_DIR,
     EPISODES_META_BUFFER_SIZE,
-    MB,
     PARQUET_GLOB,
     STATS_PREFIX,
     VIDEO_CHUNK,
@@ -44,6 +43,7 @@ from positronic.vendors.lerobot.lerobot_dataset.format import (
     stats_column,
     video_column,
 )
+from positronic.vendors.lerobot.lerobot_dataset.rolling_parquet import RollingParquetWriter
 from positronic.vendors.lerobot.lerobot_dataset.stats import STAT_NAMES, Stats
 
 
@@ -127,23 +127,15 @@ def _rows_table(records: Sequence[EpisodeRecord], schema: pa.Schema, location: F
     return pa.table(columns, schema=schema)
 
 
-class EpisodesMetaWriter:
+class EpisodesMetaWriter(RollingParquetWriter):
     """Writes episode rows in batches of 10 (one row group each), starting a new file when the next batch would
     bring the current file to ``size_limit_mb`` or more (size estimated from the bytes per row so far)."""
 
     def __init__(
         self, root: Path, features: Mapping[str, Feature], first_file: FileIndex, chunks_size: int, size_limit_mb: float
     ):
-        self._root = root
-        self._schema = episodes_schema(features)
-        self._file = first_file
-        self._chunks_size = chunks_size
-        self._limit_bytes = size_limit_mb * MB
+        super().__init__(root, episodes_schema(features), episodes_path, first_file, chunks_size, size_limit_mb)
         self._buffer: list[EpisodeRecord] = []
-        self._sink: pa.NativeFile | None = None
-        self._writer: pq.ParquetWriter | None = None
-        self._rows_in_file = 0
-        self.written_paths: list[str] = []
 
     def add(self, record: EpisodeRecord) -> None:
         self._buffer.append(record)
@@ -151,34 +143,14 @@ class EpisodesMetaWriter:
             self.flush()
 
     def flush(self) -> None:
-        if not self._buffer:
-            return
-        if self._writer is not None:
-            size = self._sink.tell()
-            if size + size / self._rows_in_file * len(self._buffer) >= self._limit_bytes:
-                self._close_file()
-                self._file = self._file.next(self._chunks_size)
-        if self._writer is None:
-            relative = episodes_path(self._file)
-            path = self._root / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._sink = pa.OSFile(str(path), 'wb')
-            self._writer = pq.ParquetWriter(self._sink, self._schema, compression='snappy', use_dictionary=True)
-            self.written_paths.append(relative)
-        self._writer.write_table(_rows_table(self._buffer, self._schema, self._file))
-        self._rows_in_file += len(self._buffer)
-        self._buffer.clear()
-
-    def _close_file(self) -> None:
-        self._writer.close()
-        self._sink.close()
-        self._writer, self._sink, self._rows_in_file = None, None, 0
+        if self._buffer:
+            self.write(len(self._buffer), lambda file: _rows_table(self._buffer, self._schema, file))
+            self._buffer.clear()
 
     def close(self) -> None:
         """Flush buffered rows and close the file (required for a readable parquet footer)."""
         self.flush()
-        if self._writer is not None:
-            self._close_file()
+        super().close()
 
 
 def episode_files(root: Path) -> list[Path]:
