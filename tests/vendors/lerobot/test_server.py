@@ -193,7 +193,7 @@ def test_a_configured_checkpoint_that_is_missing_is_refused_at_start_and_per_ses
             'eepose_absolute at image size [480, 480] contradicts',
         ),
         (['--checkpoints_dir=/nowhere/experiment'], DATA_ERROR_EXIT_CODE, '/nowhere/experiment does not exist'),
-        (['--device=tpu'], USAGE_ERROR_EXIT_CODE, "unknown device 'tpu'"),
+        (['--device=tpu'], USAGE_ERROR_EXIT_CODE, "--device='tpu' is not a device"),
         (['--log_level=verbose'], USAGE_ERROR_EXIT_CODE, "--log_level='verbose': expected one of debug, info, warning"),
         (['--checkpoint=last'], USAGE_ERROR_EXIT_CODE, "--checkpoint='last' is not a training step"),
         (['--port=1', '--no_such_flag=1'], USAGE_ERROR_EXIT_CODE, 'unknown flag --no_such_flag'),
