@@ -48,14 +48,6 @@ TRIVIAL_LINE = re.compile(r'[)\]}]+[:,]?|else:|try:|finally:|return|pass|break|c
 """Lines with no logic of their own (matched with the spaces between tokens removed)."""
 NO_TEXT_TOKENS = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)
 
-# `_train` and the parameter wall it shares with `train` (two runs, split where `train` has `device`) go with the
-# rewrite of vendors/lerobot/train.py around a settings dataclass on another branch. (`train` is 77 lines now.)
-KNOWN_UNTIL_TRAIN_SETTINGS_FUNCTIONS = {('vendors/lerobot/train.py', '_train')}
-KNOWN_UNTIL_TRAIN_SETTINGS_REPEATS = {
-    ('vendors/lerobot/train.py', 'vendors/lerobot/train.py', 'input_path: str,'),
-    ('vendors/lerobot/train.py', 'vendors/lerobot/train.py', 'precision: str,'),
-}
-
 
 @dataclass(frozen=True)
 class Line:
@@ -188,21 +180,13 @@ def _report(offenders: list[str]) -> str:
 
 def test_no_function_in_positronic_is_longer_than_80_lines():
     found = _package_long_functions()
-    offenders = [text for key, text in found.items() if key not in KNOWN_UNTIL_TRAIN_SETTINGS_FUNCTIONS]
+    offenders = list(found.values())
     assert not offenders, f'functions over {MAX_FUNCTION_LINES} lines (split them):{_report(offenders)}'
 
 
 def test_no_block_of_6_normalized_lines_appears_twice_in_positronic():
-    offenders = [str(r) for r in _package_repeats() if r.key not in KNOWN_UNTIL_TRAIN_SETTINGS_REPEATS]
+    offenders = [str(r) for r in _package_repeats()]
     assert not offenders, f'blocks of {MIN_REPEAT_LINES}+ lines repeated (share them):{_report(offenders)}'
-
-
-def test_every_allowance_still_offends():
-    """An allowance that no longer matches anything is removed in the change that fixes it."""
-    fixed_functions = KNOWN_UNTIL_TRAIN_SETTINGS_FUNCTIONS - set(_package_long_functions())
-    fixed_repeats = KNOWN_UNTIL_TRAIN_SETTINGS_REPEATS - {r.key for r in _package_repeats()}
-    assert not fixed_functions, f'fixed, remove from KNOWN_UNTIL_TRAIN_SETTINGS_FUNCTIONS: {fixed_functions}'
-    assert not fixed_repeats, f'fixed, remove from KNOWN_UNTIL_TRAIN_SETTINGS_REPEATS: {fixed_repeats}'
 
 
 ORIGINAL = '''

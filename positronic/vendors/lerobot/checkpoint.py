@@ -51,7 +51,11 @@ RngState = dict[str, torch.Tensor]
 
 
 class CheckpointError(ValueError):
-    """A checkpoint directory is missing, malformed or does not fit the model being resumed."""
+    """A checkpoint that cannot be used: missing, malformed, not an ACT policy, or not fitting the model resumed."""
+
+
+class CheckpointNotFoundError(CheckpointError, LookupError):
+    """No checkpoint matches what was asked for (or the experiment has none); a server answers "no such model"."""
 
 
 def step_dir_name(step: int) -> str:

@@ -19,24 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from positronic.policy.codec import Codec
-from positronic.vendors.lerobot.checkpoint import CODEC_FILE, list_checkpoints, read_codec_record
+from positronic.vendors.lerobot.checkpoint import (
+    CODEC_FILE,
+    CheckpointError,
+    CheckpointNotFoundError,
+    list_checkpoints,
+    read_codec_record,
+)
 from positronic.vendors.lerobot.codec_spec import CodecSpec, resolve_codec
 
 CONFIG_FILE = 'config.json'
 ACT_TYPE = 'act'
 
 _STEP = re.compile(r'[0-9]{1,18}')
-
-
-class CheckpointNotFoundError(LookupError):
-    """No checkpoint matches what was asked for (or the experiment has none)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else super().__str__()
-
-
-class CheckpointFormatError(ValueError):
-    """A ``pretrained_model`` directory that is not a readable ACT checkpoint."""
 
 
 def parse_step(checkpoint: str | int) -> int | None:
@@ -81,20 +76,20 @@ def select_checkpoint(checkpoints_dir: str | Path, checkpoint: str | int | None 
 
 
 def read_policy_config(pretrained_dir: str | Path) -> dict[str, Any]:
-    """The ``config.json`` of an ACT ``pretrained_model`` dir; raises CheckpointFormatError if it is not one."""
+    """The ``config.json`` of an ACT ``pretrained_model`` dir; raises CheckpointError if it is not one."""
     path = Path(pretrained_dir) / CONFIG_FILE
     try:
         config = json.loads(path.read_text())
     except FileNotFoundError as e:
-        raise CheckpointFormatError(f'{path} is missing: not a pretrained_model directory') from e
+        raise CheckpointError(f'{path} is missing: not a pretrained_model directory') from e
     except (OSError, ValueError) as e:
-        raise CheckpointFormatError(f'cannot read {path}: {e}') from e
+        raise CheckpointError(f'cannot read {path}: {e}') from e
     if not isinstance(config, dict) or config.get('type') != ACT_TYPE:
         kind = config.get('type') if isinstance(config, dict) else type(config).__name__
-        raise CheckpointFormatError(f'{path} describes a {kind!r} policy; expected "type": "{ACT_TYPE}"')
+        raise CheckpointError(f'{path} describes a {kind!r} policy; expected "type": "{ACT_TYPE}"')
     for key in ('input_features', 'output_features'):
         if not isinstance(config.get(key), dict):
-            raise CheckpointFormatError(f'{path} lacks {key!r} (a map of feature name -> {{type, shape}})')
+            raise CheckpointError(f'{path} lacks {key!r} (a map of feature name -> {{type, shape}})')
     return config
 
 
@@ -107,7 +102,7 @@ def checkpoint_codec(pretrained_dir: str | Path, codec: Codec | None = None) -> 
     """The codec to run the checkpoint in ``pretrained_dir`` with (see the module docstring).
 
     Raises CodecMismatchError when ``codec`` contradicts the recorded codec or the checkpoint's features, or
-    when the recorded codec cannot be built (UnknownCodecError: it is not registered); CheckpointFormatError when
+    when the recorded codec cannot be built (UnknownCodecError: it is not registered); CheckpointError when
     ``config.json`` is unreadable.
     """
     pretrained_dir = Path(pretrained_dir)

@@ -11,7 +11,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from positronic.command import UsageError
+from positronic.vendors.lerobot.device import DEVICE_AUTO, resolve_device
 
 GROUP_TIMEOUT = timedelta(hours=2)
 """Long enough for local rank 0 to decode a large dataset into the frame cache while the others wait."""
@@ -22,25 +22,6 @@ def threads_per_process(processes: int) -> int:
     return max(1, (os.cpu_count() or 1) // processes)
 
 
-def pick_device(requested: str | None, local_rank: int = 0) -> torch.device:
-    """``requested`` when given; else the first available of CUDA (this process's GPU), MPS and CPU."""
-    if requested:
-        try:
-            device = torch.device(requested)
-        except RuntimeError as e:
-            raise UsageError(f'--device={requested!r} is not a device; expected cuda, cuda:<index>, mps or cpu') from e
-        if device.type == 'cuda' and not torch.cuda.is_available():
-            raise UsageError(f'--device={requested}: CUDA is not available on this machine; use --device=cpu')
-        if device.type == 'mps' and not torch.backends.mps.is_available():
-            raise UsageError(f'--device={requested}: MPS is not available on this machine; use --device=cpu')
-        return device
-    if torch.cuda.is_available():
-        return torch.device('cuda', local_rank)
-    if torch.backends.mps.is_available():
-        return torch.device('mps')
-    return torch.device('cpu')
-
-
 @dataclass(frozen=True)
 class ProcessGroup:
     rank: int
@@ -49,12 +30,14 @@ class ProcessGroup:
     device: torch.device
 
     @classmethod
-    def start(cls, requested_device: str | None = None) -> 'ProcessGroup':
-        """Join the group ``torchrun`` describes in the environment (or be the only process)."""
+    def start(cls, requested_device: str | None = DEVICE_AUTO) -> 'ProcessGroup':
+        """Join the group ``torchrun`` describes in the environment (or be the only process), on
+        ``requested_device`` (see :func:`~positronic.vendors.lerobot.device.resolve_device`: auto = this process's GPU
+        when CUDA is available)."""
         world_size = int(os.environ.get('WORLD_SIZE', '1'))
         rank = int(os.environ.get('RANK', '0'))
         local_rank = int(os.environ.get('LOCAL_RANK', '0'))
-        device = pick_device(requested_device, local_rank)
+        device = resolve_device(requested_device, local_rank=local_rank)
         if world_size > 1 and not dist.is_initialized():
             if device.type == 'cuda':
                 torch.cuda.set_device(device)

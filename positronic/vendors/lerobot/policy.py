@@ -20,40 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from positronic.command import UsageError
 from positronic.policy.base import ACTIONS_PER_QUERY
 from positronic.policy.codec import Codec
 from positronic.vendors.lerobot.act import ACTPolicy, FeatureType
 from positronic.vendors.lerobot.act.normalize import Processors, load_processors
 from positronic.vendors.lerobot.checkpoint_selection import ACT_TYPE, checkpoint_codec, select_checkpoint
+from positronic.vendors.lerobot.device import DEVICE_AUTO, resolve_device
 
 logger = logging.getLogger(__name__)
-
-DEVICE_AUTO = 'auto'
-
-
-def resolve_device(device: str | torch.device = DEVICE_AUTO) -> torch.device:
-    """``'auto'``: the first of cuda, mps, cpu that is available; otherwise ``device``, checked to exist here.
-
-    Raises UsageError (a ValueError) for an unknown or unavailable device.
-    """
-    if str(device) == DEVICE_AUTO:
-        if torch.cuda.is_available():
-            return torch.device('cuda')
-        if torch.backends.mps.is_available():
-            return torch.device('mps')
-        return torch.device('cpu')
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise UsageError(f'unknown device {device!r}: expected auto, cpu, cuda, cuda:<index> or mps') from e
-    if resolved.type == 'cuda' and not torch.cuda.is_available():
-        raise UsageError(f'device {device!r} asked for, but CUDA is not available on this machine')
-    if resolved.type == 'cuda' and resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise UsageError(f'device {device!r} asked for, but this machine has {torch.cuda.device_count()} CUDA devices')
-    if resolved.type == 'mps' and not torch.backends.mps.is_available():
-        raise UsageError(f'device {device!r} asked for, but MPS is not available on this machine')
-    return resolved
 
 
 class ACTRunner:
@@ -178,7 +152,7 @@ class LocalACTPolicy:
         checkpoints_dir: str | Path,
         checkpoint: str | int | None = None,
         codec: Codec | None = None,
-        device: str = DEVICE_AUTO,
+        device: str | torch.device = DEVICE_AUTO,
     ) -> 'LocalACTPolicy':
         """Load ``checkpoint`` (a step; None: the latest) of the experiment in ``checkpoints_dir``, warmed up."""
         step, pretrained_dir = select_checkpoint(checkpoints_dir, checkpoint)

@@ -23,7 +23,7 @@ from positronic.offboard.models import ModelNotFoundError
 from positronic.offboard.server import ServerSettings, serve
 from positronic.policy.codec import Codec, CodecMismatchError
 from positronic.vendors.lerobot.checkpoint_selection import (
-    CheckpointFormatError,
+    CheckpointError,
     CheckpointNotFoundError,
     available_checkpoints,
     checkpoint_codec,
@@ -178,7 +178,7 @@ def serve_checkpoints(
     serve(source, host, port, ServerSettings(max_message_bytes=max_message_bytes))
 
 
-DATA_ERRORS = (CheckpointNotFoundError, CheckpointFormatError, CodecMismatchError)
+DATA_ERRORS = (CheckpointError, CodecMismatchError)
 """A missing or unreadable experiment, or a --codec it contradicts: exit code 1 (bad flag values exit with 2)."""
 
 

@@ -13,10 +13,11 @@ rank trains on its slice of it, and DDP averages the gradients.
 """
 
 import dataclasses
+import inspect
 import json
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ from positronic.vendors.lerobot.checkpoint import (
     write_codec_record,
 )
 from positronic.vendors.lerobot.codec_spec import CodecSpec, dataset_codec
+from positronic.vendors.lerobot.device import DEVICE_AUTO
 from positronic.vendors.lerobot.distributed import ProcessGroup
 from positronic.vendors.lerobot.frame_cache import FrameCache, changed_files, file_stamps
 from positronic.vendors.lerobot.lerobot_dataset import (
@@ -213,83 +215,90 @@ def open_experiment(experiment_dir: Path, resume: bool) -> Path | None:
     return step_dir
 
 
-def check_settings(
-    exp_name: str,
-    num_train_steps: int,
-    save_freq: int,
-    batch_size: int,
-    log_freq: int,
-    num_workers: int,
-    precision: str,
-    compile: str,
-    random_shift: int,
-) -> None:
-    """UsageError naming the first flag whose value cannot work, before anything is read or written."""
-    counts = {'num_train_steps': num_train_steps, 'save_freq': save_freq, 'batch_size': batch_size}
-    for name, value in {**counts, 'log_freq': log_freq}.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f'--{name} must be an integer >= 1, got {value!r}')
-    for name, value in {'num_workers': num_workers, 'random_shift': random_shift}.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise UsageError(f'--{name} must be an integer >= 0, got {value!r}')
-    if precision not in PRECISION_CHOICES:
-        raise UsageError(f'--precision must be one of {", ".join(PRECISION_CHOICES)}, got {precision!r}')
-    if compile not in COMPILE_CHOICES:
-        raise UsageError(f'--compile must be one of {", ".join(COMPILE_CHOICES)}, got {compile!r}')
-    if not isinstance(exp_name, str) or not exp_name or Path(exp_name).name != exp_name or exp_name in ('.', '..'):
-        raise UsageError(f'--exp_name must be a plain folder name inside --output_dir, got {exp_name!r}')
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """One training run: each field is the ``positronic-lerobot-train`` flag of that name (documented once, in
+    :func:`train`'s docstring, which ``--help`` prints). Checked on creation: UsageError names the first flag whose
+    value cannot work, before anything is read or written."""
+
+    input_path: str
+    exp_name: str
+    output_dir: str
+    num_train_steps: int = 50_000
+    save_freq: int = 10_000
+    resume: bool = False
+    codec: Codec | None = None
+    batch_size: int = 8
+    seed: int = 1000
+    num_workers: int = 1
+    log_freq: int = 200
+    device: str | None = DEVICE_AUTO
+    precision: str = 'auto'
+    use_imagenet_stats: bool = True
+    cache_dir: str | None = None
+    train_batchnorm: bool = False
+    random_shift: int = 0
+    data_on_device: bool | None = None
+    compile: str = 'auto'
+    channels_last: bool | None = None
+    policy: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """ACTConfig fields; empty = LeRobot's defaults (the command line starts from ``policy_defaults``)."""
+
+    def __post_init__(self) -> None:
+        counts = {'num_train_steps': self.num_train_steps, 'save_freq': self.save_freq, 'batch_size': self.batch_size}
+        for name, value in {**counts, 'log_freq': self.log_freq}.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f'--{name} must be an integer >= 1, got {value!r}')
+        for name, value in {'num_workers': self.num_workers, 'random_shift': self.random_shift}.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UsageError(f'--{name} must be an integer >= 0, got {value!r}')
+        if self.precision not in PRECISION_CHOICES:
+            raise UsageError(f'--precision must be one of {", ".join(PRECISION_CHOICES)}, got {self.precision!r}')
+        if self.compile not in COMPILE_CHOICES:
+            raise UsageError(f'--compile must be one of {", ".join(COMPILE_CHOICES)}, got {self.compile!r}')
+        name = self.exp_name
+        if not isinstance(name, str) or not name or Path(name).name != name or name in ('.', '..'):
+            raise UsageError(f'--exp_name must be a plain folder name inside --output_dir, got {name!r}')
+
+    @property
+    def experiment_dir(self) -> Path:
+        """``<output_dir>/<exp_name>``, absolute."""
+        return Path(self.output_dir).expanduser().absolute() / self.exp_name
+
+    @property
+    def cache_root(self) -> Path:
+        """Where decoded frames are kept: ``--cache_dir``, else ``<output_dir>/frame_cache``."""
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser()
+        return Path(self.output_dir).expanduser() / FRAME_CACHE_DIR
 
 
-@cfn.config(
-    num_train_steps=50_000,
-    save_freq=10_000,
-    resume=False,
-    codec=None,
-    batch_size=8,
-    seed=1000,
-    num_workers=1,
-    log_freq=200,
-    device=None,
-    precision='auto',
-    use_imagenet_stats=True,
-    cache_dir=None,
-    train_batchnorm=False,
-    random_shift=0,
-    data_on_device=None,
-    compile='auto',
-    channels_last=None,
-    policy=policy_defaults,
-)
-def train(
-    input_path: str,
-    exp_name: str,
-    output_dir: str,
-    num_train_steps: int,
-    save_freq: int,
-    resume: bool,
-    codec: Codec | None,
-    batch_size: int,
-    seed: int,
-    num_workers: int,
-    log_freq: int,
-    device: str | None,
-    precision: str,
-    use_imagenet_stats: bool,
-    cache_dir: str | None,
-    train_batchnorm: bool,
-    random_shift: int,
-    data_on_device: bool | None,
-    compile: str,
-    channels_last: bool | None,
-    policy: dict[str, Any],
-) -> Path:
+def _flag_defaults(settings_type: type) -> dict[str, Any]:
+    """The defaults ``--help`` shows and the command line starts from: the dataclass' own, in field order."""
+    return {f.name: f.default for f in dataclasses.fields(settings_type) if f.default is not dataclasses.MISSING}
+
+
+def _flags_of(settings_type: type) -> Callable[[Callable[..., Path]], Callable[..., Path]]:
+    """Give a ``**settings`` command the signature of ``settings_type``: configuronic reads its flags from it."""
+
+    def mark(command: Callable[..., Path]) -> Callable[..., Path]:
+        command.__signature__ = inspect.signature(settings_type).replace(return_annotation=Path)
+        return command
+
+    return mark
+
+
+@cfn.config(**_flag_defaults(TrainSettings), policy=policy_defaults)
+@_flags_of(TrainSettings)
+def train(**settings: Any) -> Path:
     """Train ACT on the LeRobot dataset at ``input_path``; checkpoints go to ``<output_dir>/<exp_name>/checkpoints``.
 
     codec: default = the codec the dataset records (eepose_absolute when none); it must match the dataset. A
     recorded codec of your own is not imported from the file: name it here (--codec=@my_robot.codecs.joints_wrist).
     batch_size: per process. num_workers: threads preparing the next batches (0 = in the training thread).
-    device: cuda, mps or cpu (default: the first available). precision: auto (bf16 or fp16 autocast on CUDA, fp32
-    elsewhere), fp32, bf16 or fp16. cache_dir: where decoded frames are kept (default <output_dir>/frame_cache).
+    device: auto (cuda, else mps, else cpu), cpu, cuda, cuda:<index> or mps. precision: auto (bf16 or fp16 autocast
+    on CUDA, fp32 elsewhere), fp32, bf16 or fp16. cache_dir: where decoded frames are kept (default
+    <output_dir>/frame_cache).
     train_batchnorm: train the backbone's batch norm (batch statistics, learned affine terms) instead of keeping it
     frozen as LeRobot does; for a backbone trained from scratch. Checkpoints keep LeRobot's keys and meaning.
     random_shift: shift each training image by up to this many pixels (edges repeated; 0 = off).
@@ -299,114 +308,93 @@ def train(
     channels-last convolutions (default: on CUDA).
     policy: ACTConfig fields, e.g. --policy.chunk_size=50 --policy.pretrained_backbone_weights=None.
     """
-    check_settings(
-        exp_name=exp_name,
-        num_train_steps=num_train_steps,
-        save_freq=save_freq,
-        batch_size=batch_size,
-        log_freq=log_freq,
-        num_workers=num_workers,
-        precision=precision,
-        compile=compile,
-        random_shift=random_shift,
-    )
-    group = ProcessGroup.start(device)
+    return run_training(TrainSettings(**settings))
+
+
+def run_training(settings: TrainSettings) -> Path:
+    """Train as ``settings`` say, as this process's part of the ``torchrun`` group; returns the experiment dir."""
+    group = ProcessGroup.start(settings.device)
     try:
-        return _train(
-            group,
-            input_path=input_path,
-            exp_name=exp_name,
-            output_dir=output_dir,
-            num_train_steps=num_train_steps,
-            save_freq=save_freq,
-            resume=resume,
-            codec=codec,
-            batch_size=batch_size,
-            seed=seed,
-            num_workers=num_workers,
-            log_freq=log_freq,
-            precision=precision,
-            use_imagenet_stats=use_imagenet_stats,
-            cache_dir=cache_dir,
-            train_batchnorm=train_batchnorm,
-            random_shift=random_shift,
-            data_on_device=data_on_device,
-            compile=compile,
-            channels_last=channels_last,
-            policy=policy,
-        )
+        return _train(settings, group)
     finally:
         group.close()
 
 
-def _train(
-    group: ProcessGroup,
-    input_path: str,
-    exp_name: str,
-    output_dir: str,
-    num_train_steps: int,
-    save_freq: int,
-    resume: bool,
-    codec: Codec | None,
-    batch_size: int,
-    seed: int,
-    num_workers: int,
-    log_freq: int,
-    precision: str,
-    use_imagenet_stats: bool,
-    cache_dir: str | None,
-    train_batchnorm: bool,
-    random_shift: int,
-    data_on_device: bool | None,
-    compile: str,
-    channels_last: bool | None,
-    policy: dict[str, Any],
-) -> Path:
-    device = group.device
-    wandb = wandb_module() if group.is_main else None
-    reader = DatasetReader(Path(input_path).expanduser())
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """What the dataset and the experiment directory fix before a model exists."""
+
+    reader: DatasetReader
+    codec: Codec
+    config: ACTConfig
+    directory: Path
+    record: dict[str, Any]
+    """run.json: what the experiment is trained with (a resume must agree)."""
+    resume_from: Path | None
+    """The step directory to resume from; None for a fresh run."""
+
+
+def open_run(settings: TrainSettings, world_size: int, device: torch.device) -> Run:
+    """Read the dataset, fix the codec and the policy config, and check the experiment directory (new, or resumable
+    with the same dataset, codec and policy); nothing is written."""
+    reader = DatasetReader(Path(settings.input_path).expanduser())
     if reader.stats is None:
         raise NotADatasetError(f'{reader.root / STATS_PATH} is missing: training normalizes with it')
-    codec = dataset_codec(reader.root, codec)
-    config = policy_config(policy, reader, device)
-    experiment_dir = Path(output_dir).expanduser().absolute() / exp_name
-    resume_from = open_experiment(experiment_dir, resume)
+    codec = dataset_codec(reader.root, settings.codec)
+    config = policy_config(settings.policy, reader, device)
+    resume_from = open_experiment(settings.experiment_dir, settings.resume)
     record = run_record(
         reader,
         codec,
         config,
-        batch_size=batch_size,
-        seed=seed,
-        world_size=group.world_size,
-        precision=precision,
-        train_batchnorm=train_batchnorm,
-        random_shift=random_shift,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        world_size=world_size,
+        precision=settings.precision,
+        train_batchnorm=settings.train_batchnorm,
+        random_shift=settings.random_shift,
     )
     if resume_from is not None:
-        check_resumable(experiment_dir, record)
-    cache_root = Path(cache_dir).expanduser() if cache_dir else Path(output_dir).expanduser() / FRAME_CACHE_DIR
-    if group.local_rank == 0:
-        FrameCache.open_or_build(reader, cache_root)
-    group.barrier()
-    observation_keys = [k for k, f in config.input_features.items() if f.type.value in ('STATE', 'ENV')]
-    data = ChunkDataset(reader, FrameCache.open_or_build(reader, cache_root), config.chunk_size, observation_keys)
-    stats = with_imagenet_stats(reader.stats, list(config.image_features)) if use_imagenet_stats else reader.stats
-    processors = make_processors(stats, config)
+        check_resumable(settings.experiment_dir, record)
+    return Run(reader, codec, config, settings.experiment_dir, record, resume_from)
 
-    seed_everything(seed)
-    if resume_from is None:
-        model = ACTPolicy(config).to(device)
+
+def load_samples(
+    settings: TrainSettings, run: Run, group: ProcessGroup
+) -> tuple[ChunkDataset, Mapping[str, Any], Processors]:
+    """The training samples (frames decoded once into the cache, by local rank 0), the normalization statistics
+    and the processors that apply them."""
+    if group.local_rank == 0:
+        FrameCache.open_or_build(run.reader, settings.cache_root)
+    group.barrier()
+    config = run.config
+    observation_keys = [k for k, f in config.input_features.items() if f.type.value in ('STATE', 'ENV')]
+    data = ChunkDataset(
+        run.reader, FrameCache.open_or_build(run.reader, settings.cache_root), config.chunk_size, observation_keys
+    )
+    stats = run.reader.stats
+    if settings.use_imagenet_stats:
+        stats = with_imagenet_stats(stats, list(config.image_features))
+    return data, stats, make_processors(stats, config)
+
+
+def build_model(settings: TrainSettings, run: Run, device: torch.device, channels_last: bool) -> ACTPolicy:
+    """The policy to train (seeded by ``--seed``): new, or the weights of the checkpoint resumed; in train mode."""
+    seed_everything(settings.seed)
+    if run.resume_from is None:
+        model = ACTPolicy(run.config).to(device)
     else:
-        model = ACTPolicy.from_pretrained(resume_from / PRETRAINED_DIR, device=device, config=config)
-    if train_batchnorm:
+        model = ACTPolicy.from_pretrained(run.resume_from / PRETRAINED_DIR, device=device, config=run.config)
+    if settings.train_batchnorm:
         unfreeze_batchnorm(model.model.backbone)
-    channels_last = device.type == 'cuda' if channels_last is None else channels_last
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    model.train()
-    compile_mode = _compile_mode(compile, device)
-    on_device = fits_on_device(data, device) if data_on_device is None else data_on_device
-    optimizer = torch.optim.AdamW(
+    return model.train()
+
+
+def make_optimizer(model: ACTPolicy, config: ACTConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with LeRobot's ACT preset (the backbone's own learning rate, no scheduler); fused where torch has it."""
+    return torch.optim.AdamW(
         model.get_optim_params(),
         lr=config.optimizer_lr,
         betas=ADAMW_BETAS,
@@ -414,80 +402,153 @@ def _train(
         weight_decay=config.optimizer_weight_decay,
         fused=device.type in FUSED_ADAMW_DEVICES,
     )
-    if resume_from is None:
-        start_step = 0
-        seed_everything(seed + group.rank)  # each rank its own dropout and latent noise
-    else:
-        start_step = load_training_state(resume_from / TRAINING_STATE_DIR, optimizer, rank=group.rank)
-        _match_state_layout(optimizer)
-    group.barrier()  # every rank has checked the directory and built its model before rank 0 creates it
-    if group.is_main:
-        experiment_dir.mkdir(parents=True, exist_ok=resume)
-        (experiment_dir / RUN_FILE).write_text(json.dumps(record, indent=2), encoding='utf-8')
-    if start_step >= num_train_steps:
-        print(f'{experiment_dir} is already at step {start_step} >= --num_train_steps={num_train_steps}')
-        return experiment_dir
 
-    amp_dtype = PRECISIONS.get(precision) if precision != 'auto' else _auto_amp_dtype(device)
+
+def restore_or_seed(settings: TrainSettings, run: Run, optimizer: torch.optim.Optimizer, rank: int) -> int:
+    """The last step done: 0 for a fresh run (then each rank seeds its own dropout and latent noise), else the
+    resumed checkpoint's, with its optimizer state and random generators restored."""
+    if run.resume_from is None:
+        seed_everything(settings.seed + rank)
+        return 0
+    step = load_training_state(run.resume_from / TRAINING_STATE_DIR, optimizer, rank=rank)
+    _match_state_layout(optimizer)
+    return step
+
+
+def make_step(
+    settings: TrainSettings, model: ACTPolicy, optimizer: torch.optim.Optimizer, group: ProcessGroup
+) -> tuple['CompiledStep', list[str]]:
+    """The training step (autocast at ``--precision``, DDP across the group, compiled per ``--compile``) and the
+    names of the loss terms it returns before the gradient norm."""
+    device = group.device
+    amp_dtype = PRECISIONS.get(settings.precision) if settings.precision != 'auto' else _auto_amp_dtype(device)
     autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     terms = LossTerms(model)
     forward = terms
     if group.is_distributed:
         forward = DistributedDataParallel(terms, device_ids=[device.index] if device.type == 'cuda' else None)
-    step_fn = CompiledStep(forward, model, optimizer, scaler, autocast, compile_mode)
+    step = CompiledStep(forward, model, optimizer, scaler, autocast, _compile_mode(settings.compile, device))
+    return step, terms.names
+
+
+def make_batches(
+    settings: TrainSettings,
+    data: ChunkDataset,
+    processors: Processors,
+    start_step: int,
+    on_device: bool,
+    group: ProcessGroup,
+) -> ResidentBatches | BatchStream:
+    """The normalized batches of steps ``start_step + 1 ..``: built in device memory, or by host threads."""
+    order = SampleOrder(settings.batch_size, settings.seed, group.rank, group.world_size)
+    device, steps = group.device, settings.num_train_steps
+    if on_device:
+        return ResidentBatches(data, device, start_step, steps, order, transform=processors.normalize)
+    return BatchStream.for_training(
+        data,
+        start_step,
+        steps,
+        order,
+        transform=processors.normalize,
+        num_workers=settings.num_workers,
+        pin_memory=device.type == 'cuda',
+    )
+
+
+def on_device_batch(
+    batch: dict[str, torch.Tensor],
+    settings: TrainSettings,
+    group: ProcessGroup,
+    step: int,
+    image_keys: list[str],
+    channels_last: bool,
+) -> dict[str, torch.Tensor]:
+    """``batch`` on the device, its images shifted by ``--random_shift`` (seeded by seed, rank and step) and laid
+    out channels-last when asked."""
+    device = group.device
+    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    shift = settings.random_shift
+    generator = augment.step_generator(device, settings.seed, group.rank, step) if shift else None
+    for key in image_keys:
+        if shift:
+            batch[key] = augment.random_shift(batch[key], shift, generator)
+        if channels_last:
+            batch[key] = batch[key].contiguous(memory_format=torch.channels_last)
+    return batch
+
+
+def pretrained_writer(
+    model: ACTPolicy, stats: Mapping[str, Any], run: Run, device: torch.device
+) -> Callable[[Path], None]:
+    """What writes a checkpoint's ``pretrained_model`` directory: weights, processors and the codec record."""
+    config, codec = run.config, run.codec
 
     def write_pretrained(directory: Path) -> None:
         model.save_pretrained(directory)
         save_processors(directory, stats, config, device=device.type)
         write_codec_record(directory, codec)
 
-    order = SampleOrder(batch_size, seed, group.rank, group.world_size)
-    if on_device:
-        stream = ResidentBatches(data, device, start_step, num_train_steps, order, transform=processors.normalize)
-    else:
-        stream = BatchStream.for_training(
-            data,
-            start_step,
-            num_train_steps,
-            order,
-            transform=processors.normalize,
-            num_workers=num_workers,
-            pin_memory=device.type == 'cuda',
-        )
-    image_keys = list(config.image_features)
-    wandb_record = {**record, 'dataset': _without_files(record['dataset'])}  # W&B config: no per-file stamps
-    wandb_run = start_wandb(wandb, experiment_dir, exp_name, wandb_record, resume) if wandb is not None else None
-    log = TrainingLog(experiment_dir, start_step, num_train_steps, log_freq, enabled=group.is_main, wandb_run=wandb_run)
-    window = StepWindow([*terms.names, 'grad_norm'], group, batch_size * group.world_size)
+    return write_pretrained
+
+
+def open_log(settings: TrainSettings, run: Run, start_step: int, group: ProcessGroup, wandb) -> TrainingLog:
+    """The log of the steps to come (written by the main process), sent to W&B too when ``wandb`` is given."""
+    wandb_run = None
+    if wandb is not None:
+        config = {**run.record, 'dataset': _without_files(run.record['dataset'])}  # W&B config: no per-file stamps
+        wandb_run = start_wandb(wandb, run.directory, settings.exp_name, config, settings.resume)
+    steps, log_freq = settings.num_train_steps, settings.log_freq
+    return TrainingLog(run.directory, start_step, steps, log_freq, enabled=group.is_main, wandb_run=wandb_run)
+
+
+def _train(settings: TrainSettings, group: ProcessGroup) -> Path:
+    """Set the run up, then loop: get a batch, step (forward, backward, clip, AdamW), log, checkpoint."""
+    device = group.device
+    wandb = wandb_module() if group.is_main else None
+    run = open_run(settings, group.world_size, device)
+    data, stats, processors = load_samples(settings, run, group)
+    channels_last = device.type == 'cuda' if settings.channels_last is None else settings.channels_last
+    model = build_model(settings, run, device, channels_last)
+    on_device = fits_on_device(data, device) if settings.data_on_device is None else settings.data_on_device
+    optimizer = make_optimizer(model, run.config, device)
+    start_step = restore_or_seed(settings, run, optimizer, group.rank)
+    group.barrier()  # every rank has checked the directory and built its model before rank 0 creates it
+    if group.is_main:
+        run.directory.mkdir(parents=True, exist_ok=settings.resume)
+        (run.directory / RUN_FILE).write_text(json.dumps(run.record, indent=2), encoding='utf-8')
+    if start_step >= settings.num_train_steps:
+        print(f'{run.directory} is already at step {start_step} >= --num_train_steps={settings.num_train_steps}')
+        return run.directory
+
+    step_fn, loss_names = make_step(settings, model, optimizer, group)
+    write_pretrained = pretrained_writer(model, stats, run, device)
+    stream = make_batches(settings, data, processors, start_step, on_device, group)
+    image_keys = list(run.config.image_features)
+    log = open_log(settings, run, start_step, group, wandb)
+    window = StepWindow([*loss_names, 'grad_norm'], group, settings.batch_size * group.world_size)
     batches = iter(stream)
     try:
-        for step in range(start_step + 1, num_train_steps + 1):
+        for step in range(start_step + 1, settings.num_train_steps + 1):
             tick = time.perf_counter()
             batch = next(batches)
             data_s = time.perf_counter() - tick
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            generator = augment.step_generator(device, seed, group.rank, step) if random_shift else None
-            for key in image_keys:
-                if random_shift:
-                    batch[key] = augment.random_shift(batch[key], random_shift, generator)
-                if channels_last:
-                    batch[key] = batch[key].contiguous(memory_format=torch.channels_last)
+            batch = on_device_batch(batch, settings, group, step, image_keys, channels_last)
             window.add(step, step_fn(batch), data_s)
             log.advance()
-            saving = step % save_freq == 0 or step == num_train_steps
-            if saving or step % log_freq == 0:
+            saving = step % settings.save_freq == 0 or step == settings.num_train_steps
+            if saving or step % settings.log_freq == 0:
                 log.record(window.read({'lr': optimizer.param_groups[0]['lr']}))
             if saving:
                 rng_states = group.gather(capture_rng_state())
                 if group.is_main:
-                    log.checkpoint(save_checkpoint(experiment_dir, step, write_pretrained, optimizer, None, rng_states))
+                    log.checkpoint(save_checkpoint(run.directory, step, write_pretrained, optimizer, None, rng_states))
                 group.barrier()
                 window.restart()
     finally:
         stream.close()
         log.close()
-    return experiment_dir
+    return run.directory
 
 
 class ExperimentExistsError(DataError):

@@ -6,9 +6,8 @@ import sys
 import pytest
 
 from positronic.policy.codec import CodecMismatchError, UnknownCodecError
-from positronic.vendors.lerobot.checkpoint import CODEC_FILE, write_codec_record
+from positronic.vendors.lerobot.checkpoint import CODEC_FILE, CheckpointError, write_codec_record
 from positronic.vendors.lerobot.checkpoint_selection import (
-    CheckpointFormatError,
     CheckpointNotFoundError,
     checkpoint_codec,
     parse_step,
@@ -125,11 +124,20 @@ def test_a_codec_whose_state_does_not_fit_is_refused(tmp_path):
 
 
 def test_a_directory_that_is_not_an_act_checkpoint_is_refused(tmp_path):
-    with pytest.raises(CheckpointFormatError, match=r'config\.json is missing'):
+    with pytest.raises(CheckpointError, match=r'config\.json is missing'):
         checkpoint_codec(tmp_path)
     write_config(tmp_path / 'diffusion', policy_type='diffusion')
-    with pytest.raises(CheckpointFormatError, match="'diffusion' policy"):
+    with pytest.raises(CheckpointError, match="'diffusion' policy"):
         checkpoint_codec(tmp_path / 'diffusion')
+
+
+def test_a_missing_checkpoint_is_a_checkpoint_error_a_caller_can_tell_apart(tmp_path):
+    with pytest.raises(CheckpointNotFoundError) as missing:
+        select_checkpoint(tmp_path / 'nowhere')
+    assert isinstance(missing.value, CheckpointError)
+    with pytest.raises(CheckpointError) as unreadable:
+        checkpoint_codec(tmp_path)
+    assert not isinstance(unreadable.value, CheckpointNotFoundError)
 
 
 def test_a_checkpoint_recording_an_unregistered_codec_is_refused_without_importing_it(experiment, capsys):

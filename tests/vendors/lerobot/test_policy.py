@@ -5,11 +5,12 @@ import torch
 
 from positronic import keys
 from positronic.cfg import policy as policy_cfg
+from positronic.command import UsageError
 from positronic.policy.action import parse_action
 from positronic.policy.codec import CodecMismatchError, InvalidObservationError, MissingSignalError
 from positronic.vendors.lerobot.checkpoint_selection import CheckpointNotFoundError, select_checkpoint
 from positronic.vendors.lerobot.codecs import eepose_absolute
-from positronic.vendors.lerobot.policy import ACTRunner, LocalACTPolicy, resolve_device
+from positronic.vendors.lerobot.policy import ACTRunner, LocalACTPolicy
 from tests.vendors.lerobot.tiny_act import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -39,20 +40,6 @@ def runner(experiment):
 
 def _poses_and_grips(chunk):
     return np.stack([a['robot_command']['pose'] for a in chunk]), np.array([a['target_grip'] for a in chunk])
-
-
-def test_auto_device_is_the_best_available():
-    expected = 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
-    assert resolve_device('auto').type == expected
-    assert resolve_device('cpu') == torch.device('cpu')
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has CUDA')
-def test_an_unavailable_device_is_refused():
-    with pytest.raises(ValueError, match="device 'cuda' asked for, but CUDA is not available"):
-        resolve_device('cuda')
-    with pytest.raises(ValueError, match="unknown device 'gpu'"):
-        resolve_device('gpu')
 
 
 def test_infer_answers_n_action_steps_wire_actions(runner):
@@ -142,6 +129,14 @@ def test_local_act_policy_from_the_command_line_runs_the_chosen_checkpoint(exper
     finally:
         latest.close()
         first.close()
+
+
+def test_local_act_policy_names_its_device_flag_for_a_device_it_cannot_use(experiment):
+    overrides = {'policy': '.act', 'policy.checkpoints_dir': str(experiment), 'policy.device': 'tpu'}
+    with pytest.raises(cfn.ConfigError) as error:  # configuronic wraps what a part raises; the cause is reported
+        _run.override(**overrides).instantiate()
+    assert isinstance(error.value.__cause__, UsageError)
+    assert str(error.value.__cause__).startswith("--policy.device='tpu' is not a device; expected auto, cpu")
 
 
 def test_local_act_policy_names_a_missing_checkpoint(experiment):

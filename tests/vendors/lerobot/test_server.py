@@ -15,6 +15,7 @@ from positronic.offboard.client import InferenceClient, OffboardError
 from positronic.offboard.server import ServerSettings, ServerThread
 from positronic.policy.action import parse_action
 from positronic.policy.remote import RemotePolicy
+from positronic.vendors.lerobot.checkpoint import CHECKPOINTS_DIR, CODEC_FILE, PRETRAINED_DIR
 from positronic.vendors.lerobot.checkpoint_selection import CheckpointNotFoundError, select_checkpoint
 from positronic.vendors.lerobot.policy import ACTRunner
 from positronic.vendors.lerobot.server import CheckpointSource, main
@@ -192,7 +193,7 @@ def test_a_configured_checkpoint_that_is_missing_is_refused_at_start_and_per_ses
             "32x32, but codec 'eepose_absolute' at 480x480 was asked for",
         ),
         (['--checkpoints_dir=/nowhere/experiment'], DATA_ERROR_EXIT_CODE, '/nowhere/experiment does not exist'),
-        (['--device=tpu'], USAGE_ERROR_EXIT_CODE, "unknown device 'tpu'"),
+        (['--device=tpu'], USAGE_ERROR_EXIT_CODE, "--device='tpu' is not a device"),
         (['--log_level=verbose'], USAGE_ERROR_EXIT_CODE, "--log_level='verbose': expected one of debug, info, warning"),
         (['--checkpoint=last'], USAGE_ERROR_EXIT_CODE, "--checkpoint='last' is not a training step"),
         (['--port=1', '--no_such_flag=1'], USAGE_ERROR_EXIT_CODE, 'unknown flag --no_such_flag'),
@@ -202,6 +203,14 @@ def test_a_configured_checkpoint_that_is_missing_is_refused_at_start_and_per_ses
 def test_a_refused_start_is_one_line_with_its_exit_code(experiment, flags, code, named):
     exit_code, line = reported_error(main, [f'--checkpoints_dir={experiment}', '--port=0', *flags])
     assert exit_code == code and line.startswith('positronic-lerobot-server: error: ') and named in line, line
+
+
+def test_a_malformed_codec_record_is_a_data_error_naming_the_file(tmp_path):
+    experiment = write_tiny_experiment(tmp_path / 'experiment', steps=(10,))
+    record = experiment / CHECKPOINTS_DIR / '000010' / PRETRAINED_DIR / CODEC_FILE
+    record.write_text('{"codec": ')
+    exit_code, line = reported_error(main, [f'--checkpoints_dir={experiment}', '--port=0'])
+    assert exit_code == DATA_ERROR_EXIT_CODE and f'{record} is not valid JSON' in line, line
 
 
 def _free_port() -> int:

@@ -23,12 +23,14 @@ from positronic.vendors.lerobot.act.normalize import load_processors
 from positronic.vendors.lerobot.checkpoint import list_checkpoints, read_codec_record
 from positronic.vendors.lerobot.codec_spec import dataset_codec
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
+from positronic.vendors.lerobot.device import resolve_device
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, VideoEncoding
 from positronic.vendors.lerobot.train import (
     DATASET_FILES,
     RUN_FILE,
     ExperimentExistsError,
     ResumeRefusedError,
+    TrainSettings,
     main,
     policy_config,
     train,
@@ -51,6 +53,68 @@ TINY_ACT = {
     'policy.optimizer_lr': 1e-3,
     'policy.optimizer_lr_backbone': 1e-3,
 }
+
+
+OLD_RUN_JSON = """
+{
+    "dataset": {
+        "root": "<dataset>",
+        "total_frames": 34
+    },
+    "codec": {
+        "codec": "positronic.vendors.lerobot.codecs.eepose_absolute",
+        "image_size": [
+            32,
+            32
+        ]
+    },
+    "policy": {
+        "type": "act",
+        "n_obs_steps": 1,
+        "use_amp": false,
+        "use_peft": false,
+        "push_to_hub": true,
+        "repo_id": null,
+        "private": null,
+        "tags": null,
+        "license": null,
+        "chunk_size": 5,
+        "n_action_steps": 5,
+        "normalization_mapping": {
+            "VISUAL": "MEAN_STD",
+            "STATE": "MEAN_STD",
+            "ACTION": "MEAN_STD"
+        },
+        "vision_backbone": "resnet18",
+        "pretrained_backbone_weights": null,
+        "replace_final_stride_with_dilation": false,
+        "pre_norm": false,
+        "dim_model": 32,
+        "n_heads": 2,
+        "dim_feedforward": 64,
+        "feedforward_activation": "relu",
+        "n_encoder_layers": 1,
+        "n_decoder_layers": 1,
+        "use_vae": true,
+        "latent_dim": 8,
+        "n_vae_encoder_layers": 1,
+        "temporal_ensemble_coeff": null,
+        "dropout": 0.1,
+        "kl_weight": 10.0,
+        "optimizer_lr": 0.001,
+        "optimizer_weight_decay": 0.0001,
+        "optimizer_lr_backbone": 0.001
+    },
+    "batch_size": 4,
+    "seed": 1000,
+    "world_size": 1,
+    "precision": "auto",
+    "train_batchnorm": false,
+    "random_shift": 0
+}
+"""
+"""run.json of a TINY_ACT run as the trainer wrote it before TrainSettings (commit ca9a8f2), without the per-file
+stamps (they depend on the machine)."""
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -175,6 +239,25 @@ def test_a_run_started_before_datasets_were_fingerprinted_still_resumes(dataset,
     (experiment / RUN_FILE).write_text(json.dumps(record))
     _train(dataset, tmp_path, 'old', num_train_steps=2, resume=True)
     assert (experiment / 'checkpoints' / '000002').is_dir()
+
+
+def test_a_run_json_written_before_the_settings_dataclass_still_resumes(dataset, tmp_path):
+    experiment = _train(dataset, tmp_path, 'old', num_train_steps=1)
+    files = json.loads((experiment / RUN_FILE).read_text())['dataset'][DATASET_FILES]
+    old = json.loads(OLD_RUN_JSON)
+    old['dataset'].update({'root': str(dataset), DATASET_FILES: files})
+    (experiment / RUN_FILE).write_text(json.dumps(old))
+    _train(dataset, tmp_path, 'old', num_train_steps=2, resume=True)
+    assert (experiment / 'checkpoints' / '000002').is_dir()
+    # the same keys and values, written again, with the codec record in the codec spec's form
+    codec = {'version': 1, 'name': 'eepose_absolute', 'image_size': old['codec']['image_size']}
+    assert json.loads((experiment / RUN_FILE).read_text()) == {**old, 'codec': codec}
+
+
+def test_device_auto_trains_on_the_best_available_device(dataset, tmp_path):
+    experiment = _train(dataset, tmp_path, num_train_steps=1, device='auto')
+    config = json.loads((experiment / 'checkpoints' / '000001' / 'pretrained_model' / 'config.json').read_text())
+    assert config['device'] == resolve_device('auto').type
 
 
 def test_batch_norm_trained_from_scratch_resumes_exactly_and_saves_lerobots_keys(dataset, tmp_path):
@@ -409,6 +492,9 @@ def test_cli_help_lists_the_trainer_and_policy_settings():
     assert result.returncode == 0, result.stderr
     for line in ('input_path: <REQUIRED>', 'num_train_steps: 50000', 'save_freq: 10000', 'chunk_size: 100'):
         assert line in result.stdout
+    for field in dataclasses.fields(TrainSettings):  # every setting is a flag, listed with its default
+        assert re.search(rf'^{field.name}:( |$)', result.stdout, re.MULTILINE), field.name
+    assert 'device: auto' in result.stdout
 
 
 @pytest.mark.slow
