@@ -10,6 +10,7 @@ from websockets.exceptions import ConnectionClosed
 
 from positronic import keys
 from positronic.offboard import protocol, wire
+from positronic.offboard.access import AUTH_TOKEN_ENV
 from positronic.offboard.client import InferenceClient, OffboardError
 from positronic.offboard.server import ServerSettings, ServerThread
 from positronic.policy.action import parse_action
@@ -17,7 +18,7 @@ from positronic.policy.remote import RemotePolicy
 from positronic.vendors.lerobot.checkpoint_selection import CheckpointNotFoundError, select_checkpoint
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.policy import ACTRunner
-from positronic.vendors.lerobot.server import CheckpointSource, serve_checkpoints
+from positronic.vendors.lerobot.server import CheckpointSource, serve_checkpoints, server_settings
 from positronic.vendors.lerobot.train import train
 from tests.offboard.positronic041_run import run_positronic041_client
 from tests.offboard.raw import get_json, handshake, open_raw, recv, request
@@ -179,6 +180,46 @@ def test_a_missing_directory_or_device_is_refused_at_start(tmp_path, experiment)
 def test_an_unknown_log_level_is_refused_at_start(experiment):
     with pytest.raises(SystemExit, match=r"--log_level='verbose': expected one of debug, info, warning, error"):
         serve_checkpoints.override(checkpoints_dir=str(experiment), log_level='verbose').instantiate()
+
+
+@pytest.mark.parametrize(
+    ('flag', 'expected'),
+    [
+        ('--max_message_bytes=-1', 'error: --max_message_bytes=-1: expected a whole number above zero'),
+        ('--idle_timeout_s=0', 'error: --idle_timeout_s=0: expected a number of seconds above zero'),
+        ('--max_connections=0', 'error: --max_connections=0: expected a whole number above zero'),
+    ],
+)
+def test_the_command_refuses_a_limit_out_of_range_with_one_line_and_exit_code_2(experiment, flag, expected):
+    run = subprocess.run(
+        _command(f'--checkpoints_dir={experiment}', flag, '--port=1'),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+    )
+    assert (run.returncode, run.stderr.strip().splitlines()) == (2, [expected])
+
+
+def test_clients_see_the_checkpoints_dir_hidden_unless_paths_are_revealed(experiment):
+    source = CheckpointSource(experiment, device='cpu')
+    for reveal, shown in ((False, '<checkpoints_dir>'), (True, str(experiment))):
+        settings = server_settings(experiment, SETTINGS.max_message_bytes, None, reveal, status_interval_s=0.2)
+        with ServerThread(source, settings=settings) as server:
+            with InferenceClient('127.0.0.1', server.port).new_session(20) as session:
+                assert session.meta['checkpoint_path'] == f'{shown}/checkpoints/000020/pretrained_model'
+            with pytest.raises(OffboardError) as refused:
+                InferenceClient('127.0.0.1', server.port).new_session(15)
+        assert f"no checkpoint '15' under {shown}; available steps: [10, 20]" in str(refused.value)
+
+
+def test_the_server_token_defaults_to_the_environment(experiment, monkeypatch):
+    monkeypatch.setenv(AUTH_TOKEN_ENV, 'from-env')
+    assert server_settings(experiment, SETTINGS.max_message_bytes, None, False).auth_token == 'from-env'
+    assert server_settings(experiment, SETTINGS.max_message_bytes, 'flag', False).auth_token == 'flag'
+    assert server_settings(experiment, SETTINGS.max_message_bytes, 123, False).auth_token == '123'
+    monkeypatch.setenv(AUTH_TOKEN_ENV, '')
+    assert server_settings(experiment, SETTINGS.max_message_bytes, None, False).auth_token is None
 
 
 def _free_port() -> int:
