@@ -6,7 +6,7 @@ from positronic.policy.base import Policy
 from positronic.policy.codec import Codec
 from positronic.policy.remote import RemotePolicy
 
-remote = cfn.config(host='localhost', port=8000, model_id=None, resize=640)(RemotePolicy)
+remote = cfn.config(host='localhost', port=8000, model_id=None, resize=640, auth_token=None)(RemotePolicy)
 """A policy served over protocol v1: ``--policy=.remote --policy.host=gpu-box [--policy.port=8000]
 [--policy.model_id=10000] [--policy.resize=640]``."""
 

@@ -16,6 +16,7 @@ Example::
 import contextlib
 import json
 import logging
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -23,9 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
 
 from positronic.offboard import memory, protocol, wire
+from positronic.offboard.access import AUTH_TOKEN_ENV, HTTP_UNAUTHORIZED
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,10 @@ class ServerUnreachableError(OffboardError):
 
 class ServerError(OffboardError):
     """The server answered with an error: a refused session (``{"status": "error"}``) or a failed request."""
+
+
+class UnauthorizedError(ServerError):
+    """The server wants a token this client did not send, or sent wrong (HTTP 401)."""
 
 
 class SessionClosedError(OffboardError):
@@ -102,8 +109,8 @@ class Session:
 
     @property
     def closed(self) -> bool:
-        """Whether the session can no longer be used."""
-        return self._closed
+        """Whether the session can no longer be used (also once the server closed it, e.g. for idling)."""
+        return self._closed or self._connection.state is not State.OPEN
 
     def infer(self, observation: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The action chunk for one raw observation (numpy arrays, numbers, str; keys as in ``positronic.keys``).
@@ -187,6 +194,8 @@ class InferenceClient:
 
     Unless ``reuse_large_buffers`` is False, the first client tunes this process's allocator for megabyte messages
     (``positronic.offboard.memory``; what it saves per round trip: docs/serving.md, Speed).
+    ``auth_token`` is sent as ``Authorization: Bearer <token>`` with every request; None: ``$POSITRONIC_AUTH_TOKEN``,
+    and no token when that is unset or empty.
     """
 
     def __init__(
@@ -196,9 +205,12 @@ class InferenceClient:
         timeouts: Timeouts | None = None,
         max_message_bytes: int = wire.DEFAULT_MAX_MESSAGE_BYTES,
         reuse_large_buffers: bool = True,
+        auth_token: str | None = None,
     ):
         if reuse_large_buffers:
             memory.reuse_large_buffers()
+        token = auth_token if auth_token is not None else os.environ.get(AUTH_TOKEN_ENV)
+        self._headers = {protocol.AUTHORIZATION_HEADER: protocol.authorization_value(str(token))} if token else {}
         self.host = host
         self.port = int(port)
         self.timeouts = timeouts or Timeouts()
@@ -214,14 +226,26 @@ class InferenceClient:
             'local clients) and that no firewall blocks the port.'
         )
 
+    def _refused(self, url: str, status: int) -> ServerError:
+        if status == HTTP_UNAUTHORIZED:
+            return UnauthorizedError(
+                f'{url} refused this client with HTTP {status}: the server wants a token. Pass the one it was '
+                f'started with (--policy.auth_token, or the {AUTH_TOKEN_ENV} environment variable).'
+            )
+        return ServerError(
+            f'{url} answered HTTP {status}: is this a protocol-v1 server (with {protocol.MODELS_PATH}, '
+            f'{protocol.SESSION_PATH} and {protocol.SESSION_PATH}/{{model_id}})?'
+        )
+
     def list_models(self) -> list[str]:
         """The model ids the server offers (``GET /api/v1/models``)."""
         url = f'{self.http_base}/models'
         try:
-            with urllib.request.urlopen(url, timeout=self.timeouts.connect_s) as response:
+            request = urllib.request.Request(url, headers=self._headers)
+            with urllib.request.urlopen(request, timeout=self.timeouts.connect_s) as response:
                 body = json.loads(response.read())
         except urllib.error.HTTPError as error:
-            raise ServerError(f'{url} answered HTTP {error.code}: is this a protocol-v1 server?') from error
+            raise self._refused(url, error.code) from error
         except (urllib.error.URLError, OSError) as error:
             raise self._unreachable(url, error) from error
         except ValueError as error:
@@ -234,8 +258,8 @@ class InferenceClient:
         """Open a session on ``model_id`` (None: the server's default) and wait until the server is ready.
 
         Each ``loading``/``waiting`` status goes to ``on_status`` (default: logged at INFO). Raises
-        ServerUnreachableError, ServerError (session refused), ServerTimeoutError, SessionClosedError or
-        ProtocolError.
+        ServerUnreachableError, ServerError (session refused; UnauthorizedError for a missing or wrong token),
+        ServerTimeoutError, SessionClosedError or ProtocolError.
         """
         url = self.session_base if model_id is None else f'{self.session_base}/{model_id}'
         on_status = on_status or _log_status
@@ -248,13 +272,11 @@ class InferenceClient:
                         max_size=2 * self.max_message_bytes,
                         compression=None,
                         close_timeout=1.0,
+                        additional_headers=self._headers,
                     )
                 )
             except InvalidStatus as error:
-                raise ServerError(
-                    f'{url} refused the WebSocket with HTTP {error.response.status_code}: is this a protocol-v1 '
-                    f'server (with {protocol.SESSION_PATH} and {protocol.SESSION_PATH}/{{model_id}})?'
-                ) from error
+                raise self._refused(url, error.response.status_code) from error
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as error:
                 raise self._unreachable(url, error) from error
             session = Session(connection, url, self.timeouts, self.max_message_bytes)

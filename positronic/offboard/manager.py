@@ -2,8 +2,11 @@
 
 A session that asks for the loaded model joins it. A session that asks for another one waits (told
 ``waiting`` every ``status_interval_s``) until the live sessions have ended, then the old model is unloaded
-and the new one loaded and warmed up in a worker thread (told ``loading``). Waiting sessions are served in
-arrival order, so a stream of new sessions on one model cannot starve a session waiting for another.
+and the new one loaded and warmed up in a worker thread (told ``loading``). While such a switch has waited less
+than ``switch_grace_s``, new sessions on the loaded model still join it, so one request for another model does not
+stop a fleet working; after that they queue behind the switch (waiting sessions are served in arrival order), so
+a stream of new sessions on one model cannot starve a session waiting for another. The server closes sessions
+that stay idle, so a forgotten session cannot hold a switch forever.
 
 All methods run on the server's event loop; the manager holds no locks because its state only changes
 between awaits. Loading, warm-up and unloading run in worker threads so the loop keeps serving.
@@ -41,14 +44,17 @@ class ModelLoadError(RuntimeError):
 @dataclass(eq=False)
 class _Ticket:
     model_id: str
+    since: float
+    """``time.monotonic()`` when the session started waiting."""
 
 
 class ModelManager:
     """Grants sessions leases on models from ``source``, keeping at most one model loaded."""
 
-    def __init__(self, source: ModelSource, status_interval_s: float = 5.0):
+    def __init__(self, source: ModelSource, status_interval_s: float = 5.0, switch_grace_s: float = 30.0):
         self._source = source
         self._status_interval_s = status_interval_s
+        self._switch_grace_s = switch_grace_s
         self._model: LoadedModel | None = None
         self._model_id: str | None = None
         self._loading_id: str | None = None
@@ -73,11 +79,14 @@ class ModelManager:
         self._changed = asyncio.Event()
 
     def _blocked_by_queue(self, model_id: str, ticket: _Ticket | None) -> bool:
-        """Whether a session that arrived earlier waits for a different model."""
+        """Whether a session that arrived earlier waits for a different model, and takes precedence: always, unless
+        ``model_id`` is the loaded model and that session has waited less than ``switch_grace_s``."""
+        joins_loaded = model_id == self._model_id and self._model is not None
+        now = time.monotonic()
         for queued in self._queue:
             if queued is ticket:
                 return False
-            if queued.model_id != model_id:
+            if queued.model_id != model_id and not (joins_loaded and now - queued.since < self._switch_grace_s):
                 return True
         return False
 
@@ -103,7 +112,7 @@ class ModelManager:
                         self._loading_id = model_id
                         break
                 if ticket is None:
-                    ticket = _Ticket(model_id)
+                    ticket = _Ticket(model_id, time.monotonic())
                     self._queue.append(ticket)
                 if self._loading_id == model_id:
                     status, text = protocol.STATUS_LOADING, f'Loading model {model_id}...'

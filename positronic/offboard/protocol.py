@@ -38,8 +38,14 @@ CLOSE_NORMAL = 1000
 CLOSE_POLICY_VIOLATION = 1008
 """Close code after a setup failure (``{"status": "error"}``)."""
 CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
+"""Close code when the server holds too many bytes of unfinished messages (from all clients) to take more."""
 MAX_CLOSE_REASON_BYTES = 123
 """RFC 6455 limits a close reason to 123 bytes of UTF-8."""
+
+AUTHORIZATION_HEADER = 'Authorization'
+BEARER_PREFIX = 'Bearer '
+"""With a server token set, every request and WebSocket upgrade carries ``Authorization: Bearer <token>``."""
 
 REASON_MODEL_NOT_FOUND = 'Checkpoint not found'
 REASON_CONFIGURED_MODEL_NOT_FOUND = 'Configured checkpoint not found'
@@ -77,6 +83,16 @@ def close_reason(text: str) -> str:
     if len(encoded) <= MAX_CLOSE_REASON_BYTES:
         return text
     return encoded[:MAX_CLOSE_REASON_BYTES].decode(errors='ignore')
+
+
+def idle_reason(idle_timeout_s: float) -> str:
+    """The close reason of a session that sent nothing for ``idle_timeout_s`` (close code 1000)."""
+    return f'idle: no request for {idle_timeout_s:g} s'
+
+
+def authorization_value(token: str) -> str:
+    """The ``Authorization`` header value that presents ``token``."""
+    return f'{BEARER_PREFIX}{token}'
 
 
 def waiting_text(active_sessions: int) -> str:

@@ -61,7 +61,8 @@ class RemotePolicy:
     lazily, and so does the next call after a session was lost (time-out, dropped connection); a session that
     cannot be opened raises PolicyUnavailableError (the transport error is its cause). Images
     larger than ``resize`` pixels on their longest side are shrunk before sending (None: never).
-    ``model_id`` picks a model (e.g. a checkpoint step); None uses the server's default.
+    ``model_id`` picks a model (e.g. a checkpoint step); None uses the server's default. ``auth_token`` is the
+    server's shared token, if it has one (None: ``$POSITRONIC_AUTH_TOKEN``, else none).
     """
 
     def __init__(
@@ -73,9 +74,10 @@ class RemotePolicy:
         connect_timeout_s: float = 10.0,
         status_timeout_s: float = 30.0,
         infer_timeout_s: float = 60.0,
+        auth_token: str | None = None,
     ):
         timeouts = Timeouts(connect_s=connect_timeout_s, status_s=status_timeout_s, infer_s=infer_timeout_s)
-        self._client = InferenceClient(host, port, timeouts=timeouts)
+        self._client = InferenceClient(host, port, timeouts=timeouts, auth_token=auth_token)
         self._model_id = None if model_id is None else str(model_id)
         self._resize = resize
         self._session: Session | None = None

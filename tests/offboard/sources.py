@@ -54,7 +54,8 @@ class StepPolicyModel:
 
     @property
     def meta(self) -> Mapping[str, Any]:
-        return {'type': 'step', 'model_id': self.model_id, 'chunk_size': self.chunk_size, 'features': {'state': [8]}}
+        meta = {'type': 'step', 'model_id': self.model_id, 'chunk_size': self.chunk_size, 'features': {'state': [8]}}
+        return {**meta, **self._source.meta_extra}
 
     def warm_up(self) -> None:
         self._source.events.append(('warm_up', self.model_id))
@@ -85,10 +86,19 @@ class StepPolicyModel:
 
 
 class StepSource:
-    """A ``ModelSource`` with numeric ids; ``load_gate`` (when set to an Event) holds every load until set."""
+    """A ``ModelSource`` with numeric ids; ``load_gate`` (when set to an Event) holds every load until set.
 
-    def __init__(self, ids: tuple[str, ...] = ('1000', '2000', '10000'), chunk_size: int = 4, fail_ids=()):
+    ``meta_extra`` is added to every model's meta."""
+
+    def __init__(
+        self,
+        ids: tuple[str, ...] = ('1000', '2000', '10000'),
+        chunk_size: int = 4,
+        fail_ids=(),
+        meta_extra: Mapping[str, Any] | None = None,
+    ):
         self.ids = ids
+        self.meta_extra = dict(meta_extra or {})
         self.chunk_size = chunk_size
         self.fail_ids = set(fail_ids)
         self.load_gate: threading.Event | None = None

@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 import re
 import threading
@@ -10,10 +11,11 @@ from websockets.exceptions import ConnectionClosed
 
 from positronic import keys
 from positronic.offboard import protocol, wire
+from positronic.offboard.models import ModelNotFoundError
 from positronic.offboard.server import ServerSettings, ServerThread
 from positronic.policy.action import parse_action
 from tests.offboard.conftest import MAX_MESSAGE_BYTES, STATUS_INTERVAL_S
-from tests.offboard.raw import get_json, handshake, open_raw, recv, request
+from tests.offboard.raw import eventually, get_json, handshake, open_raw, recv, request
 from tests.offboard.sources import StepSource, expected_translations, observation
 
 
@@ -275,20 +277,6 @@ def test_switching_models_waits_for_live_sessions(server, source):
     assert source.max_loaded == 1
 
 
-def test_new_sessions_on_the_loaded_model_queue_behind_a_pending_switch(server, source):
-    with open_raw(server.port, '1000') as holder:
-        _ready(holder)
-        with open_raw(server.port, '2000') as switcher, open_raw(server.port, '1000') as latecomer:
-            assert recv(switcher)[protocol.STATUS] == protocol.STATUS_WAITING
-            assert recv(latecomer)[protocol.STATUS] == protocol.STATUS_WAITING
-            holder.close()
-            assert _ready(switcher)['model_id'] == '2000'
-            assert recv(latecomer)[protocol.STATUS] == protocol.STATUS_WAITING
-            switcher.close()
-            assert _ready(latecomer)['model_id'] == '1000'
-    assert [e for e in source.events if e[0] == 'load'] == [('load', '1000'), ('load', '2000'), ('load', '1000')]
-
-
 def test_a_client_leaving_mid_request_does_not_disturb_others(server):
     with open_raw(server.port) as other:
         _ready(other)
@@ -347,3 +335,83 @@ def test_a_client_leaving_while_it_waits_gives_up_its_place_in_the_queue(server,
         with open_raw(server.port, '1000') as joiner:
             assert [m[protocol.STATUS] for m in handshake(joiner)] == [protocol.STATUS_READY]
     assert ('load', '2000') not in source.events
+
+
+def _idle_closed(ws) -> tuple[int, str]:
+    with pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=5)
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+def test_a_pending_switch_lets_new_sessions_join_the_loaded_model_and_the_idle_holder_times_out(source, settings):
+    # Issue 18 row 2: A holds the latest model (the default) and idles, B asks for an older one, C for the default.
+    settings = dataclasses.replace(settings, idle_timeout_s=1.0, switch_grace_s=30.0)
+    with ServerThread(source, settings=settings) as server, open_raw(server.port, '10000') as a:
+        _ready(a)
+        with open_raw(server.port, '1000') as b:
+            assert recv(b)[protocol.STATUS] == protocol.STATUS_WAITING
+            started = time.monotonic()
+            with open_raw(server.port) as c:
+                assert [m[protocol.STATUS] for m in handshake(c)] == [protocol.STATUS_READY]
+                assert len(request(c, observation())[protocol.RESULT]) == 4
+            assert time.monotonic() - started < 0.5
+            assert _ready(b)['model_id'] == '1000'  # once A was closed for idling
+            assert time.monotonic() - started < 3
+        assert _idle_closed(a) == (protocol.CLOSE_NORMAL, 'idle: no request for 1 s')
+
+
+def test_after_the_switch_grace_new_sessions_on_the_loaded_model_queue_behind_the_switch(source, settings):
+    settings = dataclasses.replace(settings, switch_grace_s=0.3)
+    with ServerThread(source, settings=settings) as server, open_raw(server.port, '1000') as holder:
+        _ready(holder)
+        with open_raw(server.port, '2000') as switcher:
+            assert recv(switcher)[protocol.STATUS] == protocol.STATUS_WAITING
+            time.sleep(0.5)
+            with open_raw(server.port, '1000') as latecomer:
+                assert recv(latecomer)[protocol.STATUS] == protocol.STATUS_WAITING
+                holder.close()
+                assert _ready(switcher)['model_id'] == '2000'
+                assert recv(latecomer)[protocol.STATUS] == protocol.STATUS_WAITING
+                switcher.close()
+                assert _ready(latecomer)['model_id'] == '1000'
+    assert [e for e in source.events if e[0] == 'load'] == [('load', '1000'), ('load', '2000'), ('load', '1000')]
+
+
+def test_a_session_that_sends_nothing_for_the_idle_timeout_is_closed(source, settings):
+    with ServerThread(source, settings=dataclasses.replace(settings, idle_timeout_s=0.5)) as server:
+        with open_raw(server.port) as ws:
+            _ready(ws)
+            started = time.monotonic()
+            assert _idle_closed(ws) == (protocol.CLOSE_NORMAL, 'idle: no request for 0.5 s')
+            assert 0.4 < time.monotonic() - started < 2
+        assert eventually(lambda: server.manager.active_sessions == 0)
+
+
+def test_a_session_that_keeps_asking_outlives_the_idle_timeout(source, settings):
+    settings = dataclasses.replace(settings, idle_timeout_s=0.5)
+    with ServerThread(source, settings=settings) as server, open_raw(server.port) as ws:
+        _ready(ws)
+        for _ in range(6):
+            time.sleep(0.25)
+            assert len(request(ws, observation(image_side=32))[protocol.RESULT]) == 4
+
+
+def test_private_paths_are_hidden_in_ready_meta_and_errors(settings, tmp_path):
+    class PathSource(StepSource):
+        def resolve(self, model_id: str | None) -> str:
+            if model_id == '404':
+                raise ModelNotFoundError(f'no checkpoint 404 under {tmp_path}/run')
+            return super().resolve(model_id)
+
+    source = PathSource(
+        meta_extra={'checkpoint_path': f'{tmp_path}/run/checkpoints/001000', 'nested': [f'{tmp_path}/x']}
+    )
+    hidden = dataclasses.replace(settings, private_paths=(str(tmp_path),))
+    with ServerThread(source, settings=hidden) as server:
+        with open_raw(server.port, '1000') as ws:
+            meta = _ready(ws)
+        with open_raw(server.port, '404') as ws:
+            error = _assert_refused(ws, protocol.REASON_MODEL_NOT_FOUND)
+    assert meta['checkpoint_path'] == '<checkpoints_dir>/run/checkpoints/001000'
+    assert meta['nested'] == ['<checkpoints_dir>/x']
+    assert error == 'no checkpoint 404 under <checkpoints_dir>/run'

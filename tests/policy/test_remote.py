@@ -1,3 +1,6 @@
+import dataclasses
+import time
+
 import numpy as np
 import pytest
 
@@ -78,6 +81,18 @@ def test_a_server_that_cannot_be_reached_makes_the_policy_unavailable_with_the_t
     assert isinstance(error.value.__cause__, ServerUnreachableError)
     with pytest.raises(PolicyUnavailableError):
         _ = remote.meta
+
+
+def test_a_session_the_server_closed_for_idling_is_replaced_without_an_error(source, settings):
+    with ServerThread(source, settings=dataclasses.replace(settings, idle_timeout_s=0.3)) as server:
+        remote = RemotePolicy(host='127.0.0.1', port=server.port, infer_timeout_s=5.0)
+        try:
+            assert len(remote.select_action(observation())) == 4
+            time.sleep(0.8)  # the server closes the idle session
+            assert len(remote.select_action(observation())) == 4
+            assert server.manager.sessions_started == 2
+        finally:
+            remote.close()
 
 
 def test_shrink_images_keeps_aspect_and_leaves_everything_else():

@@ -2,7 +2,9 @@
 
     positronic-lerobot-server --checkpoints_dir=~/checkpoints/lerobot/my_task_v1/ [--checkpoint=10000]
         [--codec=@positronic.vendors.lerobot.codecs.eepose_absolute] [--port=8000] [--host=0.0.0.0]
-        [--device=auto] [--max_message_bytes=33554432] [--log_level=info]
+        [--device=auto] [--max_message_bytes=33554432] [--log_level=info] [--auth_token=...]
+        [--max_connections=128] [--max_buffered_bytes=536870912] [--handshake_timeout_s=10]
+        [--message_timeout_s=30] [--idle_timeout_s=60] [--switch_grace_s=30] [--reveal_paths=False]
 
 ``GET /api/v1/models`` lists the experiment's checkpoint steps (numerically sorted, re-read on every call, so
 checkpoints written while serving appear); ``WS /api/v1/session`` serves ``--checkpoint`` (else the latest) and
@@ -11,6 +13,7 @@ The codec defaults to the one recorded in the checkpoint; a contradicting ``--co
 """
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,8 +22,15 @@ import configuronic as cfn
 
 from positronic.command import UsageError, run_command
 from positronic.offboard import protocol, wire
+from positronic.offboard.access import AUTH_TOKEN_ENV
 from positronic.offboard.models import ModelNotFoundError
-from positronic.offboard.server import ServerSettings, serve
+from positronic.offboard.server import (
+    DEFAULT_MAX_BUFFERED_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
+    ServerSettings,
+    ServerSettingsError,
+    serve,
+)
 from positronic.policy.codec import Codec, CodecMismatchError
 from positronic.vendors.lerobot.checkpoint_selection import (
     CheckpointError,
@@ -129,6 +139,19 @@ class CheckpointSource:
         return CheckpointModel(runner, step, self.extra_meta)
 
 
+def server_settings(
+    checkpoints_dir: Path, max_message_bytes: int, auth_token: str | int | None, reveal_paths: bool, **limits: Any
+) -> ServerSettings:
+    """The server's settings from the flags; the token defaults to ``$POSITRONIC_AUTH_TOKEN`` (empty: none).
+
+    Unless ``reveal_paths``, clients see ``checkpoints_dir`` (in its absolute forms) as ``<checkpoints_dir>``.
+    Raises ServerSettingsError naming the flag's field when a value is out of range."""
+    # the command line reads --auth_token=123 as a number
+    token = os.environ.get(AUTH_TOKEN_ENV) or None if auth_token is None else str(auth_token)
+    private_paths = () if reveal_paths else tuple({str(checkpoints_dir.absolute()), str(checkpoints_dir.resolve())})
+    return ServerSettings(max_message_bytes=max_message_bytes, auth_token=token, private_paths=private_paths, **limits)
+
+
 @cfn.config(
     checkpoint=None,
     codec=None,
@@ -137,6 +160,14 @@ class CheckpointSource:
     device=DEVICE_AUTO,
     max_message_bytes=wire.DEFAULT_MAX_MESSAGE_BYTES,
     log_level='info',
+    auth_token=None,
+    max_connections=DEFAULT_MAX_CONNECTIONS,
+    max_buffered_bytes=DEFAULT_MAX_BUFFERED_BYTES,
+    handshake_timeout_s=ServerSettings.handshake_timeout_s,
+    message_timeout_s=ServerSettings.message_timeout_s,
+    idle_timeout_s=ServerSettings.idle_timeout_s,
+    switch_grace_s=ServerSettings.switch_grace_s,
+    reveal_paths=False,
 )
 def serve_checkpoints(
     checkpoints_dir: str,
@@ -147,6 +178,14 @@ def serve_checkpoints(
     device: str,
     max_message_bytes: int,
     log_level: str,
+    auth_token: str | None,
+    max_connections: int,
+    max_buffered_bytes: int,
+    handshake_timeout_s: float,
+    message_timeout_s: float,
+    idle_timeout_s: float,
+    switch_grace_s: float,
+    reveal_paths: bool,
 ) -> None:
     """Serve the ACT checkpoints of one experiment over protocol v1 (HTTP + WebSocket on one port).
 
@@ -160,9 +199,35 @@ def serve_checkpoints(
     max_message_bytes: the largest observation answered (default 32 MiB: four 1080p frames).
     log_level: debug, info, warning or error; debug adds a line per request with the milliseconds spent
         unpacking it, in the policy (codec included) and packing the answer.
+    auth_token: a shared token clients must send (Authorization: Bearer <token>); default: the
+        POSITRONIC_AUTH_TOKEN environment variable, else none (every client is served, as before).
+    max_connections: open connections at most; one more is answered 503 (default 128).
+    max_buffered_bytes: bytes of partly received messages over all connections; the connection passing it
+        is closed with 1013 (default 512 MiB; at least twice max_message_bytes).
+    handshake_timeout_s: seconds a connection has to send its HTTP request or WebSocket upgrade (default 10).
+    message_timeout_s: seconds a message has to arrive completely after its first bytes (default 30).
+    idle_timeout_s: seconds a session may send nothing before it is closed (default 60).
+    switch_grace_s: seconds a session waiting for another checkpoint lets new sessions join the loaded one;
+        later ones queue behind it (default 30).
+    reveal_paths: show clients the absolute checkpoint paths (in ready meta and errors); default: they see
+        <checkpoints_dir> instead.
     """
     if log_level not in LOG_LEVELS:
         raise UsageError(f'--log_level={log_level!r}: expected one of {", ".join(LOG_LEVELS)}')
+    limits = {
+        'max_connections': max_connections,
+        'max_buffered_bytes': max_buffered_bytes,
+        'handshake_timeout_s': handshake_timeout_s,
+        'message_timeout_s': message_timeout_s,
+        'idle_timeout_s': idle_timeout_s,
+        'switch_grace_s': switch_grace_s,
+    }
+    try:
+        settings = server_settings(
+            Path(checkpoints_dir).expanduser(), max_message_bytes, auth_token, reveal_paths, **limits
+        )
+    except ServerSettingsError as e:
+        raise UsageError(f'--{e}') from e
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     logging.getLogger('positronic').setLevel(log_level.upper())
     if checkpoint is not None and parse_step(checkpoint) is None:
@@ -175,7 +240,7 @@ def serve_checkpoints(
         extra_meta={'host': host, 'port': port},
     )
     source.check()
-    serve(source, host, port, ServerSettings(max_message_bytes=max_message_bytes))
+    serve(source, host, port, settings)
 
 
 DATA_ERRORS = (CheckpointError, CodecMismatchError)

@@ -11,6 +11,7 @@ from websockets.exceptions import ConnectionClosed
 from positronic import keys
 from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE
 from positronic.offboard import protocol, wire
+from positronic.offboard.access import AUTH_TOKEN_ENV
 from positronic.offboard.client import InferenceClient, OffboardError
 from positronic.offboard.server import ServerSettings, ServerThread
 from positronic.policy.action import parse_action
@@ -18,7 +19,7 @@ from positronic.policy.remote import RemotePolicy
 from positronic.vendors.lerobot.checkpoint import CHECKPOINTS_DIR, CODEC_FILE, PRETRAINED_DIR
 from positronic.vendors.lerobot.checkpoint_selection import CheckpointNotFoundError, select_checkpoint
 from positronic.vendors.lerobot.policy import ACTRunner
-from positronic.vendors.lerobot.server import CheckpointSource, main
+from positronic.vendors.lerobot.server import CheckpointSource, main, server_settings
 from positronic.vendors.lerobot.train import train
 from tests.command_lines import reported_error
 from tests.offboard.positronic041_run import run_positronic041_client
@@ -211,6 +212,40 @@ def test_a_malformed_codec_record_is_a_data_error_naming_the_file(tmp_path):
     record.write_text('{"codec": ')
     exit_code, line = reported_error(main, [f'--checkpoints_dir={experiment}', '--port=0'])
     assert exit_code == DATA_ERROR_EXIT_CODE and f'{record} is not valid JSON' in line, line
+
+
+@pytest.mark.parametrize(
+    ('flag', 'expected'),
+    [
+        ('--max_message_bytes=-1', 'error: --max_message_bytes=-1: expected a whole number above zero'),
+        ('--idle_timeout_s=0', 'error: --idle_timeout_s=0: expected a number of seconds above zero'),
+        ('--max_connections=0', 'error: --max_connections=0: expected a whole number above zero'),
+    ],
+)
+def test_the_command_refuses_a_limit_out_of_range_with_one_line_and_exit_code_2(experiment, flag, expected):
+    exit_code, line = reported_error(main, [f'--checkpoints_dir={experiment}', flag, '--port=1'])
+    assert (exit_code, line) == (USAGE_ERROR_EXIT_CODE, f'positronic-lerobot-server: {expected}')
+
+
+def test_clients_see_the_checkpoints_dir_hidden_unless_paths_are_revealed(experiment):
+    source = CheckpointSource(experiment, device='cpu')
+    for reveal, shown in ((False, '<checkpoints_dir>'), (True, str(experiment))):
+        settings = server_settings(experiment, SETTINGS.max_message_bytes, None, reveal, status_interval_s=0.2)
+        with ServerThread(source, settings=settings) as server:
+            with InferenceClient('127.0.0.1', server.port).new_session(20) as session:
+                assert session.meta['checkpoint_path'] == f'{shown}/checkpoints/000020/pretrained_model'
+            with pytest.raises(OffboardError) as refused:
+                InferenceClient('127.0.0.1', server.port).new_session(15)
+        assert f"no checkpoint '15' under {shown}; available steps: [10, 20]" in str(refused.value)
+
+
+def test_the_server_token_defaults_to_the_environment(experiment, monkeypatch):
+    monkeypatch.setenv(AUTH_TOKEN_ENV, 'from-env')
+    assert server_settings(experiment, SETTINGS.max_message_bytes, None, False).auth_token == 'from-env'
+    assert server_settings(experiment, SETTINGS.max_message_bytes, 'flag', False).auth_token == 'flag'
+    assert server_settings(experiment, SETTINGS.max_message_bytes, 123, False).auth_token == '123'
+    monkeypatch.setenv(AUTH_TOKEN_ENV, '')
+    assert server_settings(experiment, SETTINGS.max_message_bytes, None, False).auth_token is None
 
 
 def _free_port() -> int:
