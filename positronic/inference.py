@@ -12,7 +12,7 @@ from typing import Any
 
 import configuronic as cfn
 
-from positronic.cfg import policy as policy_cfg
+from positronic import inference_presets as policy_cfg
 from positronic.command import INTERRUPTED_EXIT_CODE, UsageError, run_command
 from positronic.evaluation.drivers import KeyboardDriver, NotATerminalError, TimedDriver
 from positronic.evaluation.runner import run_evaluation

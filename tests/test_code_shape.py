@@ -49,11 +49,11 @@ TRIVIAL_LINE = re.compile(r'[)\]}]+[:,]?|else:|try:|finally:|return|pass|break|c
 NO_TEXT_TOKENS = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)
 
 # `_train` and the parameter wall it shares with `train` (two runs, split where `train` has `device`) go with the
-# rewrite of vendors/lerobot/train.py around a settings dataclass on another branch. (`train` is 77 lines now.)
-KNOWN_UNTIL_TRAIN_SETTINGS_FUNCTIONS = {('vendors/lerobot/train.py', '_train')}
+# rewrite of vendors/lerobot/training/train.py around a settings dataclass on another branch. (`train` is 77 lines now.)
+KNOWN_UNTIL_TRAIN_SETTINGS_FUNCTIONS = {('vendors/lerobot/training/train.py', '_train')}
 KNOWN_UNTIL_TRAIN_SETTINGS_REPEATS = {
-    ('vendors/lerobot/train.py', 'vendors/lerobot/train.py', 'input_path: str,'),
-    ('vendors/lerobot/train.py', 'vendors/lerobot/train.py', 'precision: str,'),
+    ('vendors/lerobot/training/train.py', 'vendors/lerobot/training/train.py', 'input_path: str,'),
+    ('vendors/lerobot/training/train.py', 'vendors/lerobot/training/train.py', 'precision: str,'),
 }
 
 

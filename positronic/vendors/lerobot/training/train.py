@@ -3,7 +3,7 @@
     positronic-lerobot-train --input_path=~/datasets/lerobot/stack --exp_name=stack_act --output_dir=~/runs
         [--num_train_steps=50000] [--save_freq=10000] [--batch_size=8] [--resume=True]
         [--codec=@positronic.vendors.lerobot.codecs.eepose_absolute] [--policy.chunk_size=50 ...]
-    torchrun --nproc_per_node=4 -m positronic.vendors.lerobot.train ...     # DistributedDataParallel, 4 GPUs
+    torchrun --nproc_per_node=4 -m positronic.vendors.lerobot.training.train ...     # DistributedDataParallel, 4 GPUs
 
 Each step: take the batch, forward (under autocast on CUDA), backward, clip the gradient norm at 10, AdamW step
 (LeRobot's ACT preset: lr 1e-5 for the backbone and the rest, weight decay 1e-4, no scheduler), log; every
@@ -33,7 +33,6 @@ from positronic.policy.codec import (
     CodecMismatchError,
     channel_first,
 )
-from positronic.vendors.lerobot import augment
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy, ConfigError
 from positronic.vendors.lerobot.act.backbone import BackboneWeightsError, unfreeze_batchnorm
 from positronic.vendors.lerobot.act.config import ENV_STATE_KEY
@@ -44,7 +43,16 @@ from positronic.vendors.lerobot.act.normalize import (
     stats_to_tensors,
     with_imagenet_stats,
 )
-from positronic.vendors.lerobot.checkpoint import (
+from positronic.vendors.lerobot.codec_spec import CodecSpec, dataset_codec
+from positronic.vendors.lerobot.lerobot_dataset import (
+    DatasetReader,
+    FeatureSpecError,
+    LeRobotDatasetError,
+    NotADatasetError,
+)
+from positronic.vendors.lerobot.lerobot_dataset.format import STATS_PATH
+from positronic.vendors.lerobot.training import augment
+from positronic.vendors.lerobot.training.checkpoint import (
     PRETRAINED_DIR,
     TRAINING_STATE_DIR,
     CheckpointError,
@@ -54,18 +62,10 @@ from positronic.vendors.lerobot.checkpoint import (
     save_checkpoint,
     write_codec_record,
 )
-from positronic.vendors.lerobot.codec_spec import CodecSpec, dataset_codec
-from positronic.vendors.lerobot.distributed import ProcessGroup
-from positronic.vendors.lerobot.frame_cache import FrameCache, changed_files, file_stamps
-from positronic.vendors.lerobot.lerobot_dataset import (
-    DatasetReader,
-    FeatureSpecError,
-    LeRobotDatasetError,
-    NotADatasetError,
-)
-from positronic.vendors.lerobot.lerobot_dataset.format import STATS_PATH
-from positronic.vendors.lerobot.resident_batches import ResidentBatches, fits_on_device
-from positronic.vendors.lerobot.train_log import (
+from positronic.vendors.lerobot.training.distributed import ProcessGroup
+from positronic.vendors.lerobot.training.frame_cache import FrameCache, changed_files, file_stamps
+from positronic.vendors.lerobot.training.resident_batches import ResidentBatches, fits_on_device
+from positronic.vendors.lerobot.training.train_log import (
     NonFiniteLossError,
     StepWindow,
     TrainingLog,
@@ -73,7 +73,7 @@ from positronic.vendors.lerobot.train_log import (
     start_wandb,
     wandb_module,
 )
-from positronic.vendors.lerobot.training_data import BatchStream, ChunkDataset, SampleOrder
+from positronic.vendors.lerobot.training.training_data import BatchStream, ChunkDataset, SampleOrder
 
 PROG = 'positronic-lerobot-train'
 GRAD_CLIP_NORM = 10.0

@@ -18,7 +18,9 @@ def act(checkpoints_dir: str, checkpoint: int | str | None, codec: Codec | None,
     [--policy.codec=@positronic.vendors.lerobot.codecs.eepose_absolute] [--policy.device=auto]``.
 
     Same checkpoint choice, codec and action chunks as ``positronic-lerobot-server``."""
-    from positronic.vendors.lerobot.policy import LocalACTPolicy  # imports torch only when this policy is chosen
+    from positronic.vendors.lerobot.serving.policy import (
+        LocalACTPolicy,
+    )  # imports torch only when this policy is chosen
 
     return LocalACTPolicy.load(checkpoints_dir, checkpoint, codec, device)
 

@@ -22,7 +22,7 @@ from positronic.offboard import protocol, wire
 from positronic.offboard.models import ModelNotFoundError
 from positronic.offboard.server import ServerSettings, serve
 from positronic.policy.codec import Codec, CodecMismatchError
-from positronic.vendors.lerobot.checkpoint_selection import (
+from positronic.vendors.lerobot.serving.checkpoint_selection import (
     CheckpointFormatError,
     CheckpointNotFoundError,
     available_checkpoints,
@@ -30,7 +30,7 @@ from positronic.vendors.lerobot.checkpoint_selection import (
     parse_step,
     select_checkpoint,
 )
-from positronic.vendors.lerobot.policy import DEVICE_AUTO, ACTRunner, resolve_device
+from positronic.vendors.lerobot.serving.policy import DEVICE_AUTO, ACTRunner, resolve_device
 
 logger = logging.getLogger(__name__)
 
