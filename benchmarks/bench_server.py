@@ -1,7 +1,7 @@
 """LeRobot ACT server speed: protocol overhead and concurrent load on loopback, printed as a table.
 
 Writes a small ACT experiment (random weights; ``--image-size`` cameras, ``--dim-model``, chunk of 100 actions)
-with the trainer's checkpoint layout, starts ``python -m positronic.vendors.lerobot.server`` on it in its own
+with the trainer's checkpoint layout, starts ``python -m positronic.vendors.lerobot.serving.server`` on it in its own
 process (as deployed), and talks to it with ``InferenceClient`` from this process.
 
 - overhead: round trip of each request minus the policy's own time for that very request (``ACTRunner.infer``:
@@ -42,8 +42,8 @@ from positronic.offboard import wire
 from positronic.offboard.client import InferenceClient, Timeouts
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy
 from positronic.vendors.lerobot.act.normalize import save_processors
-from positronic.vendors.lerobot.checkpoint import save_checkpoint, write_codec_record
 from positronic.vendors.lerobot.codecs import eepose_absolute
+from positronic.vendors.lerobot.training.checkpoint import save_checkpoint, write_codec_record
 
 STEP = 1000
 
@@ -107,7 +107,7 @@ def main() -> None:
         command = [
             sys.executable,
             '-m',
-            'positronic.vendors.lerobot.server',
+            'positronic.vendors.lerobot.serving.server',
             f'--checkpoints_dir={experiment}',
             '--host=127.0.0.1',
             f'--port={port}',

@@ -41,7 +41,7 @@ STATE_PERIOD_NS = 10_000_000
 SIZE = 480
 TARGET_SPEEDUP = 4.0
 LEROBOT_SCRIPT = Path(__file__).with_name('lerobot_record.py')
-CONVERT = [sys.executable, '-m', 'positronic.vendors.lerobot.to_lerobot', 'convert']
+CONVERT = [sys.executable, '-m', 'positronic.vendors.lerobot.conversion.to_lerobot', 'convert']
 
 
 def write_raw(root: Path, episodes: int, frames: int) -> None:

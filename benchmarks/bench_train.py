@@ -6,7 +6,7 @@
 For each image size: a LeRobot v3.0 dataset of two episodes (two cameras, 8-d state and action, H.264) is written
 with our writer; then
 
-- ours: ``positronic.vendors.lerobot.train.train`` (the real trainer: frame cache, prefetching batch stream,
+- ours: ``positronic.vendors.lerobot.training.train.train`` (the real trainer: frame cache, prefetching batch stream,
   processors, forward, backward, clip, AdamW, metrics), timed per step from its metrics.jsonl;
 - LeRobot: ``lerobot_train_step.py`` in the side interpreter (LeRobotDataset + DataLoader with
   ``--lerobot-workers`` worker processes, LeRobot's default being 4, processors, ACTPolicy, AdamW, clip);
@@ -39,10 +39,10 @@ from results import record
 
 from positronic.vendors.lerobot.codec_spec import CodecSpec
 from positronic.vendors.lerobot.codecs import eepose_absolute
-from positronic.vendors.lerobot.distributed import threads_per_process
 from positronic.vendors.lerobot.lerobot_dataset import DatasetWriter
-from positronic.vendors.lerobot.train import train
-from positronic.vendors.lerobot.train_log import read_metrics
+from positronic.vendors.lerobot.training.distributed import threads_per_process
+from positronic.vendors.lerobot.training.train import train
+from positronic.vendors.lerobot.training.train_log import read_metrics
 
 FPS = 30
 BATCH_SIZE = 8
@@ -115,7 +115,7 @@ def run_ours_distributed(
         '--standalone',
         f'--nproc_per_node={processes}',
         '-m',
-        'positronic.vendors.lerobot.train',
+        'positronic.vendors.lerobot.training.train',
         f'--input_path={dataset}',
         f'--exp_name={exp_name}',
         f'--output_dir={output}',
@@ -136,8 +136,8 @@ def run_ours_distributed(
 
 
 def cache_build_seconds(dataset: Path, cache: Path) -> float:
-    from positronic.vendors.lerobot.frame_cache import FrameCache
     from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
+    from positronic.vendors.lerobot.training.frame_cache import FrameCache
 
     start = time.perf_counter()
     FrameCache.open_or_build(DatasetReader(dataset), cache)

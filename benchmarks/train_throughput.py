@@ -17,8 +17,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from positronic.vendors.lerobot.act import ACTPolicy
-from positronic.vendors.lerobot.train import policy_config, train
-from positronic.vendors.lerobot.train_log import read_metrics
+from positronic.vendors.lerobot.training.train import policy_config, train
+from positronic.vendors.lerobot.training.train_log import read_metrics
 
 RECIPE = {
     'policy.dim_model': 256,

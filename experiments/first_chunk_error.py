@@ -16,9 +16,9 @@ import torch
 
 from positronic.vendors.lerobot.act.normalize import load_processors
 from positronic.vendors.lerobot.act.policy import ACTPolicy
-from positronic.vendors.lerobot.frame_cache import FrameCache
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
-from positronic.vendors.lerobot.training_data import ChunkDataset
+from positronic.vendors.lerobot.training.frame_cache import FrameCache
+from positronic.vendors.lerobot.training.training_data import ChunkDataset
 
 START_FRAMES = (0, 10, 20)
 

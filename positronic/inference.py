@@ -12,12 +12,12 @@ from typing import Any
 
 import configuronic as cfn
 
-from positronic.cfg import policy as policy_cfg
+from positronic import inference_presets as policy_cfg
 from positronic.command import INTERRUPTED_EXIT_CODE, UsageError, run_command
 from positronic.evaluation.drivers import KeyboardDriver, NotATerminalError, TimedDriver
 from positronic.evaluation.runner import run_evaluation
 from positronic.evaluation.settings import LoopSettings
-from positronic.policy.base import PolicyUnavailableError
+from positronic.policy.base import PolicyLoadError, PolicyUnavailableError
 
 PROG = 'positronic-inference'
 
@@ -64,7 +64,7 @@ COMMANDS = {'sim': sim}
 
 USAGE_ERRORS = (NotATerminalError,)
 """The run cannot start as configured on this machine (a keyboard driver without a terminal): exit code 2."""
-DATA_ERRORS = (PolicyUnavailableError,)
+DATA_ERRORS = (PolicyUnavailableError, PolicyLoadError)
 """The policy named cannot be reached or loaded: exit code 1."""
 
 

@@ -29,9 +29,9 @@ from positronic.command import UsageError, run_command
 from positronic.evaluation.curve import SUCCESS_CURVE_PNG, CurvePoint, training_time_s, write_success_curve_png
 from positronic.evaluation.results import SUMMARY_JSON, write_json_atomic
 from positronic.evaluation.settings import LoopSettings
-from positronic.vendors.lerobot.distributed import threads_per_process
-from positronic.vendors.lerobot.train import PRECISION_CHOICES
-from positronic.vendors.lerobot.train_log import read_metrics
+from positronic.vendors.lerobot.training.distributed import threads_per_process
+from positronic.vendors.lerobot.training.train import PRECISION_CHOICES
+from positronic.vendors.lerobot.training.train_log import read_metrics
 
 CODECS = ('eepose_absolute', 'joints_absolute')
 """Codec names of ``positronic.vendors.lerobot.codecs`` the loop can use."""
@@ -92,7 +92,7 @@ def train_launcher(processes: int) -> list[str]:
         '--standalone',
         f'--nproc_per_node={processes}',
         '-m',
-        'positronic.vendors.lerobot.train',
+        'positronic.vendors.lerobot.training.train',
     ]
 
 

@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 COMMAND_TREES = {
     'positronic-data-collection': ('positronic.data_collection', 'COMMANDS'),
-    'positronic-to-lerobot': ('positronic.vendors.lerobot.to_lerobot', 'COMMANDS'),
-    'positronic-lerobot-train': ('positronic.vendors.lerobot.train', 'train'),
-    'positronic-lerobot-server': ('positronic.vendors.lerobot.server', 'serve_checkpoints'),
+    'positronic-to-lerobot': ('positronic.vendors.lerobot.conversion.to_lerobot', 'COMMANDS'),
+    'positronic-lerobot-train': ('positronic.vendors.lerobot.training.train', 'train'),
+    'positronic-lerobot-server': ('positronic.vendors.lerobot.serving.server', 'serve_checkpoints'),
     'positronic-inference': ('positronic.inference', 'COMMANDS'),
     'positronic-quickstart': ('positronic.quickstart', 'quickstart'),
 }

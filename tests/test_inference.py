@@ -60,6 +60,16 @@ def test_a_bad_loop_setting_exits_2_with_one_line_naming_the_flag(monkeypatch, c
     assert err.startswith(f'positronic-inference: error: {message}') and len(err.splitlines()) == 1
 
 
+def test_a_local_act_policy_of_a_missing_experiment_exits_1_with_one_line_naming_it(monkeypatch, capsys, tmp_path):
+    missing = tmp_path / 'nowhere'
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(monkeypatch, 'sim', '--policy=.act', f'--policy.checkpoints_dir={missing}')
+    assert exit_info.value.code == DATA_ERROR_EXIT_CODE
+    err = capsys.readouterr().err
+    assert err.startswith(f'positronic-inference: error: --policy.checkpoints_dir={missing}: ') and str(missing) in err
+    assert len(err.splitlines()) == 1
+
+
 def test_sim_with_a_remote_policy_runs_records_and_summarizes(monkeypatch, capsys, server, tmp_path):
     output = tmp_path / 'inference_logs' / 'my_run'
     run_cli(

@@ -10,8 +10,8 @@ import pytest
 from positronic import quickstart
 from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE
 from positronic.dataset import LocalDataset
-from positronic.vendors.lerobot.checkpoint import list_checkpoints
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
+from positronic.vendors.lerobot.training.checkpoint import list_checkpoints
 from tests.command_lines import reported_error
 
 

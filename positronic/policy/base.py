@@ -9,6 +9,10 @@ field ``n_action_steps``: the first that many of each predicted chunk). A remote
 ``server.n_action_steps``; a policy without the key answers chunks of any length."""
 
 
+class PolicyLoadError(RuntimeError):
+    """The policy named cannot be loaded (a missing checkpoint, a codec it contradicts); retrying does not help."""
+
+
 class PolicyUnavailableError(RuntimeError):
     """The policy cannot be reached now (no server answers, a time-out, a dropped connection); a later attempt
     may succeed. Policies raise it when starting an episode or describing themselves, so that robot loops can

@@ -8,8 +8,8 @@ from positronic import data_collection
 from positronic.evaluation.drivers import TimedDriver
 from positronic.evaluation.runner import run_evaluation
 from positronic.evaluation.settings import LoopSettings
-from positronic.vendors.lerobot import to_lerobot
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
+from positronic.vendors.lerobot.conversion import to_lerobot
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
 
 FPS = 15

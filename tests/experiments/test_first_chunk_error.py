@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from positronic.vendors.lerobot.train import train
-from positronic.vendors.lerobot.train_log import read_metrics
+from positronic.vendors.lerobot.training.train import train
+from positronic.vendors.lerobot.training.train_log import read_metrics
 
-from ..vendors.lerobot.test_train import TINY_ACT
 from ..vendors.lerobot.tiny_dataset import LENGTHS, write_tiny_dataset
+from ..vendors.lerobot.training.test_train import TINY_ACT
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / 'experiments'
 

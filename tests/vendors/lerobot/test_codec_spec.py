@@ -12,18 +12,18 @@ import pytest
 import torch
 
 from positronic.policy.codec import Codec, CodecMismatchError, UnknownCodecError
-from positronic.vendors.lerobot.checkpoint import list_checkpoints, read_codec_record
 from positronic.vendors.lerobot.codec_spec import CodecRecordError, CodecSpec, resolve_codec
 from positronic.vendors.lerobot.codecs import REGISTRY
+from positronic.vendors.lerobot.conversion.to_lerobot import main as to_lerobot
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
-from positronic.vendors.lerobot.policy import LocalACTPolicy
-from positronic.vendors.lerobot.server import CheckpointSource
-from positronic.vendors.lerobot.to_lerobot import main as to_lerobot
-from positronic.vendors.lerobot.train import train
+from positronic.vendors.lerobot.serving.policy import LocalACTPolicy
+from positronic.vendors.lerobot.serving.server import CheckpointSource
+from positronic.vendors.lerobot.training.checkpoint import list_checkpoints, read_codec_record
+from positronic.vendors.lerobot.training.train import train
 from tests.raw_episodes import write_dataset
 
-from .test_train import TINY_ACT
 from .tiny_act import write_tiny_experiment
+from .training.test_train import TINY_ACT
 
 SIDE = 32
 NEW_RECORD = '{"version": 1, "name": "eepose_absolute", "image_size": [32, 32]}'

@@ -13,14 +13,14 @@ from positronic import keys
 from positronic.policy.codec import Codec
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy
 from positronic.vendors.lerobot.act.normalize import save_processors
-from positronic.vendors.lerobot.checkpoint import (
+from positronic.vendors.lerobot.codecs import eepose_absolute
+from positronic.vendors.lerobot.training.checkpoint import (
     CHECKPOINTS_DIR,
     PRETRAINED_DIR,
     save_checkpoint,
     step_dir_name,
     write_codec_record,
 )
-from positronic.vendors.lerobot.codecs import eepose_absolute
 
 IMAGE_SIDE = 32
 CHUNK_SIZE = 6

@@ -20,12 +20,12 @@ from positronic.policy.codec import CodecMismatchError, UnknownCodecError
 from positronic.vendors.lerobot.act import ACTPolicy, ConfigError
 from positronic.vendors.lerobot.act.backbone import BackboneWeightsError
 from positronic.vendors.lerobot.act.normalize import load_processors
-from positronic.vendors.lerobot.checkpoint import list_checkpoints, read_codec_record
 from positronic.vendors.lerobot.codec_spec import dataset_codec
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
 from positronic.vendors.lerobot.device import resolve_device
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, VideoEncoding
-from positronic.vendors.lerobot.train import (
+from positronic.vendors.lerobot.training.checkpoint import list_checkpoints, read_codec_record
+from positronic.vendors.lerobot.training.train import (
     DATASET_FILES,
     RUN_FILE,
     ExperimentExistsError,
@@ -35,10 +35,10 @@ from positronic.vendors.lerobot.train import (
     policy_config,
     train,
 )
-from positronic.vendors.lerobot.train_log import NonFiniteLossError, WandbMissingError, read_metrics
+from positronic.vendors.lerobot.training.train_log import NonFiniteLossError, WandbMissingError, read_metrics
 from tests.command_lines import reported_error, tree_state
 
-from .tiny_dataset import LENGTHS, tiny_codec, write_tiny_dataset
+from ..tiny_dataset import LENGTHS, tiny_codec, write_tiny_dataset
 
 TINY_ACT = {
     'policy.dim_model': 32,
@@ -482,9 +482,11 @@ def test_policy_config_takes_features_from_the_dataset(dataset):
         policy_config({'chunk': 7}, reader, torch.device('cpu'))
 
 
-def test_cli_help_lists_the_trainer_and_policy_settings():
+@pytest.mark.parametrize('module', ['positronic.vendors.lerobot.training.train', 'positronic.vendors.lerobot.train'])
+def test_cli_help_lists_the_trainer_and_policy_settings(module):
+    """Also under the module path scripts used before the stage packages (python -m / torchrun -m)."""
     result = subprocess.run(
-        [sys.executable, '-m', 'positronic.vendors.lerobot.train', '--help'],
+        [sys.executable, '-m', module, '--help'],
         capture_output=True,
         text=True,
         timeout=120,
@@ -510,7 +512,7 @@ def test_two_gloo_processes_follow_one_process_with_the_same_global_batch(datase
         '--nproc_per_node=2',
         '--standalone',
         '-m',
-        'positronic.vendors.lerobot.train',
+        'positronic.vendors.lerobot.training.train',
         f'--input_path={dataset}',
         '--exp_name=ddp',
         f'--output_dir={tmp_path}',
@@ -534,7 +536,7 @@ def test_two_gloo_processes_follow_one_process_with_the_same_global_batch(datase
 
 
 def _assert_lerobot_predicts_as_we_do(pretrained: Path, lerobot_python: str, tmp_path: Path) -> None:
-    from .act.test_lerobot_compat import run_lerobot
+    from ..act.test_lerobot_compat import run_lerobot
 
     rng = np.random.default_rng(0)
     obs = {
@@ -567,7 +569,7 @@ def test_lerobot_loads_a_checkpoint_trained_with_batch_norm_and_predicts_the_sam
 
 
 def test_a_converted_dataset_trains_with_the_documented_command(tmp_path):
-    from positronic.vendors.lerobot.to_lerobot import main as to_lerobot
+    from positronic.vendors.lerobot.conversion.to_lerobot import main as to_lerobot
     from tests.raw_episodes import write_dataset
 
     raw = write_dataset(tmp_path / 'raw', num_episodes=2)
@@ -577,7 +579,7 @@ def test_a_converted_dataset_trains_with_the_documented_command(tmp_path):
     command = [
         sys.executable,
         '-m',
-        'positronic.vendors.lerobot.train',
+        'positronic.vendors.lerobot.training.train',
         f'--input_path={converted}',
         '--exp_name=converted_v1',
         f'--output_dir={tmp_path / "checkpoints"}',

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from positronic.vendors.lerobot.read_ahead import ReadAhead, ReadAheadClosedError
+from positronic.vendors.lerobot.conversion.read_ahead import ReadAhead, ReadAheadClosedError
 
 
 class Frames:

@@ -6,14 +6,14 @@ import sys
 import pytest
 
 from positronic.policy.codec import CodecMismatchError, UnknownCodecError
-from positronic.vendors.lerobot.checkpoint import CODEC_FILE, CheckpointError, write_codec_record
-from positronic.vendors.lerobot.checkpoint_selection import (
+from positronic.vendors.lerobot.codecs import DEFAULT_CODEC, eepose_absolute, joints_absolute
+from positronic.vendors.lerobot.serving.checkpoint_selection import (
     CheckpointNotFoundError,
     checkpoint_codec,
     parse_step,
     select_checkpoint,
 )
-from positronic.vendors.lerobot.codecs import DEFAULT_CODEC, eepose_absolute, joints_absolute
+from positronic.vendors.lerobot.training.checkpoint import CODEC_FILE, CheckpointError, write_codec_record
 
 
 def write_config(pretrained_dir, image_side: int = 32, state_dim: int = 8, policy_type: str = 'act') -> None:

@@ -2,15 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from positronic.vendors.lerobot.frame_cache import FrameCache
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
-from positronic.vendors.lerobot.training_data import (
+from positronic.vendors.lerobot.training.frame_cache import FrameCache
+from positronic.vendors.lerobot.training.training_data import (
     BatchStream,
     ChunkDataset,
     sample_indices,
 )
 
-from .tiny_dataset import LENGTHS, episode_frames, write_tiny_dataset
+from ..tiny_dataset import LENGTHS, episode_frames, write_tiny_dataset
 
 CHUNK = 5
 

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from positronic.vendors.lerobot.act.config import ACTION_IS_PAD_KEY, ACTION_KEY, STATE_KEY
-from positronic.vendors.lerobot.frame_cache import FrameCache
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, NonFiniteValueError
+from positronic.vendors.lerobot.training.frame_cache import FrameCache
 
 IMAGE_SCALE = 255.0
 

@@ -1,6 +1,6 @@
 import configuronic as cfn
 
-from positronic.cfg import policy as policy_cfg
+from positronic import inference_presets as policy_cfg
 from positronic.policy.remote import RemotePolicy
 
 

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from positronic.vendors.lerobot.distributed import ProcessGroup
-from positronic.vendors.lerobot.train_log import NonFiniteLossError, StepWindow
+from positronic.vendors.lerobot.training.distributed import ProcessGroup
+from positronic.vendors.lerobot.training.train_log import NonFiniteLossError, StepWindow
 
 ONE = ProcessGroup(rank=0, local_rank=0, world_size=1, device=torch.device('cpu'))
 

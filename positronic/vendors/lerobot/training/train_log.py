@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from positronic.vendors.lerobot.distributed import ProcessGroup
+from positronic.vendors.lerobot.training.distributed import ProcessGroup
 
 METRICS_FILE = 'metrics.jsonl'
 LOSS_CURVE_FILE = 'loss_curve.png'

@@ -3,10 +3,10 @@ import shutil
 import numpy as np
 import pytest
 
-from positronic.vendors.lerobot.frame_cache import MANIFEST_FILE, FrameCache
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, VideoEncoding
+from positronic.vendors.lerobot.training.frame_cache import MANIFEST_FILE, FrameCache
 
-from .tiny_dataset import LENGTHS, write_tiny_dataset
+from ..tiny_dataset import LENGTHS, write_tiny_dataset
 
 
 @pytest.fixture(scope='module')

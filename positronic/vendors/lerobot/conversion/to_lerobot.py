@@ -25,7 +25,6 @@ import av
 import configuronic as cfn
 from tqdm import tqdm
 
-from positronic.cfg.dataset import encoded
 from positronic.command import UsageError, run_command, writing_to
 from positronic.dataset import CorruptSignalError, MissingFrameIndexError
 from positronic.dataset import NotADatasetError as RawNotADatasetError
@@ -33,12 +32,19 @@ from positronic.dataset.local import is_being_written
 from positronic.policy.codec import CodecMismatchError, MissingSignalError
 from positronic.policy.encoded_dataset import EncodedDataset, MissingTaskError
 from positronic.vendors.lerobot.codec_spec import CodecSpec, dataset_codec
-from positronic.vendors.lerobot.conversion_check import (
+from positronic.vendors.lerobot.conversion.conversion_check import (
     DEFAULT_MIN_PSNR_DB,
     ConversionMismatchError,
     ConversionReport,
     check_conversion,
 )
+from positronic.vendors.lerobot.conversion.read_ahead import (
+    DEFAULT_DEPTH,
+    ReadAhead,
+    ReadAheadDepthError,
+    checked_depth,
+)
+from positronic.vendors.lerobot.conversion.to_lerobot_presets import encoded
 from positronic.vendors.lerobot.lerobot_dataset import (
     H264,
     DatasetReader,
@@ -50,7 +56,6 @@ from positronic.vendors.lerobot.lerobot_dataset import (
     VideoEncoding,
     recover_pending_commit,
 )
-from positronic.vendors.lerobot.read_ahead import DEFAULT_DEPTH, ReadAhead, ReadAheadDepthError, checked_depth
 
 PROG = 'positronic-to-lerobot'
 USAGE_ERRORS = (InvalidFpsError, InvalidVideoEncodingError, ReadAheadDepthError)

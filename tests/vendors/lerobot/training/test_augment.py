@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from positronic.vendors.lerobot.augment import random_shift, step_generator
+from positronic.vendors.lerobot.training.augment import random_shift, step_generator
 
 
 def images(batch=16, size=12):

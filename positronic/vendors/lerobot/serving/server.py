@@ -32,7 +32,7 @@ from positronic.offboard.server import (
     serve,
 )
 from positronic.policy.codec import Codec, CodecMismatchError
-from positronic.vendors.lerobot.checkpoint_selection import (
+from positronic.vendors.lerobot.serving.checkpoint_selection import (
     CheckpointError,
     CheckpointNotFoundError,
     available_checkpoints,
@@ -40,7 +40,7 @@ from positronic.vendors.lerobot.checkpoint_selection import (
     parse_step,
     select_checkpoint,
 )
-from positronic.vendors.lerobot.policy import DEVICE_AUTO, ACTRunner, resolve_device
+from positronic.vendors.lerobot.serving.policy import DEVICE_AUTO, ACTRunner, resolve_device
 
 logger = logging.getLogger(__name__)
 

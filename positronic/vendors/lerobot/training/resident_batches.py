@@ -2,8 +2,8 @@
 copied to the device once, and each step is a few gather, cast and normalize kernels there, with no host threads,
 no pinned copies and no host sync.
 
-It yields exactly the batches of :class:`~positronic.vendors.lerobot.training_data.BatchStream` over the same
-:class:`~positronic.vendors.lerobot.training_data.ChunkDataset` (same samples, same order, same normalization):
+It yields exactly the batches of :class:`~positronic.vendors.lerobot.training.training_data.BatchStream` over the same
+:class:`~positronic.vendors.lerobot.training.training_data.ChunkDataset` (same samples, same order, same normalization):
 the per-epoch permutations of its ``SampleOrder`` are uploaded once per epoch and sliced on the device.
 """
 
@@ -13,7 +13,13 @@ import numpy as np
 import torch
 
 from positronic.vendors.lerobot.act.config import ACTION_IS_PAD_KEY, ACTION_KEY
-from positronic.vendors.lerobot.training_data import IMAGE_SCALE, Batch, ChunkDataset, SampleOrder, epoch_permutation
+from positronic.vendors.lerobot.training.training_data import (
+    IMAGE_SCALE,
+    Batch,
+    ChunkDataset,
+    SampleOrder,
+    epoch_permutation,
+)
 
 UPLOAD_FRAMES = 1024
 """Frames copied to the device per transfer while uploading the cache (bounds the host memory it takes)."""

@@ -3,14 +3,14 @@ import numpy as np
 import pytest
 import torch
 
+from positronic import inference_presets as policy_cfg
 from positronic import keys
-from positronic.cfg import policy as policy_cfg
 from positronic.command import UsageError
 from positronic.policy.action import parse_action
 from positronic.policy.codec import CodecMismatchError, InvalidObservationError, MissingSignalError
-from positronic.vendors.lerobot.checkpoint_selection import CheckpointNotFoundError, select_checkpoint
 from positronic.vendors.lerobot.codecs import eepose_absolute
-from positronic.vendors.lerobot.policy import ACTRunner, LocalACTPolicy
+from positronic.vendors.lerobot.serving.checkpoint_selection import CheckpointNotFoundError, select_checkpoint
+from positronic.vendors.lerobot.serving.policy import ACTRunner, LocalACTPolicy
 from tests.vendors.lerobot.tiny_act import (
     IMAGENET_MEAN,
     IMAGENET_STD,

@@ -1,7 +1,7 @@
 import pytest
 
-from positronic.cfg.dataset import encoded, local
 from positronic.dataset import NotADatasetError
+from positronic.vendors.lerobot.conversion.to_lerobot_presets import encoded, local
 from tests.raw_episodes import write_dataset
 
 

@@ -16,11 +16,11 @@ from positronic.offboard.client import InferenceClient, OffboardError
 from positronic.offboard.server import ServerSettings, ServerThread
 from positronic.policy.action import parse_action
 from positronic.policy.remote import RemotePolicy
-from positronic.vendors.lerobot.checkpoint import CHECKPOINTS_DIR, CODEC_FILE, PRETRAINED_DIR
-from positronic.vendors.lerobot.checkpoint_selection import CheckpointNotFoundError, select_checkpoint
-from positronic.vendors.lerobot.policy import ACTRunner
-from positronic.vendors.lerobot.server import CheckpointSource, main, server_settings
-from positronic.vendors.lerobot.train import train
+from positronic.vendors.lerobot.serving.checkpoint_selection import CheckpointNotFoundError, select_checkpoint
+from positronic.vendors.lerobot.serving.policy import ACTRunner
+from positronic.vendors.lerobot.serving.server import CheckpointSource, main, server_settings
+from positronic.vendors.lerobot.training.checkpoint import CHECKPOINTS_DIR, CODEC_FILE, PRETRAINED_DIR
+from positronic.vendors.lerobot.training.train import train
 from tests.command_lines import reported_error
 from tests.offboard.positronic041_run import run_positronic041_client
 from tests.offboard.raw import get_json, handshake, open_raw, recv, request
@@ -33,7 +33,7 @@ from tests.vendors.lerobot.tiny_act import (
 from tests.vendors.lerobot.tiny_dataset import write_tiny_dataset
 
 SETTINGS = ServerSettings(max_message_bytes=4 * 1024 * 1024, status_interval_s=0.2)
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture(scope='module')
@@ -255,7 +255,7 @@ def _free_port() -> int:
 
 
 def _command(*args: str) -> list[str]:
-    return [sys.executable, '-m', 'positronic.vendors.lerobot.server', *args]
+    return [sys.executable, '-m', 'positronic.vendors.lerobot.serving.server', *args]
 
 
 def test_the_documented_command_serves_the_experiment(experiment):

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from positronic.vendors.lerobot.frame_cache import FrameCache
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
-from positronic.vendors.lerobot.resident_batches import ResidentBatches, fits_on_device, resident_bytes
-from positronic.vendors.lerobot.training_data import BatchStream, ChunkDataset, SampleOrder, sample_indices
+from positronic.vendors.lerobot.training.frame_cache import FrameCache
+from positronic.vendors.lerobot.training.resident_batches import ResidentBatches, fits_on_device, resident_bytes
+from positronic.vendors.lerobot.training.training_data import BatchStream, ChunkDataset, SampleOrder, sample_indices
 
-from .tiny_dataset import write_tiny_dataset
+from ..tiny_dataset import write_tiny_dataset
 
 CHUNK = 5
 

@@ -3,7 +3,7 @@ import torch
 
 from positronic.command import UsageError
 from positronic.vendors.lerobot.device import resolve_device
-from positronic.vendors.lerobot.distributed import ProcessGroup
+from positronic.vendors.lerobot.training.distributed import ProcessGroup
 
 TORCHRUN_ENV = ('WORLD_SIZE', 'RANK', 'LOCAL_RANK')
 

@@ -2,8 +2,8 @@
 
 import configuronic as cfn
 
-from positronic.policy.base import Policy
-from positronic.policy.codec import Codec
+from positronic.policy.base import Policy, PolicyLoadError
+from positronic.policy.codec import Codec, CodecMismatchError
 from positronic.policy.remote import RemotePolicy
 
 remote = cfn.config(host='localhost', port=8000, model_id=None, resize=640, auth_token=None)(RemotePolicy)
@@ -19,9 +19,13 @@ def act(checkpoints_dir: str, checkpoint: int | str | None, codec: Codec | None,
 
     Same checkpoint choice, codec and action chunks as ``positronic-lerobot-server``."""
     from positronic.vendors.lerobot.device import resolve_device  # imports torch only when this policy is chosen
-    from positronic.vendors.lerobot.policy import LocalACTPolicy
+    from positronic.vendors.lerobot.serving.policy import LocalACTPolicy
+    from positronic.vendors.lerobot.training.checkpoint import CheckpointError
 
-    return LocalACTPolicy.load(checkpoints_dir, checkpoint, codec, resolve_device(device, flag='--policy.device'))
+    try:
+        return LocalACTPolicy.load(checkpoints_dir, checkpoint, codec, resolve_device(device, flag='--policy.device'))
+    except (CheckpointError, CodecMismatchError) as error:
+        raise PolicyLoadError(f'--policy.checkpoints_dir={checkpoints_dir}: {error}') from error
 
 
 @cfn.config()

@@ -1,6 +1,6 @@
 """Which checkpoint of an experiment to run, and the codec that turns robot signals into its features.
 
-Shared by the protocol-v1 server (``positronic.vendors.lerobot.server``) and the in-process ``--policy=.act``.
+Shared by the protocol-v1 server (``positronic.vendors.lerobot.serving.server``) and the in-process ``--policy=.act``.
 A checkpoint is named by its training step: ``10000`` (or its directory name ``010000``) picks
 ``<experiment>/checkpoints/010000/pretrained_model``.
 
@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from positronic.policy.codec import Codec
-from positronic.vendors.lerobot.checkpoint import (
+from positronic.vendors.lerobot.codec_spec import CodecSpec, resolve_codec
+from positronic.vendors.lerobot.training.checkpoint import (
     CODEC_FILE,
     CheckpointError,
     CheckpointNotFoundError,
     list_checkpoints,
     read_codec_record,
 )
-from positronic.vendors.lerobot.codec_spec import CodecSpec, resolve_codec
 
 CONFIG_FILE = 'config.json'
 ACT_TYPE = 'act'

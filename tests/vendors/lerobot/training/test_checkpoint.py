@@ -9,8 +9,8 @@ import pytest
 import safetensors.torch
 import torch
 
-from positronic.vendors.lerobot import checkpoint as ckpt
 from positronic.vendors.lerobot.codecs import joints_absolute
+from positronic.vendors.lerobot.training import checkpoint as ckpt
 
 
 def _model_and_optimizer(seed: int = 0) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
@@ -193,7 +193,7 @@ def test_other_ranks_rng_states_are_saved_beside_rank_zero(tmp_path):
 KILLED_SAVE = """
 import os, sys
 import torch
-from positronic.vendors.lerobot import checkpoint as ckpt
+from positronic.vendors.lerobot.training import checkpoint as ckpt
 
 model = torch.nn.Linear(2, 2)
 optimizer = torch.optim.AdamW(model.parameters())

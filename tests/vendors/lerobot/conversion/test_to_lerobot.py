@@ -23,7 +23,12 @@ from positronic.dataset import LocalDataset
 from positronic.policy.codec import GRIP_PART, JOINT_NAMES, Codec, ObservationEncoder, StatePart, image_size_pair
 from positronic.policy.encoded_dataset import EncodedDataset
 from positronic.vendors.lerobot.codecs import eepose_absolute
-from positronic.vendors.lerobot.conversion_check import DEFAULT_MIN_PSNR_DB, ConversionMismatchError, check_conversion
+from positronic.vendors.lerobot.conversion.conversion_check import (
+    DEFAULT_MIN_PSNR_DB,
+    ConversionMismatchError,
+    check_conversion,
+)
+from positronic.vendors.lerobot.conversion.to_lerobot import main
 from positronic.vendors.lerobot.lerobot_dataset import (
     AV1_LEROBOT,
     DatasetReader,
@@ -32,7 +37,6 @@ from positronic.vendors.lerobot.lerobot_dataset import (
     VideoEncoding,
 )
 from positronic.vendors.lerobot.lerobot_dataset.staging import staging_path
-from positronic.vendors.lerobot.to_lerobot import main
 from tests.command_lines import PROGRESS_BAR, reported_error
 from tests.raw_episodes import TASK, leave_interrupted_episode, write_dataset
 from tests.signals import restore_sigint
@@ -138,7 +142,9 @@ def test_the_documented_command_line_with_home_paths(tmp_path):
     home = tmp_path / 'home'
     write_dataset(home / 'datasets' / 'my_task_raw', num_episodes=1, duration_s=0.5)
     script = Path(sys.executable).with_name('positronic-to-lerobot')
-    command = [str(script)] if script.exists() else [sys.executable, '-m', 'positronic.vendors.lerobot.to_lerobot']
+    command = (
+        [str(script)] if script.exists() else [sys.executable, '-m', 'positronic.vendors.lerobot.conversion.to_lerobot']
+    )
     result = subprocess.run(
         [
             *command,
@@ -291,7 +297,7 @@ def long_raw(tmp_path_factory) -> Path:
 
 def start_and_interrupt(args: list[str], out: Path, signum: int) -> subprocess.CompletedProcess:
     """Run ``convert`` in a child process and send it ``signum`` once its first episode is in the staging area."""
-    command = [sys.executable, '-m', 'positronic.vendors.lerobot.to_lerobot', 'convert', *args]
+    command = [sys.executable, '-m', 'positronic.vendors.lerobot.conversion.to_lerobot', 'convert', *args]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=restore_sigint
     )
@@ -483,7 +489,7 @@ def test_a_full_disk_is_a_data_error_naming_the_output_and_leaves_nothing(raw, t
     disk = tmp_path / 'disk'
     disk.mkdir()
     out = disk / 'lerobot'
-    convert = [sys.executable, '-m', 'positronic.vendors.lerobot.to_lerobot', 'convert', *cli_args(raw, out)]
+    convert = [sys.executable, '-m', 'positronic.vendors.lerobot.conversion.to_lerobot', 'convert', *cli_args(raw, out)]
     command = _small_filesystem_command('60k', disk, convert)
     if command is None:
         pytest.skip('no unprivileged mount namespace here to make a small filesystem')
@@ -532,7 +538,7 @@ def test_verify_fails_a_corrupted_32_px_video(sim_raw, tmp_path, damage):
 APPEND_THAT_DIES = """
 import os, sys
 from positronic.vendors.lerobot.lerobot_dataset import staging
-from positronic.vendors.lerobot.to_lerobot import main
+from positronic.vendors.lerobot.conversion.to_lerobot import main
 
 moves_before_death = int(sys.argv[1])
 real_move, done = staging._move, []

@@ -1,1 +1,0 @@
-"""configuronic presets: the objects ``--policy=.remote``-style command-line references resolve to."""

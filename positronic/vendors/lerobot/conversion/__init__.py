@@ -1,0 +1,1 @@
+"""Conversion: raw Positronic datasets to LeRobot v3.0 (``positronic-to-lerobot``)."""

@@ -1,0 +1,1 @@
+"""Training: the ACT trainer and what feeds it (``positronic-lerobot-train``)."""
