@@ -29,12 +29,11 @@ from positronic.command import UsageError, run_command
 from positronic.evaluation.curve import SUCCESS_CURVE_PNG, CurvePoint, training_time_s, write_success_curve_png
 from positronic.evaluation.results import SUMMARY_JSON, write_json_atomic
 from positronic.evaluation.settings import LoopSettings
+from positronic.vendors.lerobot.codecs import REGISTRY as CODECS
 from positronic.vendors.lerobot.training.distributed import threads_per_process
 from positronic.vendors.lerobot.training.train import PRECISION_CHOICES
 from positronic.vendors.lerobot.training.train_log import read_metrics
 
-CODECS = ('eepose_absolute', 'joints_absolute')
-"""Codec names of ``positronic.vendors.lerobot.codecs`` the loop can use."""
 EXPERIMENT = 'quickstart'
 RUN_SUMMARY = 'run_summary.json'
 """The loop's own record in the run folder: its arguments, stage wall times, final losses and success rate."""
