@@ -22,14 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from harness import machine_lines, print_table, record
+from harness import LEROBOT_MISSING, add_lerobot_python, lerobot_python, machine_lines, print_table, record
 
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy
 
 BATCH_SIZE = 8
 CAMERAS = ('observation.images.left', 'observation.images.side')
 LEROBOT_SCRIPT = Path(__file__).with_name('lerobot_act_step.py')
-DEFAULT_LEROBOT_PYTHON = '/tmp/venv-lerobot/bin/python'
 TARGET_SPEEDUP = 1.5
 """The trainer's end-to-end target; the model's share of it."""
 
@@ -164,11 +163,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--sizes', type=int, nargs='+', default=[96, 224, 480])
     parser.add_argument('--repeats', type=int, default=3, help='timed runs per measurement (after one untimed)')
-    parser.add_argument(
-        '--lerobot-python', type=Path, default=Path(os.environ.get('LEROBOT_PYTHON', DEFAULT_LEROBOT_PYTHON))
-    )
+    add_lerobot_python(parser)
     args = parser.parse_args()
-    lerobot = args.lerobot_python if args.lerobot_python.exists() else None
+    lerobot = lerobot_python(parser, args.lerobot_python)
 
     print('\n'.join(machine_lines('torch')))
     print(f'default ACT config, two cameras; fastest of {args.repeats} runs (the least disturbed)', flush=True)
@@ -192,7 +189,7 @@ def main() -> None:
             rows += rows_for(size, ours, theirs)
     print_table(('size', 'metric', 'ours', 'LeRobot', 'speed-up', 'unit'), rows)
     if lerobot is None:
-        print(f'LeRobot side environment not found at {args.lerobot_python}: its columns are missing')
+        print(f'no LeRobot side environment ({LEROBOT_MISSING}): its columns are missing')
     print(f'target: the trainer aims at >= {TARGET_SPEEDUP}x LeRobot end to end (benchmarks/bench_train.py)')
 
 

@@ -27,7 +27,15 @@ from pathlib import Path
 
 import av
 import numpy as np
-from harness import format_value, machine_lines, print_table, record
+from harness import (
+    LEROBOT_MISSING,
+    add_lerobot_python,
+    format_value,
+    lerobot_python,
+    machine_lines,
+    print_table,
+    record,
+)
 
 from positronic.vendors.lerobot.lerobot_dataset import AV1_LEROBOT, H264, DatasetWriter, VideoEncoding
 from positronic.vendors.lerobot.lerobot_dataset.video_encode import encode_episode
@@ -128,9 +136,9 @@ def bench_writer(root: Path, cams: dict[str, np.ndarray], episodes: int, encodin
     return episodes * num_frames / (time.perf_counter() - start)
 
 
-def bench_lerobot(python: str, frames_file: Path, root: Path, episodes: int) -> dict | None:
+def bench_lerobot(python: Path, frames_file: Path, root: Path, episodes: int) -> dict | None:
     env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'HF_LEROBOT_HOME': str(root.parent / 'hf_lerobot')}
-    command = [python, str(LEROBOT_SCRIPT), str(frames_file), str(root), str(episodes)]
+    command = [str(python), str(LEROBOT_SCRIPT), str(frames_file), str(root), str(episodes)]
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         print(f'LeRobot run failed:\n{result.stderr[-3000:]}', file=sys.stderr)
@@ -138,12 +146,18 @@ def bench_lerobot(python: str, frames_file: Path, root: Path, episodes: int) -> 
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_arguments(doc: str) -> tuple[argparse.Namespace, Path | None]:
+    """``--episodes``, ``--frames`` and LeRobot's python, for this benchmark and ``bench_to_lerobot.py``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--episodes', type=int, default=3)
-    parser.add_argument('--frames', type=int, default=300)
-    parser.add_argument('--lerobot-python', default=os.environ.get('LEROBOT_PYTHON'))
+    parser.add_argument('--frames', type=int, default=300, help='frames per episode')
+    add_lerobot_python(parser)
     args = parser.parse_args()
+    return args, lerobot_python(parser, args.lerobot_python)
+
+
+def main() -> None:
+    args, python = parse_arguments(__doc__)
 
     print('\n'.join(machine_lines('av', 'numpy', 'pyarrow')))
     print(
@@ -158,11 +172,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix='bench_lerobot_dataset_') as tmp:
         work = Path(tmp)
         lerobot = None
-        if args.lerobot_python:
+        if python:
             frames_file = work / 'frames.npz'
             state, action = episode_state(args.frames, 0)
             np.savez(frames_file, left=cams[CAMERAS[0]], side=cams[CAMERAS[1]], state=state, action=action)
-            lerobot = bench_lerobot(args.lerobot_python, frames_file, work / 'lerobot', args.episodes)
+            lerobot = bench_lerobot(python, frames_file, work / 'lerobot', args.episodes)
         if lerobot:
             rows.append(('LeRobot 0.4.4 add_frame + save_episode (AV1)', '', f'{lerobot["frames_per_s"]:.1f}', '1.0'))
             record(
@@ -191,7 +205,7 @@ def main() -> None:
     )
     print_table(header, rows)
     if not lerobot:
-        print('(LeRobot not measured: pass --lerobot-python or set LEROBOT_PYTHON)')
+        print(f'(LeRobot not measured: {LEROBOT_MISSING})')
 
 
 if __name__ == '__main__':

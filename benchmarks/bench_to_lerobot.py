@@ -14,9 +14,6 @@ written with the raw dataset writer. Measured, in frames/s (one frame = both cam
    interpreter (docs/codecs.md: 5-6x; target >= 4x).
 """
 
-import argparse
-import json
-import os
 import re
 import shutil
 import subprocess
@@ -25,8 +22,15 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from bench_lerobot_dataset import SOURCE_H, SOURCE_W, source_frames
-from harness import format_value, machine_lines, print_table, record, verdict
+from bench_lerobot_dataset import SOURCE_H, SOURCE_W, bench_lerobot, parse_arguments, source_frames
+from harness import (
+    LEROBOT_MISSING,
+    format_value,
+    machine_lines,
+    print_table,
+    record,
+    verdict,
+)
 
 from positronic import keys
 from positronic.dataset import LocalDataset, LocalDatasetWriter
@@ -36,7 +40,6 @@ FPS = 30
 STATE_PERIOD_NS = 10_000_000
 SIZE = 480
 TARGET_SPEEDUP = 4.0
-LEROBOT_SCRIPT = Path(__file__).with_name('lerobot_record.py')
 DEFAULT = 'convert, H.264 default'
 NO_READ_AHEAD = 'convert, H.264, --read_ahead=0 (decode in the encoding threads)'
 CONVERT = [sys.executable, '-m', 'positronic.vendors.lerobot.conversion.to_lerobot', 'convert']
@@ -77,7 +80,7 @@ def run_convert(raw: Path, out: Path, extra: list[str]) -> float:
     return frames_s
 
 
-def run_lerobot(python: str, raw: Path, work: Path, episodes: int) -> float | None:
+def run_lerobot(python: Path, raw: Path, work: Path, episodes: int) -> float | None:
     """LeRobot's frames/s recording the first raw episode's projected frames ``episodes`` times."""
     projected = eepose_absolute.instantiate().project_episode(LocalDataset(raw)[0], FPS)
     frames_file = work / 'frames.npz'
@@ -88,21 +91,12 @@ def run_lerobot(python: str, raw: Path, work: Path, episodes: int) -> float | No
         state=projected.frames['observation.state'],
         action=projected.frames['action'],
     )
-    env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'HF_LEROBOT_HOME': str(work / 'hf_lerobot')}
-    command = [python, str(LEROBOT_SCRIPT), str(frames_file), str(work / 'lerobot'), str(episodes)]
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        print(f'LeRobot run failed:\n{result.stderr[-3000:]}', file=sys.stderr)
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])['frames_per_s']
+    result = bench_lerobot(python, frames_file, work / 'lerobot', episodes)
+    return result and result['frames_per_s']
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--episodes', type=int, default=3)
-    parser.add_argument('--frames', type=int, default=300)
-    parser.add_argument('--lerobot-python', default=os.environ.get('LEROBOT_PYTHON'))
-    args = parser.parse_args()
+    args, python = parse_arguments(__doc__)
 
     with tempfile.TemporaryDirectory(prefix='bench_to_lerobot_') as tmp:
         work = Path(tmp)
@@ -110,7 +104,7 @@ def main() -> None:
         write_raw(raw, args.episodes, args.frames)
         variants = {DEFAULT: [], NO_READ_AHEAD: ['--read_ahead=0']}
         speeds = {label: run_convert(raw, work / 'out', extra) for label, extra in variants.items()}
-        lerobot = run_lerobot(args.lerobot_python, raw, work, args.episodes) if args.lerobot_python else None
+        lerobot = run_lerobot(python, raw, work, args.episodes) if python else None
 
     print('\n'.join(machine_lines('av')))
     print(
@@ -135,7 +129,7 @@ def main() -> None:
     print_table(('writer', 'frames/s', 'x LeRobot', 'target', 'ok'), rows)
     print(f'reading ahead: {format_value(speeds[DEFAULT] / speeds[NO_READ_AHEAD], "x")} the speed without it')
     if not lerobot:
-        print('(LeRobot not measured: pass --lerobot-python or set LEROBOT_PYTHON)')
+        print(f'(LeRobot not measured: {LEROBOT_MISSING})')
 
 
 if __name__ == '__main__':

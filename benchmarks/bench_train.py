@@ -25,7 +25,6 @@ of the same run (docs/training.md, "Speed").
 
 import argparse
 import json
-import os
 import subprocess
 import tempfile
 import time
@@ -33,7 +32,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from harness import cpu_model, gpu_name, machine_lines, print_table, record, verdict
+from harness import (
+    LEROBOT_MISSING,
+    add_lerobot_python,
+    cpu_model,
+    gpu_name,
+    lerobot_python,
+    machine_lines,
+    print_table,
+    record,
+    verdict,
+)
 
 from positronic.vendors.lerobot.codec_spec import CodecSpec
 from positronic.vendors.lerobot.codecs import eepose_absolute
@@ -45,7 +54,6 @@ FPS = 30
 BATCH_SIZE = 8
 TARGET_SPEEDUP = 1.5
 LEROBOT_SCRIPT = Path(__file__).with_name('lerobot_train_step.py')
-DEFAULT_LEROBOT_PYTHON = Path('/tmp/venv-lerobot/bin/python')
 
 
 def scene(num_frames: int, size: int, seed: int) -> np.ndarray:
@@ -135,9 +143,7 @@ def main() -> None:
         '--bf16', action=argparse.BooleanOptionalAction, default=True, help='also time --precision=bf16'
     )
     parser.add_argument('--lerobot-workers', type=int, default=4, help="DataLoader processes (LeRobot's default 4)")
-    parser.add_argument(
-        '--lerobot-python', type=Path, default=Path(os.environ.get('LEROBOT_PYTHON', DEFAULT_LEROBOT_PYTHON))
-    )
+    add_lerobot_python(parser)
     parser.add_argument(
         '--throughput',
         action='store_true',
@@ -152,7 +158,7 @@ def main() -> None:
     if args.throughput:
         throughput(args)
         return
-    lerobot = args.lerobot_python if args.lerobot_python.exists() else None
+    lerobot = lerobot_python(parser, args.lerobot_python)
 
     print('\n'.join(machine_lines('torch')))
     print(f'batch {BATCH_SIZE}, two cameras, default ACT config; {args.steps} timed steps', flush=True)
@@ -162,7 +168,7 @@ def main() -> None:
             rows += rows_for_size(args, lerobot, Path(tmp), size)
     print_table(('size', 'who', 'samples/s', 'data share', 'vs LeRobot', 'target', 'ok'), rows)
     if lerobot is None:
-        print(f'LeRobot side environment not found at {args.lerobot_python}: its rows are missing')
+        print(f'no LeRobot side environment ({LEROBOT_MISSING}): its rows are missing')
 
 
 def rows_for_size(args: argparse.Namespace, lerobot: Path | None, tmp: Path, size: int) -> list[tuple[str, ...]]:

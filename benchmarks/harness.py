@@ -7,6 +7,7 @@ headline number (the ones a published table or an issue target rests on). When t
 ``record`` does nothing, so a benchmark run on its own only prints its table.
 """
 
+import argparse
 import importlib.metadata
 import json
 import os
@@ -19,6 +20,10 @@ from pathlib import Path
 import numpy as np
 
 RESULTS_ENV = 'POSITRONIC_BENCH_RESULTS'
+LEROBOT_PYTHON_ENV = 'LEROBOT_PYTHON'
+DEFAULT_LEROBOT_PYTHON = Path('/tmp/venv-lerobot/bin/python')
+"""Where ``tests/setup_lerobot044.sh`` builds the LeRobot 0.4.4 side environment."""
+LEROBOT_MISSING = f'pass --lerobot-python, set ${LEROBOT_PYTHON_ENV}, or build {DEFAULT_LEROBOT_PYTHON}'
 
 
 def cpu_model() -> str:
@@ -57,6 +62,30 @@ def machine_lines(*packages: str) -> list[str]:
         f'software: python {platform.python_version()}{versions}{threads}',
         'load average (1/5/15 min) at start: ' + load_average(),
     ]
+
+
+def add_lerobot_python(parser: argparse.ArgumentParser) -> None:
+    """The ``--lerobot-python`` option of a benchmark that compares with LeRobot 0.4.4 (see ``lerobot_python``)."""
+    parser.add_argument(
+        '--lerobot-python',
+        type=Path,
+        help=f"LeRobot 0.4.4's python (default: ${LEROBOT_PYTHON_ENV}, else {DEFAULT_LEROBOT_PYTHON} when it exists; "
+        'without one, the LeRobot columns are left out)',
+    )
+
+
+def lerobot_python(parser: argparse.ArgumentParser, given: Path | None) -> Path | None:
+    """The side environment's python: ``given``, else ``$LEROBOT_PYTHON``, else the default one when it exists;
+    None when none is there. A given or named one that does not exist is a usage error naming where it came from."""
+    if given is None and os.environ.get(LEROBOT_PYTHON_ENV):
+        given, source = Path(os.environ[LEROBOT_PYTHON_ENV]), f'${LEROBOT_PYTHON_ENV}'
+    else:
+        source = '--lerobot-python'
+    if given is None:
+        return DEFAULT_LEROBOT_PYTHON if DEFAULT_LEROBOT_PYTHON.exists() else None
+    if not given.is_file():
+        parser.error(f"{source}={given}: no such file (expected LeRobot 0.4.4's python)")
+    return given
 
 
 def time_calls(call: Callable[[int], object], repeats: int, warmup: int = 1) -> list[float]:

@@ -8,8 +8,8 @@ with ``--full``, at its own defaults (the sizes its issue names). Its own output
 to ``DIR/<stage>.log`` with ``--logs``); its headline numbers come back through ``harness.record``. At the end: the
 machine, then one table (stage, metric, value, target, ok). A benchmark that fails or runs past ``--timeout-s`` gets
 a FAILED row and the others still run; the exit status is 1 when any failed. ``--lerobot-python`` (default:
-$LEROBOT_PYTHON) is passed to the benchmarks that compare with LeRobot 0.4.4; without it bench_train.py and
-bench_act.py still look for /tmp/venv-lerobot themselves, the others leave LeRobot out.
+$LEROBOT_PYTHON) is passed to the benchmarks that compare with LeRobot 0.4.4; without it they look for
+/tmp/venv-lerobot themselves (``harness.lerobot_python``) and leave LeRobot out when it is not there.
 """
 
 import argparse

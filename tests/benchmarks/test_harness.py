@@ -1,5 +1,7 @@
+import argparse
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +77,40 @@ def test_record_appends_json_lines_only_when_the_environment_names_a_file(harnes
         {'stage': 'dataset', 'metric': 'lookup', 'value': 3.0, 'unit': 'us', 'target': '< 20 us', 'ok': True},
         {'stage': 'train', 'metric': 'samples/s', 'value': 12.0, 'unit': '', 'target': None, 'ok': None},
     ]
+
+
+def lerobot_python_of(harness, argv: list[str]) -> Path | None:
+    parser = argparse.ArgumentParser()
+    harness.add_lerobot_python(parser)
+    return harness.lerobot_python(parser, parser.parse_args(argv).lerobot_python)
+
+
+def test_lerobot_python_is_the_flag_then_the_environment_then_the_default_when_it_exists(
+    harness, tmp_path, monkeypatch
+):
+    flag, env = tmp_path / 'flag_python', tmp_path / 'env_python'
+    flag.touch()
+    env.touch()
+    monkeypatch.setattr(harness, 'DEFAULT_LEROBOT_PYTHON', tmp_path / 'absent' / 'python')
+    monkeypatch.delenv(harness.LEROBOT_PYTHON_ENV, raising=False)
+    assert lerobot_python_of(harness, []) is None
+    monkeypatch.setattr(harness, 'DEFAULT_LEROBOT_PYTHON', flag)
+    assert lerobot_python_of(harness, []) == flag
+    monkeypatch.setenv(harness.LEROBOT_PYTHON_ENV, str(env))
+    assert lerobot_python_of(harness, []) == env
+    assert lerobot_python_of(harness, ['--lerobot-python', str(flag)]) == flag
+
+
+@pytest.mark.parametrize('where', ['flag', 'environment'])
+def test_a_lerobot_python_that_does_not_exist_is_a_usage_error_naming_where_it_came_from(
+    harness, tmp_path, monkeypatch, capsys, where
+):
+    missing = tmp_path / 'no_venv' / 'python'
+    monkeypatch.delenv(harness.LEROBOT_PYTHON_ENV, raising=False)
+    if where == 'environment':
+        monkeypatch.setenv(harness.LEROBOT_PYTHON_ENV, str(missing))
+    with pytest.raises(SystemExit) as exit_info:
+        lerobot_python_of(harness, ['--lerobot-python', str(missing)] if where == 'flag' else [])
+    source = '--lerobot-python' if where == 'flag' else '$LEROBOT_PYTHON'
+    assert exit_info.value.code == 2
+    assert f"{source}={missing}: no such file (expected LeRobot 0.4.4's python)" in capsys.readouterr().err
