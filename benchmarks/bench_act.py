@@ -15,7 +15,6 @@ Reported: the fastest of ``--repeats`` runs after one untimed run (on a shared m
 import argparse
 import json
 import os
-import platform
 import subprocess
 import tempfile
 import time
@@ -23,15 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from machine import cpu_model, load_average
-from results import record
+from harness import LEROBOT_MISSING, add_lerobot_python, lerobot_python, machine_lines, print_table, record
 
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy
 
 BATCH_SIZE = 8
 CAMERAS = ('observation.images.left', 'observation.images.side')
 LEROBOT_SCRIPT = Path(__file__).with_name('lerobot_act_step.py')
-DEFAULT_LEROBOT_PYTHON = '/tmp/venv-lerobot/bin/python'
 TARGET_SPEEDUP = 1.5
 """The trainer's end-to-end target; the model's share of it."""
 
@@ -135,16 +132,8 @@ def measure(workers: dict, repeats: int) -> dict[str, dict[str, list[float]]]:
     return results
 
 
-def machine_info() -> list[str]:
-    cpu = cpu_model()
-    return [
-        f'machine: {cpu}, {os.cpu_count()} cores; python {platform.python_version()}, torch {torch.__version__} '
-        f'({torch.get_num_threads()} threads)',
-        'load average (1/5/15 min) at start: ' + load_average(),
-    ]
-
-
-def rows_for(size: int, ours: dict, theirs: dict | None) -> list[str]:
+def rows_for(size: int, ours: dict, theirs: dict | None) -> list[tuple[str, ...]]:
+    """Table rows of one image size (fastest runs; speed-up > 1 where ours is faster), recording each number."""
     rows = []
     metrics = (
         ('train step, batch 8', 'train_s', 'samples/s', lambda s: BATCH_SIZE / s),
@@ -155,15 +144,15 @@ def rows_for(size: int, ours: dict, theirs: dict | None) -> list[str]:
         mine = convert(float(np.min(ours[key])))
         record('act', f'{size} px, {name}, ours', mine, unit=unit)
         if theirs is None:
-            rows.append(f'{size:>4} px | {name:<26} | {mine:>9.2f} | {"n/a":>9} | {"n/a":>7} | {unit}')
+            rows.append((f'{size} px', name, f'{mine:.2f}', 'n/a', 'n/a', unit))
             continue
         other = convert(float(np.min(theirs[key])))
         ratio = mine / other if unit == 'samples/s' else other / mine
-        rows.append(f'{size:>4} px | {name:<26} | {mine:>9.2f} | {other:>9.2f} | {ratio:>6.2f}x | {unit}')
+        rows.append((f'{size} px', name, f'{mine:.2f}', f'{other:.2f}', f'{ratio:.2f}x', unit))
         record('act', f'{size} px, {name}, LeRobot', other, unit=unit)
         record('act', f'{size} px, {name}, x LeRobot', ratio, unit='x')
-    loss_line = f'{ours["loss"]:.6f}' + ('' if theirs is None else f' vs LeRobot {theirs["loss"]:.6f}')
-    rows.append(f'{size:>4} px | first-step loss (seed 0): {loss_line}')
+    their_loss = f'{theirs["loss"]:.6f}' if theirs else 'n/a'
+    rows.append((f'{size} px', 'first-step loss (seed 0)', f'{ours["loss"]:.6f}', their_loss))
     if theirs is not None:
         difference = abs(ours['loss'] - theirs['loss'])
         record('act', f'{size} px, first-step loss, ours minus LeRobot (abs)', difference, '< 1e-6', difference < 1e-6)
@@ -174,14 +163,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--sizes', type=int, nargs='+', default=[96, 224, 480])
     parser.add_argument('--repeats', type=int, default=3, help='timed runs per measurement (after one untimed)')
-    parser.add_argument(
-        '--lerobot-python', type=Path, default=Path(os.environ.get('LEROBOT_PYTHON', DEFAULT_LEROBOT_PYTHON))
-    )
+    add_lerobot_python(parser)
     args = parser.parse_args()
-    lerobot = args.lerobot_python if args.lerobot_python.exists() else None
+    lerobot = lerobot_python(parser, args.lerobot_python)
 
-    lines = [*machine_info(), f'default ACT config, two cameras; fastest of {args.repeats} runs (the least disturbed)']
-    header = f'{"size":>7} | {"metric":<26} | {"ours":>9} | {"LeRobot":>9} | {"speedup":>7} | unit'
+    print('\n'.join(machine_lines('torch')))
+    print(f'default ACT config, two cameras; fastest of {args.repeats} runs (the least disturbed)', flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
@@ -200,11 +187,10 @@ def main() -> None:
                 worker.close()
             ours, theirs = results['ours'], results.get('lerobot')
             rows += rows_for(size, ours, theirs)
-            print('\n'.join(rows[-4:]), flush=True)
+    print_table(('size', 'metric', 'ours', 'LeRobot', 'speed-up', 'unit'), rows)
     if lerobot is None:
-        lines.append(f'LeRobot side environment not found at {args.lerobot_python}: its columns are missing')
-    lines.append(f'target: the trainer aims at >= {TARGET_SPEEDUP}x LeRobot end to end (benchmarks/bench_train.py)')
-    print('\n'.join([*lines, header, '-' * len(header), *rows]))
+        print(f'no LeRobot side environment ({LEROBOT_MISSING}): its columns are missing')
+    print(f'target: the trainer aims at >= {TARGET_SPEEDUP}x LeRobot end to end (benchmarks/bench_train.py)')
 
 
 if __name__ == '__main__':

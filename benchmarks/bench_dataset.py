@@ -1,6 +1,6 @@
 """Speed of the raw dataset library against its targets; prints a table with the machine and the sizes.
 
-    python benchmarks/bench_dataset.py [--frames 300] [--size 480]
+    python benchmarks/bench_dataset.py [--frames 300] [--size 480] [--vector-samples 100000]
 
 Measures: appending a 7-float vector sample; appending 480x480 frames pinned to one CPU core (encode
 included, finalize included); random time lookups of a vector value on signals of growing length; random
@@ -9,17 +9,13 @@ access to a frame of a 300-frame video; reading all its frames in order.
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import av
 import numpy as np
-import pyarrow as pa
-from machine import cpu_model
-from results import record
+from harness import format_value, machine_lines, print_table, record, time_calls, verdict
 
 from positronic.dataset import LocalDataset, LocalDatasetWriter
 from positronic.dataset.transforms import letterbox
@@ -49,18 +45,13 @@ def scene_frames(count: int, size: int) -> list[np.ndarray]:
 
 def bench_vector_append(root: Path, samples: int) -> dict[str, float]:
     writer = LocalDatasetWriter(root / 'vector_append')
-    values = np.random.default_rng(1).normal(size=(samples, 7))
-    durations = np.empty(samples, dtype=np.int64)
+    values = np.random.default_rng(1).normal(size=(samples + 1, 7))
     with writer.new_episode() as ep:
-        for i in range(samples):
-            value = values[i]
-            start = time.perf_counter_ns()
-            ep.append('robot_state.ee_pose', value, i * 2_000_000)
-            durations[i] = time.perf_counter_ns() - start
+        durations = time_calls(lambda i: ep.append('robot_state.ee_pose', values[i], i * 2_000_000), samples)
     return {
-        'median_us': float(np.median(durations)) / 1e3,
-        'p99_us': float(np.percentile(durations, 99)) / 1e3,
-        'mean_us': float(durations.mean()) / 1e3,
+        'median_us': statistics.median(durations) * 1e6,
+        'p99_us': float(np.percentile(durations, 99)) * 1e6,
+        'mean_us': statistics.fmean(durations) * 1e6,
     }
 
 
@@ -91,14 +82,9 @@ def bench_time_lookup(root: Path, lengths: list[int], queries: int) -> dict[int,
             for i in range(n):
                 ep.append('q', np.full(7, i, np.float32), i * 1_000)
         signal = LocalDataset(root / f'lookup_{n}')[0]['q']
-        signal.time[0]
-        times = [int(t) for t in rng.integers(0, n * 1_000, queries)]
-        durations = []
-        for t in times:
-            start = time.perf_counter_ns()
-            signal.time[t]
-            durations.append(time.perf_counter_ns() - start)
-        results[n] = statistics.median(durations) / 1e3
+        times = [int(t) for t in rng.integers(0, n * 1_000, queries + 1)]
+        durations = time_calls(lambda i, signal=signal, times=times: signal.time[times[i]], queries)
+        results[n] = statistics.median(durations) * 1e6
     return results
 
 
@@ -106,13 +92,8 @@ def bench_video_read(root: Path, accesses: int) -> dict[str, float]:
     episode = LocalDataset(root / 'frames')[0]
     camera = episode['image.wrist']
     count = len(camera)
-    rng = np.random.default_rng(3)
-    camera[0]
-    durations = []
-    for index in rng.integers(0, count, accesses):
-        start = time.perf_counter()
-        camera[int(index)]
-        durations.append(time.perf_counter() - start)
+    indices = [int(i) for i in np.random.default_rng(3).integers(0, count, accesses + 1)]
+    durations = time_calls(lambda i: camera[indices[i]], accesses)
     random_ms = statistics.median(durations) * 1e3
     camera.close()
 
@@ -135,10 +116,7 @@ def bench_video_read(root: Path, accesses: int) -> dict[str, float]:
     seeks += grid.seek_count
 
     frame = sequential[0][0]
-    start = time.perf_counter()
-    for _ in range(50):
-        letterbox(frame, 224, 224)
-    letterbox_ms = (time.perf_counter() - start) / 50 * 1e3
+    letterbox_ms = statistics.fmean(time_calls(lambda _: letterbox(frame, 224, 224), 50)) * 1e3
     return {
         'random_ms': random_ms,
         'sequential_fps': sequential_fps,
@@ -154,7 +132,6 @@ def main() -> None:
     parser.add_argument('--size', type=int, default=480, help='frame height and width (pixels)')
     parser.add_argument('--vector-samples', type=int, default=100_000)
     args = parser.parse_args()
-    load = f', load average {os.getloadavg()[0]:.1f} at start' if hasattr(os, 'getloadavg') else ''
 
     frames = scene_frames(args.frames, args.size)
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,82 +142,42 @@ def main() -> None:
         video = bench_video_read(root, 60)
         video_mb = sum(f.stat().st_size for f in (root / 'frames').rglob('*.mp4')) / 2**20
 
-    print(f'machine: {cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}{load}')
-    print(
-        f'software: Python {platform.python_version()}, numpy {np.__version__}, pyarrow {pa.__version__}, '
-        f'PyAV {av.__version__} (FFmpeg {av.library_versions["libavcodec"]} libavcodec), x264 {ENCODER_OPTIONS}'
-    )
+    print('\n'.join(machine_lines('numpy', 'pyarrow', 'av')))
     print(
         f'sizes: {args.vector_samples} vector samples of 7 float64; video {args.frames} frames '
-        f'{args.size}x{args.size} RGB ({video_mb:.1f} MiB mp4); lookups on float32 (7,) signals'
+        f'{args.size}x{args.size} RGB ({video_mb:.1f} MiB mp4, x264 {ENCODER_OPTIONS}); lookups on float32 (7,) signals'
     )
-    rows = [
-        ('append 7-float vector sample, median', f'{vector["median_us"]:.1f} us', '< 20 us', vector['median_us'] < 20),
-        ('  same, p99 / mean incl. batch writes', f'{vector["p99_us"]:.1f} / {vector["mean_us"]:.1f} us', '', None),
-        (
-            f'append {args.size}x{args.size} frame, 1 core, sustained',
-            f'{append_fps:.0f} fps',
-            '>= 60 fps',
-            append_fps >= 60,
-        ),
-    ]
-    for n, us in lookups.items():
-        rows.append((f'random time lookup, n={n:,}', f'{us:.1f} us', '< 20 us', us < 20))
-    rows += [
+    headline = [
+        ('append 7-float vector sample, median', vector['median_us'], 'us', '< 20 us', vector['median_us'] < 20),
+        (f'append {args.size}x{args.size} frame, 1 core', append_fps, 'fps', '>= 60 fps', append_fps >= 60),
+        *((f'random time lookup, n={n:,}', us, 'us', '< 20 us', us < 20) for n, us in lookups.items()),
         (
             f'random frame access ({args.frames} frames), median',
-            f'{video["random_ms"]:.1f} ms',
+            video['random_ms'],
+            'ms',
             '< 30 ms',
             video['random_ms'] < 30,
         ),
         (
-            'sequential read of all frames, median of 3',
-            f'{video["sequential_fps"]:.0f} fps',
+            'sequential read of all frames',
+            video['sequential_fps'],
+            'fps',
             '>= 300 fps',
             video['sequential_fps'] >= 300,
         ),
+    ]
+    for metric, value, unit, target, ok in headline:
+        record('dataset', metric, value, target, ok, unit=unit)
+    rows = [(metric, format_value(value, unit), target, verdict(ok)) for metric, value, unit, target, ok in headline]
+    rows.insert(1, ('  same, p99 / mean incl. batch writes', f'{vector["p99_us"]:.1f} / {vector["mean_us"]:.1f} us'))
+    rows += [
         (
             f'frames on a 15 Hz time grid (seeks in all in-order reads: {video["seeks"]})',
             f'{video["grid_fps"]:.0f} fps',
-            '',
-            None,
         ),
-        (f'letterbox {args.size}x{args.size} -> 224x224', f'{video["letterbox_ms"]:.2f} ms', '', None),
+        (f'letterbox {args.size}x{args.size} -> 224x224', f'{video["letterbox_ms"]:.2f} ms'),
     ]
-    record(
-        'dataset',
-        'append 7-float vector sample, median',
-        vector['median_us'],
-        '< 20 us',
-        vector['median_us'] < 20,
-        unit='us',
-    )
-    record(
-        'dataset',
-        f'append {args.size}x{args.size} frame, 1 core',
-        append_fps,
-        '>= 60 fps',
-        append_fps >= 60,
-        unit='fps',
-    )
-    for n, us in lookups.items():
-        record('dataset', f'random time lookup, n={n:,}', us, '< 20 us', us < 20, unit='us')
-    random_ms, sequential_fps = video['random_ms'], video['sequential_fps']
-    record(
-        'dataset',
-        f'random frame access ({args.frames} frames), median',
-        random_ms,
-        '< 30 ms',
-        random_ms < 30,
-        unit='ms',
-    )
-    record('dataset', 'sequential read of all frames', sequential_fps, '>= 300 fps', sequential_fps >= 300, unit='fps')
-    width = max(len(r[0]) for r in rows)
-    print(f'{"measure":<{width}} | {"result":>16} | {"target":>10} | ok')
-    print('-' * (width + 37))
-    for name, result, target, ok in rows:
-        mark = '' if ok is None else ('yes' if ok else 'NO')
-        print(f'{name:<{width}} | {result:>16} | {target:>10} | {mark}')
+    print_table(('measure', 'result', 'target', 'ok'), rows)
 
 
 if __name__ == '__main__':

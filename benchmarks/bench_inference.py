@@ -15,15 +15,12 @@ import argparse
 import contextlib
 import io
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Mapping
 from typing import Any
 
-import mujoco
-import results
-from machine import cpu_model, load_average
+from harness import machine_lines, print_table, record
 
 from positronic import keys
 from positronic.dataset import LocalDatasetWriter
@@ -97,22 +94,13 @@ def throughput(policy, camera: tuple[int, int], iterations: int, seconds: float,
 
 
 def _record_speeds(name: str, speeds: tuple[float, float]) -> tuple[float, float]:
-    results.record('inference', f'{name}, wall', speeds[0], '>= 3x', speeds[0] >= 3, unit='x real time')
-    results.record('inference', f'{name}, per CPU s', speeds[1], unit='x real time')
+    record('inference', f'{name}, wall', speeds[0], '>= 3x', speeds[0] >= 3, unit='x real time')
+    record('inference', f'{name}, per CPU s', speeds[1], unit='x real time')
     return speeds
 
 
 def _speeds(speeds: tuple[float, float]) -> str:
     return f'{speeds[0]:.1f}x real time ({speeds[1]:.1f}x per CPU s)'
-
-
-def machine_info() -> list[str]:
-    cpu = cpu_model()
-    return [
-        f'machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}',
-        f'python {platform.python_version()}; mujoco {mujoco.__version__}; MUJOCO_GL={os.environ.get("MUJOCO_GL")}',
-        'load average (1/5/15 min) at start: ' + load_average(),
-    ]
 
 
 def main() -> None:
@@ -124,11 +112,12 @@ def main() -> None:
     args = parser.parse_args()
     camera = tuple(args.camera)
 
-    print('\n'.join(machine_info()))
+    print('\n'.join(machine_lines('mujoco')))
+    print(f'rendering: MUJOCO_GL={os.environ.get("MUJOCO_GL")}')
     size = f'{camera[0]}x{camera[1]} x2 cams, 15 fps, {args.iterations} x {args.seconds:g} s'
-    rows = [('measure', 'sizes', 'value', 'target')]
-    for name, record in (('throughput, hold policy', False), ('throughput, hold policy + recording', True)):
-        speeds = _record_speeds(name, throughput(HoldPolicy(), camera, args.iterations, args.seconds, record))
+    rows = []
+    for name, recording in (('throughput, hold policy', False), ('throughput, hold policy + recording', True)):
+        speeds = _record_speeds(name, throughput(HoldPolicy(), camera, args.iterations, args.seconds, recording))
         rows.append((name, size, _speeds(speeds), '>= 3x'))
     with ServerThread(HoldSource(), port=0) as server:
         remote = RemotePolicy(host='127.0.0.1', port=server.port)
@@ -146,9 +135,7 @@ def main() -> None:
         low, high = summary.interval_95
         failed = [r.seed for r in summary.results if not r.success]
         rate = 100 * summary.successes / len(summary.results)
-        results.record(
-            'inference', f'expert success, {len(summary.results)} seeds', rate, '>= 95%', rate >= 95, unit='%'
-        )
+        record('inference', f'expert success, {len(summary.results)} seeds', rate, '>= 95%', rate >= 95, unit='%')
         rows.append(
             (
                 'expert success rate',
@@ -164,9 +151,7 @@ def main() -> None:
             print(table.getvalue())
             print(f'expert failed on seeds {failed}')
 
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        print('  '.join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print_table(('measure', 'sizes', 'value', 'target'), rows)
 
 
 if __name__ == '__main__':

@@ -12,15 +12,15 @@ computed from the state; the client is ``positronic.offboard.client.InferenceCli
   difference from the 0 ms row is what waiting costs on this machine (threads woken from idle CPUs, cold caches),
   not work done by the protocol.
 
-Usage: python benchmarks/bench_offboard.py [--ws websockets-sansio websockets] [--requests 2000] [--idle-ms 0 27]
+Usage: python benchmarks/bench_offboard.py [--requests 2000] [--idle-ms 0 27] [--ws websockets-sansio websockets]
+
+``--ws`` compares uvicorn's WebSocket implementations (default: the server's own, the only one that enforces its
+limits).
 """
 
 import argparse
-import importlib.metadata
 import logging
 import multiprocessing
-import os
-import platform
 import socket
 import tempfile
 import threading
@@ -30,15 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from machine import cpu_model, load_average
-from results import record
+from harness import load_average, machine_lines, percentile_ms, print_table, record
 from server_log import measure_latency, overheads
 
 from positronic import keys
 from positronic.offboard import server, wire
 from positronic.offboard.client import InferenceClient, OffboardError, Timeouts
 from positronic.offboard.models import ModelNotFoundError
-from positronic.offboard.server import ServerSettings, serve
+from positronic.offboard.server import GUARDED_WS_IMPLEMENTATION, ServerSettings, serve
 from positronic.policy.action import cartesian_action
 
 CHUNK_SIZE = 100
@@ -111,13 +110,13 @@ def _serve(port: int, ws: str, log: Path, idle_s: float) -> None:
     serve(OneModelSource(idle_s), '127.0.0.1', port, ServerSettings(ws_implementation=ws), log_level='error')
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(('127.0.0.1', 0))
         return probe.getsockname()[1]
 
 
-def _wait_for_server(client: InferenceClient, timeout_s: float = 30.0) -> None:
+def wait_for_server(client: InferenceClient, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -127,10 +126,6 @@ def _wait_for_server(client: InferenceClient, timeout_s: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
-
-
-def _percentile_ms(samples_s: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(samples_s), q)) * 1e3
 
 
 def measure_load(client: InferenceClient, sessions: int, requests: int) -> tuple[list[float], int, float]:
@@ -178,21 +173,9 @@ def record_overhead(stage: str, prefix: str, overhead_ms: tuple[float, float]) -
 def record_load(stage: str, name: str, latencies: list[float], errors: int, elapsed_s: float) -> None:
     """Record a load run (``measure_load``'s result): throughput, latency p50/p99, errors against zero."""
     record(stage, f'{name}, throughput', len(latencies) / elapsed_s, unit='req/s')
-    record(stage, f'{name}, latency p50', _percentile_ms(latencies, 50), unit='ms')
-    record(stage, f'{name}, latency p99', _percentile_ms(latencies, 99), unit='ms')
+    record(stage, f'{name}, latency p50', percentile_ms(latencies, 50), unit='ms')
+    record(stage, f'{name}, latency p99', percentile_ms(latencies, 99), unit='ms')
     record(stage, f'{name}, errors', errors, '0', errors == 0)
-
-
-def machine_info() -> list[str]:
-    cpu = cpu_model()
-    versions = ', '.join(
-        f'{name} {importlib.metadata.version(name)}' for name in ('uvicorn', 'websockets', 'msgpack', 'numpy')
-    )
-    return [
-        f'machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}',
-        f'python {platform.python_version()}; {versions}',
-        'load average (1/5/15 min) at start: ' + load_average(),
-    ]
 
 
 def measure_server(
@@ -200,14 +183,14 @@ def measure_server(
 ) -> tuple[list[float], list, tuple[list[float], int, float] | None]:
     """Start a server process with ``ws`` and a policy idling ``idle_s``; round trips and server timings of
     ``args.requests`` requests, then (if ``with_load``) the load run's latencies, errors and seconds."""
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / 'server.log'
         process = multiprocessing.get_context('spawn').Process(target=_serve, args=(port, ws, log, idle_s), daemon=True)
         process.start()
         try:
             client = InferenceClient('127.0.0.1', port, timeouts=Timeouts(connect_s=10, status_s=30, infer_s=30))
-            _wait_for_server(client)
+            wait_for_server(client)
             rtts, timings = measure_latency(client, log, observations, args.requests, warmup=100)
             load = measure_load(client, args.sessions, args.load_requests) if with_load else None
         finally:
@@ -218,7 +201,9 @@ def measure_server(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--ws', nargs='+', default=['websockets-sansio', 'websockets'])
+    parser.add_argument(
+        '--ws', nargs='+', default=[GUARDED_WS_IMPLEMENTATION], help="uvicorn's WebSocket implementations to compare"
+    )
     parser.add_argument('--requests', type=int, default=2000, help='latency requests (one session)')
     parser.add_argument('--sessions', type=int, default=16)
     parser.add_argument('--load-requests', type=int, default=500, help='requests per session under load')
@@ -234,15 +219,10 @@ def main() -> None:
 
     observation_bytes = len(wire.pack(bench_observation()))
     observations = [bench_observation(i) for i in range(8)]
-    print('\n'.join(machine_info()))
+    print('\n'.join(machine_lines('uvicorn', 'websockets', 'msgpack', 'numpy')))
     print(
         f'observation: 2 x {IMAGE_SIDE}x{IMAGE_SIDE}x3 uint8 + state = {observation_bytes / 1e6:.2f} MB packed; '
         f'answer: {CHUNK_SIZE} actions'
-    )
-    header = (
-        f'{"ws implementation":<18} | {"idle":>5} | {"overhead p50":>12} | {"overhead p99":>12} | '
-        f'{"policy p50":>10} | {"rtt p50":>8} | {"load req/s":>10} | {"load p50":>8} | {"load p99":>8} | '
-        f'{"errors":>6}'
     )
     rows = []
     for ws in args.ws:
@@ -250,28 +230,35 @@ def main() -> None:
             with_load = idle_ms == 0
             rtts, timings, load = measure_server(ws, idle_ms / 1e3, observations, args, with_load)
             overhead = overheads(rtts, timings)
-            overhead_ms = (_percentile_ms(overhead, 50), _percentile_ms(overhead, 99))
+            overhead_ms = (percentile_ms(overhead, 50), percentile_ms(overhead, 99))
             name = ws if idle_ms == 0 else f'{ws}, policy idle {idle_ms:g} ms'
             record_overhead('offboard', f'{name}: ', overhead_ms)
-            load_columns = f'{"-":>10} | {"-":>8} | {"-":>8} | {"-":>6}'
+            load_columns = ('-', '-', '-', '-')
             if load is not None:
                 latencies, errors, elapsed = load
                 record_load(
                     'offboard', f'{ws}: load {args.sessions} x {args.load_requests}', latencies, errors, elapsed
                 )
                 load_columns = (
-                    f'{len(latencies) / elapsed:>10.0f} | {_percentile_ms(latencies, 50):>5.1f} ms | '
-                    f'{_percentile_ms(latencies, 99):>5.1f} ms | {errors:>6}'
+                    f'{len(latencies) / elapsed:.0f}',
+                    f'{percentile_ms(latencies, 50):.1f} ms',
+                    f'{percentile_ms(latencies, 99):.1f} ms',
+                    str(errors),
                 )
             rows.append(
-                f'{ws:<18} | {idle_ms:>2g} ms | {overhead_ms[0]:>9.3f} ms | {overhead_ms[1]:>9.3f} ms | '
-                f'{_percentile_ms([t[1] for t in timings], 50):>7.3f} ms | {_percentile_ms(rtts, 50):>5.2f} ms | '
-                + load_columns
+                (
+                    ws,
+                    f'{idle_ms:g} ms',
+                    f'{overhead_ms[0]:.3f} ms',
+                    f'{overhead_ms[1]:.3f} ms',
+                    f'{percentile_ms([t[1] for t in timings], 50):.3f} ms',
+                    f'{percentile_ms(rtts, 50):.2f} ms',
+                    *load_columns,
+                )
             )
     print(f'latency: 1 session x {args.requests} requests; load: {args.sessions} sessions x {args.load_requests}')
-    print(header)
-    print('-' * len(header))
-    print('\n'.join(rows))
+    header = ('ws implementation', 'idle', 'overhead p50', 'overhead p99', 'policy p50', 'rtt p50')
+    print_table((*header, 'load req/s', 'load p50', 'load p99', 'errors'), rows)
     print('targets: overhead p50 < 3 ms, p99 < 10 ms; load errors = 0')
     print('load average (1/5/15 min) at end: ' + load_average())
 

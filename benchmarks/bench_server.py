@@ -26,16 +26,14 @@ import torch
 from bench_offboard import (
     CHUNK_SIZE,
     IMAGE_SIDE,
-    _free_port,
-    _percentile_ms,
-    _wait_for_server,
     bench_observation,
-    machine_info,
+    free_port,
     measure_load,
     record_load,
     record_overhead,
+    wait_for_server,
 )
-from machine import load_average
+from harness import load_average, machine_lines, percentile_ms, print_table
 from server_log import measure_latency, overheads
 
 from positronic.offboard import wire
@@ -100,10 +98,10 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.torch_threads)
-    print('\n'.join(machine_info()))
+    print('\n'.join(machine_lines('torch', 'uvicorn', 'websockets', 'msgpack')))
     with tempfile.TemporaryDirectory() as tmp:
         experiment = write_experiment(Path(tmp) / 'bench_experiment', args.image_size, args.dim_model)
-        port = _free_port()
+        port = free_port()
         command = [
             sys.executable,
             '-m',
@@ -120,7 +118,7 @@ def main() -> None:
             server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_file, env=env)
         try:
             client = InferenceClient('127.0.0.1', port, timeouts=Timeouts(connect_s=10, status_s=60, infer_s=60))
-            _wait_for_server(client, timeout_s=60)
+            wait_for_server(client, timeout_s=60)
             observations = [bench_observation(i) for i in range(8)]
             rtts, timings = measure_latency(client, log, observations, args.requests)
             latencies, errors, elapsed = measure_load(client, args.sessions, args.load_requests)
@@ -138,9 +136,9 @@ def main() -> None:
     server_codec = [t[0] + t[2] for t in timings]
 
     def p50_p99(samples: list[float], digits: int = 2) -> str:
-        return f'{_percentile_ms(samples, 50):.{digits}f} / {_percentile_ms(samples, 99):.{digits}f} ms'
+        return f'{percentile_ms(samples, 50):.{digits}f} / {percentile_ms(samples, 99):.{digits}f} ms'
 
-    overhead_ms = (_percentile_ms(overhead, 50), _percentile_ms(overhead, 99))
+    overhead_ms = (percentile_ms(overhead, 50), percentile_ms(overhead, 99))
     load_name = f'load {args.sessions} x {args.load_requests}'
     rows = [
         ('policy, in the server (ACTRunner.infer)', 'p50 / p99', p50_p99(policy), ''),
@@ -154,11 +152,7 @@ def main() -> None:
     ]
     record_overhead('server', '', overhead_ms)
     record_load('server', load_name, latencies, errors, elapsed)
-    header = f'{"measure":<40} | {"metric":<18} | {"value":>20} | {"target":>8}'
-    print(header)
-    print('-' * len(header))
-    for name, metric, value, target in rows:
-        print(f'{name:<40} | {metric:<18} | {value:>20} | {target:>8}')
+    print_table(('measure', 'metric', 'value', 'target'), rows)
     print(
         f'latency: 1 session x {args.requests} round trips; overhead per request = its round trip - its policy time '
         f'as the server logged it; torch threads {args.torch_threads}'

@@ -4,9 +4,9 @@
 
 Success: the expert runs on seeds 0..N-1 (physics only, no rendering); an episode succeeds when the stacking
 score is 1 at its end (as ``positronic-data-collection`` judges it). Throughput: ``record_episode`` writes full
-episodes (two cameras rendered, H.264-encoded, parquet signals) into a temporary dataset, first free on all
-cores, then pinned to one core; reported as sim seconds recorded per wall second (x real time) and per CPU
-second of the whole process (which discounts other load on a shared machine).
+episodes (two cameras rendered, H.264-encoded, parquet signals) into a temporary dataset, pinned to one core;
+reported as sim seconds recorded per wall second (x real time) and per CPU second of the whole process (which
+discounts other load on a shared machine).
 """
 
 import argparse
@@ -16,10 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import mujoco
 import numpy as np
-from machine import cpu_model
-from results import record
+from harness import format_value, machine_lines, print_table, record, time_calls, verdict
 
 from positronic.data_collection import SETTLE_S, SUCCESS_SCORE, record_episode
 from positronic.dataset import LocalDatasetWriter
@@ -62,15 +60,11 @@ def recording_throughput(episodes: int, size: tuple[int, int], fps: int, root: P
 
 
 def render_ms(size: tuple[int, int], frames: int = 100) -> float:
-    """Wall milliseconds per camera frame (two cameras per call)."""
+    """Wall milliseconds per camera frame (two cameras per call), after one untimed render."""
     world = World(seed=0, camera_size=size)
-    world.render()
-    start = time.perf_counter()
-    for _ in range(frames):
-        world.render()
-    elapsed = time.perf_counter() - start
+    durations = time_calls(lambda _: world.render(), frames)
     world.close()
-    return elapsed / frames / 2 * 1e3
+    return float(np.mean(durations)) / 2 * 1e3
 
 
 def main() -> None:
@@ -86,31 +80,29 @@ def main() -> None:
     successes, failed, length_s = expert_success(args.seeds, args.fps)
     frame_ms = render_ms(size)
     with tempfile.TemporaryDirectory() as tmp:
-        free = recording_throughput(args.episodes, size, args.fps, Path(tmp) / 'free')
         cores = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {min(cores)})  # threads started from here on (GL, encoder, writer) inherit it
         try:
-            pinned = recording_throughput(args.episodes, size, args.fps, Path(tmp) / 'pinned')
+            pinned = recording_throughput(args.episodes, size, args.fps, Path(tmp))
         finally:
             os.sched_setaffinity(0, cores)
 
-    load = ', '.join(f'{v:.1f}' for v in os.getloadavg())
-    print(f'machine: {cpu_model()}, {os.cpu_count()} CPUs, load average {load}; mujoco {mujoco.__version__}')
+    print('\n'.join(machine_lines('mujoco')))
     print(f'sizes: {args.seeds} seeds; {args.episodes} episodes of ~{length_s:.1f} s; {size[0]}x{size[1]} x2 cameras')
-    print('| metric | value | target |\n|---|---:|---:|')
-    print(f'| expert success (score 1 at the end) | {successes}/{args.seeds} = {successes / args.seeds:.0%} | >= 95% |')
-    if failed:
-        print(f'| failed seeds | {failed} | |')
-    print(f'| render, ms per camera frame | {frame_ms:.1f} | ~5 |')
-    print(f'| recording at {args.fps} fps, all cores, x real time (wall) | {free[0]:.2f} | |')
-    print(f'| recording at {args.fps} fps, all cores, x real time per CPU s | {free[1]:.2f} | |')
-    print(f'| recording at {args.fps} fps, one core, x real time (wall) | {pinned[0]:.2f} | >= 2 |')
-    print(f'| recording at {args.fps} fps, one core, x real time per CPU s | {pinned[1]:.2f} | >= 2 |')
     rate = 100 * successes / args.seeds
-    record('sim', f'expert success, {args.seeds} seeds', rate, '>= 95%', rate >= 95, unit='%')
-    size_text = f'{size[0]}x{size[1]} x2 cameras at {args.fps} fps'
-    record('sim', f'recording {size_text}, one core, wall', pinned[0], '>= 2x', pinned[0] >= 2, unit='x real time')
-    record('sim', f'recording {size_text}, one core, per CPU s', pinned[1], '>= 2x', pinned[1] >= 2, unit='x real time')
+    recording = f'recording {size[0]}x{size[1]} x2 cameras at {args.fps} fps, one core'
+    headline = [
+        (f'expert success, {args.seeds} seeds', rate, '%', '>= 95%', rate >= 95),
+        (f'{recording}, wall', pinned[0], 'x real time', '>= 2x', pinned[0] >= 2),
+        (f'{recording}, per CPU s', pinned[1], 'x real time', '>= 2x', pinned[1] >= 2),
+    ]
+    for metric, value, unit, target, ok in headline:
+        record('sim', metric, value, target, ok, unit=unit)
+    rows = [(metric, format_value(value, unit), target, verdict(ok)) for metric, value, unit, target, ok in headline]
+    rows.insert(1, ('render, ms per camera frame', f'{frame_ms:.1f} ms', '~5 ms', ''))
+    if failed:
+        rows.insert(1, ('failed seeds', str(failed)))
+    print_table(('metric', 'value', 'target', 'ok'), rows)
 
 
 if __name__ == '__main__':

@@ -7,18 +7,13 @@ Raw data: episodes of a 320x240 rendered-like scene on two cameras at 30 fps (a 
 moving, mild sensor noise; the wrist camera pans, the exterior one is static), robot state and commands at 100 Hz,
 written with the raw dataset writer. Measured, in frames/s (one frame = both cameras + state + action):
 
-1. ``convert`` at 30 fps to 480x480 (decode the raw H.264, letterbox, encode, stats, parquet): with the default
-   H.264 settings and with LeRobot's AV1 settings; with and without reading frames ahead in their own threads; on
-   both cores and pinned to one core (what the threads gain);
+1. ``convert`` at 30 fps to 480x480 (decode the raw H.264, letterbox, encode, stats, parquet) with the default
+   H.264 settings, with and without reading frames ahead in their own threads (docs/codecs.md: 1.4-1.7x);
 2. LeRobot 0.4.4 (``LeRobotDataset.create`` + ``add_frame`` + ``save_episode``, AV1 default) writing the same
    projected frames, already letterboxed and in memory (so it does less work than ``convert``), in the side
-   interpreter.
+   interpreter (docs/codecs.md: 5-6x; target >= 4x).
 """
 
-import argparse
-import json
-import os
-import platform
 import re
 import shutil
 import subprocess
@@ -26,11 +21,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-import av
 import numpy as np
-from bench_lerobot_dataset import SOURCE_H, SOURCE_W, source_frames
-from machine import cpu_model, load_average
-from results import record
+from bench_lerobot_dataset import SOURCE_H, SOURCE_W, bench_lerobot, parse_arguments, source_frames
+from harness import (
+    LEROBOT_MISSING,
+    format_value,
+    machine_lines,
+    print_table,
+    record,
+    verdict,
+)
 
 from positronic import keys
 from positronic.dataset import LocalDataset, LocalDatasetWriter
@@ -40,7 +40,8 @@ FPS = 30
 STATE_PERIOD_NS = 10_000_000
 SIZE = 480
 TARGET_SPEEDUP = 4.0
-LEROBOT_SCRIPT = Path(__file__).with_name('lerobot_record.py')
+DEFAULT = 'convert, H.264 default'
+NO_READ_AHEAD = 'convert, H.264, --read_ahead=0 (decode in the encoding threads)'
 CONVERT = [sys.executable, '-m', 'positronic.vendors.lerobot.conversion.to_lerobot', 'convert']
 
 
@@ -67,25 +68,19 @@ def write_raw(root: Path, episodes: int, frames: int) -> None:
             ep.set_static(keys.TASK, 'stack the cubes')
 
 
-def machine_info() -> str:
-    cpu = cpu_model()
-    load = ', load average ' + load_average()
-    return f'{cpu}, {os.cpu_count()} cores{load}; Python {platform.python_version()}, PyAV {av.__version__}'
-
-
-def run_convert(raw: Path, out: Path, extra: list[str], cpus: set[int] | None) -> float:
-    """Seconds ``convert`` takes (its own report, without interpreter start-up) in a fresh process."""
+def run_convert(raw: Path, out: Path, extra: list[str]) -> float:
+    """Frames/s of ``convert`` in a fresh process, from its own report (without interpreter start-up; its frames/s,
+    not its seconds, which it rounds to 0.1 s)."""
     command = [*CONVERT, f'--dataset.dataset.path={raw}', f'--output_dir={out}', f'--fps={FPS}', *extra]
-    preexec = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
-    result = subprocess.run(command, capture_output=True, text=True, preexec_fn=preexec)
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
-    seconds = float(re.search(r' in ([0-9.]+) s', result.stdout).group(1))
+    frames_s = float(re.search(r' ([0-9.]+) frames/s', result.stdout).group(1))
     shutil.rmtree(out)
-    return seconds
+    return frames_s
 
 
-def run_lerobot(python: str, raw: Path, work: Path, episodes: int) -> float | None:
+def run_lerobot(python: Path, raw: Path, work: Path, episodes: int) -> float | None:
     """LeRobot's frames/s recording the first raw episode's projected frames ``episodes`` times."""
     projected = eepose_absolute.instantiate().project_episode(LocalDataset(raw)[0], FPS)
     frames_file = work / 'frames.npz'
@@ -96,66 +91,45 @@ def run_lerobot(python: str, raw: Path, work: Path, episodes: int) -> float | No
         state=projected.frames['observation.state'],
         action=projected.frames['action'],
     )
-    env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'HF_LEROBOT_HOME': str(work / 'hf_lerobot')}
-    command = [python, str(LEROBOT_SCRIPT), str(frames_file), str(work / 'lerobot'), str(episodes)]
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        print(f'LeRobot run failed:\n{result.stderr[-3000:]}', file=sys.stderr)
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])['frames_per_s']
+    result = bench_lerobot(python, frames_file, work / 'lerobot', episodes)
+    return result and result['frames_per_s']
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--episodes', type=int, default=3)
-    parser.add_argument('--frames', type=int, default=300)
-    parser.add_argument('--lerobot-python', default=os.environ.get('LEROBOT_PYTHON'))
-    args = parser.parse_args()
+    args, python = parse_arguments(__doc__)
 
     with tempfile.TemporaryDirectory(prefix='bench_to_lerobot_') as tmp:
         work = Path(tmp)
         raw = work / 'raw'
         write_raw(raw, args.episodes, args.frames)
-        total = args.episodes * args.frames
-        av1 = '--video=@positronic.vendors.lerobot.lerobot_dataset.AV1_LEROBOT'
-        one_core = {min(os.sched_getaffinity(0))}
-        variants = {
-            'convert, H.264 default, 2 cores': ([], None),
-            'convert, H.264, --read_ahead=0 (decode in the encoding threads), 2 cores': (['--read_ahead=0'], None),
-            'convert, H.264 default, pinned to 1 core': ([], one_core),
-            'convert, AV1 (LeRobot settings), 2 cores': ([av1], None),
-        }
-        rows = [(label, run_convert(raw, work / 'out', extra, cpus)) for label, (extra, cpus) in variants.items()]
-        lerobot = run_lerobot(args.lerobot_python, raw, work, args.episodes) if args.lerobot_python else None
+        variants = {DEFAULT: [], NO_READ_AHEAD: ['--read_ahead=0']}
+        speeds = {label: run_convert(raw, work / 'out', extra) for label, extra in variants.items()}
+        lerobot = run_lerobot(python, raw, work, args.episodes) if python else None
 
-    print(f'machine: {machine_info()}')
+    print('\n'.join(machine_lines('av')))
     print(
         f'data: {args.episodes} episodes x {args.frames} frames, 2 cameras {SOURCE_W}x{SOURCE_H} raw H.264 -> '
         f'{SIZE}x{SIZE} letterboxed, state/commands at 100 Hz, {FPS} fps'
     )
-    print('\n| writer | frames/s | x LeRobot | target |')
-    print('|---|---:|---:|---:|')
+    target = f'>= {TARGET_SPEEDUP:.0f}x'
+    rows = []
     if lerobot:
-        print(f'| LeRobot 0.4.4 create + add_frame + save_episode (AV1, frames in memory) | {lerobot:.1f} | 1.0 | |')
-    if lerobot:
+        rows.append(
+            ('LeRobot 0.4.4 create + add_frame + save_episode (AV1, frames in memory)', f'{lerobot:.1f}', '1.0')
+        )
         record('to_lerobot', 'LeRobot 0.4.4 create + add_frame + save_episode', lerobot, unit='frames/s')
-    for label, seconds in rows:
-        speed = total / seconds
-        ratio = f'{speed / lerobot:.1f}' if lerobot else 'n/a'
-        print(f'| {label} | {speed:.1f} | {ratio} | >= {TARGET_SPEEDUP:.0f}x |')
+    for label, speed in speeds.items():
         record('to_lerobot', label, speed, unit='frames/s')
-        if lerobot:
-            target = f'>= {TARGET_SPEEDUP:.0f}x'
-            record(
-                'to_lerobot',
-                f'{label}, x LeRobot',
-                speed / lerobot,
-                target,
-                speed / lerobot >= TARGET_SPEEDUP,
-                unit='x',
-            )
+        if not lerobot:
+            rows.append((label, f'{speed:.1f}', 'n/a', target))
+            continue
+        ok = speed / lerobot >= TARGET_SPEEDUP
+        record('to_lerobot', f'{label}, x LeRobot', speed / lerobot, target, ok, unit='x')
+        rows.append((label, f'{speed:.1f}', format_value(speed / lerobot, 'x'), target, verdict(ok)))
+    print_table(('writer', 'frames/s', 'x LeRobot', 'target', 'ok'), rows)
+    print(f'reading ahead: {format_value(speeds[DEFAULT] / speeds[NO_READ_AHEAD], "x")} the speed without it')
     if not lerobot:
-        print('\n(LeRobot not measured: pass --lerobot-python or set LEROBOT_PYTHON)')
+        print(f'(LeRobot not measured: {LEROBOT_MISSING})')
 
 
 if __name__ == '__main__':

@@ -5,11 +5,11 @@
 
 Every ``bench_*.py`` runs in its own process, in pipeline order, with small sizes (minutes in all on 2 cores) or,
 with ``--full``, at its own defaults (the sizes its issue names). Its own output is streamed as it runs (and saved
-to ``DIR/<stage>.log`` with ``--logs``); its headline numbers come back through ``results.record``. At the end: the
+to ``DIR/<stage>.log`` with ``--logs``); its headline numbers come back through ``harness.record``. At the end: the
 machine, then one table (stage, metric, value, target, ok). A benchmark that fails or runs past ``--timeout-s`` gets
 a FAILED row and the others still run; the exit status is 1 when any failed. ``--lerobot-python`` (default:
-$LEROBOT_PYTHON) is passed to the benchmarks that compare with LeRobot 0.4.4; without it bench_train.py and
-bench_act.py still look for /tmp/venv-lerobot themselves, the others leave LeRobot out.
+$LEROBOT_PYTHON) is passed to the benchmarks that compare with LeRobot 0.4.4; without it they look for
+/tmp/venv-lerobot themselves (``harness.lerobot_python``) and leave LeRobot out when it is not there.
 """
 
 import argparse
@@ -24,9 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_offboard import machine_info
-from machine import load_average
-from results import RESULTS_ENV, read_results
+from harness import RESULTS_ENV, format_value, load_average, machine_lines, read_results, table_lines, verdict
 
 HERE = Path(__file__).resolve().parent
 
@@ -47,9 +45,7 @@ BENCHMARKS = (
     Benchmark('to_lerobot', 'bench_to_lerobot.py', ('--episodes', '1', '--frames', '150'), True),
     Benchmark('train', 'bench_train.py', ('--sizes', '96', '--steps', '3', '--frames', '30', '--no-bf16'), True),
     Benchmark('act', 'bench_act.py', ('--sizes', '96', '--repeats', '1'), True),
-    Benchmark(
-        'offboard', 'bench_offboard.py', ('--ws', 'websockets-sansio', '--requests', '300', '--load-requests', '50')
-    ),
+    Benchmark('offboard', 'bench_offboard.py', ('--requests', '300', '--load-requests', '50')),
     Benchmark('server', 'bench_server.py', ('--requests', '100', '--load-requests', '50')),
     Benchmark('inference', 'bench_inference.py', ('--iterations', '1', '--seconds', '15', '--expert-seeds', '10')),
 )
@@ -125,32 +121,18 @@ def _status(returncode: int | None, timeout_s: float) -> str:
     return 'done' if returncode == 0 else f'FAILED (exit status {returncode})'
 
 
-def format_value(value: float, unit: str) -> str:
-    """Three significant digits at most, never in exponent form: 12.3 us, 1234 fps, 0.42 ms, 2.50x, 3e-07; 0, 95%."""
-    magnitude = abs(value)
-    if float(value).is_integer():
-        text = f'{value:.0f}'
-    elif magnitude < 0.01:
-        text = f'{value:.2g}'
-    else:
-        text = f'{value:.0f}' if magnitude >= 100 else f'{value:.1f}' if magnitude >= 10 else f'{value:.2f}'
-    return f'{text}{"" if unit[:1] in ("x", "%") else " "}{unit}'.rstrip()
-
-
 def table(outcomes: list[Outcome], timeout_s: float) -> list[str]:
     """Markdown rows: one per recorded result, one per failed benchmark."""
-    rows = [('stage', 'metric', 'value', 'target', 'ok')]
+    rows = []
     for outcome in outcomes:
         for r in outcome.results:
-            ok = '' if r['ok'] is None else ('yes' if r['ok'] else 'NO')
-            rows.append((r['stage'], r['metric'], format_value(r['value'], r['unit']), r['target'] or '', ok))
+            rows.append(
+                (r['stage'], r['metric'], format_value(r['value'], r['unit']), r['target'] or '', verdict(r['ok']))
+            )
         if outcome.returncode != 0:
             status = _status(outcome.returncode, timeout_s)
             rows.append((outcome.benchmark.stage, Path(outcome.benchmark.script).name, status, '', 'NO'))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = ['| ' + ' | '.join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + ' |' for row in rows]
-    lines.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
-    return lines
+    return table_lines(('stage', 'metric', 'value', 'target', 'ok'), rows)
 
 
 def main() -> None:
@@ -166,7 +148,7 @@ def main() -> None:
     if args.logs:
         args.logs.mkdir(parents=True, exist_ok=True)
 
-    machine = machine_info()
+    machine = machine_lines('torch')
     began = time.perf_counter()
     outcomes = [
         run_benchmark(

@@ -1,4 +1,3 @@
-import json
 import textwrap
 from pathlib import Path
 
@@ -20,29 +19,11 @@ def write_script(path: Path, body: str) -> Path:
     return path
 
 
-def test_record_appends_json_lines_only_when_the_environment_names_a_file(run_all, tmp_path, monkeypatch):
-    from results import RESULTS_ENV, read_results, record
-
-    target = tmp_path / 'results.jsonl'
-    monkeypatch.delenv(RESULTS_ENV, raising=False)
-    record('dataset', 'lookup', 3.0, '< 20 us', True, unit='us')
-    assert not target.exists()
-
-    monkeypatch.setenv(RESULTS_ENV, str(target))
-    record('dataset', 'lookup', 3.0, '< 20 us', True, unit='us')
-    record('train', 'samples/s', 12)
-    assert [json.loads(line) for line in target.read_text().splitlines()] == read_results(target)
-    assert read_results(target) == [
-        {'stage': 'dataset', 'metric': 'lookup', 'value': 3.0, 'unit': 'us', 'target': '< 20 us', 'ok': True},
-        {'stage': 'train', 'metric': 'samples/s', 'value': 12.0, 'unit': '', 'target': None, 'ok': None},
-    ]
-
-
 def test_a_failing_benchmark_is_a_failed_row_and_keeps_what_it_recorded(run_all, tmp_path):
     passing = write_script(
         tmp_path / 'passing.py',
         """
-        from results import record
+        from harness import record
         print('own table of passing')
         record('sim', 'expert success', 100, '>= 95%', True, unit='%')
         record('sim', 'recording', 1.5, '>= 2x', False, unit='x real time')
@@ -51,7 +32,7 @@ def test_a_failing_benchmark_is_a_failed_row_and_keeps_what_it_recorded(run_all,
     failing = write_script(
         tmp_path / 'failing.py',
         """
-        from results import record
+        from harness import record
         record('server', 'overhead p50', 0.42, '< 3 ms', True, unit='ms')
         sys.exit(3)
         """,
