@@ -12,7 +12,9 @@ import numpy as np
 from positronic.policy.codec import Codec
 from positronic.vendors.lerobot.codec_spec import CodecSpec
 from positronic.vendors.lerobot.codecs import eepose_absolute
-from positronic.vendors.lerobot.lerobot_dataset import H264, DatasetWriter, VideoEncoding
+from positronic.vendors.lerobot.lerobot_dataset import H264, DatasetReader, DatasetWriter, VideoEncoding
+from positronic.vendors.lerobot.training.frame_cache import FrameCache
+from positronic.vendors.lerobot.training.training_data import ChunkDataset
 
 FPS = 15
 IMAGE_SIDE = 32
@@ -62,3 +64,10 @@ def write_tiny_dataset(
         for e, length in enumerate(lengths):
             writer.add_episode(episode_frames(length, seed=e, image_side=image_side), 'stack the cubes')
     return root
+
+
+def tiny_chunk_dataset(root: Path, chunk_size: int) -> ChunkDataset:
+    """The training samples (chunks of ``chunk_size`` actions) of a tiny dataset written under ``root``, with its
+    frame cache built there too."""
+    reader = DatasetReader(write_tiny_dataset(root / 'dataset'))
+    return ChunkDataset(reader, FrameCache.open_or_build(reader, root / 'cache'), chunk_size)

@@ -2,21 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
-from positronic.vendors.lerobot.training.frame_cache import FrameCache
 from positronic.vendors.lerobot.training.resident_batches import ResidentBatches, fits_on_device, resident_bytes
 from positronic.vendors.lerobot.training.training_data import BatchStream, ChunkDataset, SampleOrder, sample_indices
 
-from ..tiny_dataset import write_tiny_dataset
+from ..tiny_dataset import tiny_chunk_dataset
 
 CHUNK = 5
 
 
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory) -> ChunkDataset:
-    root = tmp_path_factory.mktemp('resident')
-    reader = DatasetReader(write_tiny_dataset(root / 'dataset'))
-    return ChunkDataset(reader, FrameCache.open_or_build(reader, root / 'cache'), CHUNK)
+    return tiny_chunk_dataset(tmp_path_factory.mktemp('resident'), CHUNK)
 
 
 def halve(batch):

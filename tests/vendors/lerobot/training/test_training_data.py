@@ -2,24 +2,20 @@ import numpy as np
 import pytest
 import torch
 
-from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
-from positronic.vendors.lerobot.training.frame_cache import FrameCache
 from positronic.vendors.lerobot.training.training_data import (
     BatchStream,
     ChunkDataset,
     sample_indices,
 )
 
-from ..tiny_dataset import LENGTHS, episode_frames, write_tiny_dataset
+from ..tiny_dataset import LENGTHS, episode_frames, tiny_chunk_dataset
 
 CHUNK = 5
 
 
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory) -> ChunkDataset:
-    root = tmp_path_factory.mktemp('training_data')
-    reader = DatasetReader(write_tiny_dataset(root / 'dataset'))
-    return ChunkDataset(reader, FrameCache.open_or_build(reader, root / 'cache'), CHUNK)
+    return tiny_chunk_dataset(tmp_path_factory.mktemp('training_data'), CHUNK)
 
 
 def test_each_epoch_visits_every_frame_once_in_a_seeded_order():
