@@ -24,7 +24,6 @@ from tqdm import tqdm
 from positronic import keys
 from positronic.evaluation.drivers import TimedDriver
 from positronic.evaluation.episode import EpisodeRun, LoopSettings
-from positronic.policy.codec import AbsolutePoseAction, canonical_poses
 from positronic.sim import StackingExpert, World
 from positronic.sim.expert import grasp_yaw
 from positronic.vendors.lerobot.act.config import (
@@ -37,6 +36,7 @@ from positronic.vendors.lerobot.act.config import (
     PolicyFeature,
 )
 from positronic.vendors.lerobot.act.policy import ACTPolicy
+from positronic.vendors.lerobot.codec import AbsolutePoseAction, canonical_poses
 
 FPS = 15
 ACTION = AbsolutePoseAction()

@@ -3,8 +3,8 @@
 import configuronic as cfn
 
 from positronic.policy.base import Policy, PolicyLoadError
-from positronic.policy.codec import Codec, CodecMismatchError
 from positronic.policy.remote import RemotePolicy
+from positronic.vendors.lerobot.codec import Codec, CodecMismatchError
 
 remote = cfn.config(host='localhost', port=8000, model_id=None, resize=640, auth_token=None)(RemotePolicy)
 """A policy served over protocol v1: ``--policy=.remote --policy.host=gpu-box [--policy.port=8000]

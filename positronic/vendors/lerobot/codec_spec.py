@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from positronic.policy.codec import Codec, CodecMismatchError, check_features_match, image_size_of, image_size_pair
+from positronic.vendors.lerobot.codec import (
+    Codec,
+    CodecMismatchError,
+    check_features_match,
+    image_size_of,
+    image_size_pair,
+)
 from positronic.vendors.lerobot.codecs import DEFAULT_CODEC, REGISTRY, registered_codec, registered_name
 from positronic.vendors.lerobot.lerobot_dataset.features import features_from_info
 from positronic.vendors.lerobot.lerobot_dataset.format import POSITRONIC_META_PATH

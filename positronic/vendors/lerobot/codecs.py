@@ -22,7 +22,7 @@ from pathlib import Path
 import configuronic as cfn
 
 from positronic import keys
-from positronic.policy.codec import (
+from positronic.vendors.lerobot.codec import (
     GRIP_PART,
     JOINT_NAMES,
     POSE_NAMES,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from positronic.policy.codec import Codec, CodecMismatchError, UnknownCodecError
+from positronic.vendors.lerobot.codec import Codec, CodecMismatchError, UnknownCodecError
 from positronic.vendors.lerobot.codec_spec import CodecRecordError, CodecSpec, resolve_codec
 from positronic.vendors.lerobot.codecs import REGISTRY
 from positronic.vendors.lerobot.conversion.to_lerobot import main as to_lerobot

@@ -2,7 +2,7 @@ import sys
 
 import pytest
 
-from positronic.policy.codec import CodecMismatchError, UnknownCodecError, image_size_of
+from positronic.vendors.lerobot.codec import CodecMismatchError, UnknownCodecError, image_size_of
 from positronic.vendors.lerobot.codecs import (
     DEFAULT_CODEC,
     LEGACY_NAMES,

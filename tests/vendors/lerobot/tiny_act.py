@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 from positronic import keys
-from positronic.policy.codec import Codec
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy
 from positronic.vendors.lerobot.act.normalize import save_processors
+from positronic.vendors.lerobot.codec import Codec
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.training.checkpoint import (
     CHECKPOINTS_DIR,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from positronic.policy.codec import Codec
+from positronic.vendors.lerobot.codec import Codec
 from positronic.vendors.lerobot.codec_spec import CodecSpec
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.lerobot_dataset import H264, DatasetReader, DatasetWriter, VideoEncoding

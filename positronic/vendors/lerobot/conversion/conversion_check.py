@@ -26,8 +26,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from positronic.policy.encoded_dataset import EncodedDataset
 from positronic.vendors.lerobot.codec_spec import dataset_codec
+from positronic.vendors.lerobot.conversion.encoded_dataset import EncodedDataset
 from positronic.vendors.lerobot.lerobot_dataset import H264, DatasetReader, VideoEncoding
 from positronic.vendors.lerobot.lerobot_dataset.format import EPISODE_INDEX, FRAME_INDEX, TASK_INDEX, TIMESTAMP
 from positronic.vendors.lerobot.lerobot_dataset.video_encode import ENCODINGS_BY_CODEC, RGB24, encode_episode

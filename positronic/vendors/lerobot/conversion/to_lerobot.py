@@ -29,8 +29,7 @@ from positronic.command import UsageError, run_command, writing_to
 from positronic.dataset import CorruptSignalError, MissingFrameIndexError
 from positronic.dataset import NotADatasetError as RawNotADatasetError
 from positronic.dataset.local import is_being_written
-from positronic.policy.codec import CodecMismatchError, MissingSignalError
-from positronic.policy.encoded_dataset import EncodedDataset, MissingTaskError
+from positronic.vendors.lerobot.codec import CodecMismatchError, MissingSignalError
 from positronic.vendors.lerobot.codec_spec import CodecSpec, dataset_codec
 from positronic.vendors.lerobot.conversion.conversion_check import (
     DEFAULT_MIN_PSNR_DB,
@@ -38,6 +37,7 @@ from positronic.vendors.lerobot.conversion.conversion_check import (
     ConversionReport,
     check_conversion,
 )
+from positronic.vendors.lerobot.conversion.encoded_dataset import EncodedDataset, MissingTaskError
 from positronic.vendors.lerobot.conversion.read_ahead import (
     DEFAULT_DEPTH,
     ReadAhead,

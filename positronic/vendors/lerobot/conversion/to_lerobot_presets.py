@@ -12,8 +12,8 @@ from pathlib import Path
 import configuronic as cfn
 
 from positronic.dataset import LocalDataset
-from positronic.policy.encoded_dataset import EncodedDataset
 from positronic.vendors.lerobot.codecs import eepose_absolute
+from positronic.vendors.lerobot.conversion.encoded_dataset import EncodedDataset
 
 
 def open_local(path: str | Path) -> LocalDataset:

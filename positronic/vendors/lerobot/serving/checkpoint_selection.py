@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from positronic.policy.codec import Codec
+from positronic.vendors.lerobot.codec import Codec
 from positronic.vendors.lerobot.codec_spec import CodecSpec, resolve_codec
 from positronic.vendors.lerobot.training.checkpoint import (
     CODEC_FILE,

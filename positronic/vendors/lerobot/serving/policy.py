@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from positronic.policy.base import ACTIONS_PER_QUERY
-from positronic.policy.codec import Codec
 from positronic.vendors.lerobot.act import ACTPolicy, FeatureType
 from positronic.vendors.lerobot.act.normalize import Processors, load_processors
+from positronic.vendors.lerobot.codec import Codec
 from positronic.vendors.lerobot.device import DEVICE_AUTO, resolve_device
 from positronic.vendors.lerobot.serving.checkpoint_selection import ACT_TYPE, checkpoint_codec, select_checkpoint
 

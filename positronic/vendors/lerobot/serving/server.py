@@ -31,7 +31,7 @@ from positronic.offboard.server import (
     ServerSettingsError,
     serve,
 )
-from positronic.policy.codec import Codec, CodecMismatchError
+from positronic.vendors.lerobot.codec import Codec, CodecMismatchError
 from positronic.vendors.lerobot.serving.checkpoint_selection import (
     CheckpointError,
     CheckpointNotFoundError,

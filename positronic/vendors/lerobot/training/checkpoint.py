@@ -28,7 +28,7 @@ import numpy as np
 import safetensors.torch
 import torch
 
-from positronic.policy.codec import Codec
+from positronic.vendors.lerobot.codec import Codec
 from positronic.vendors.lerobot.codec_spec import CodecSpec
 
 CHECKPOINTS_DIR = 'checkpoints'

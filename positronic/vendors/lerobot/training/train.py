@@ -28,12 +28,6 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from positronic.command import DataError, UsageError, run_command
-from positronic.policy.codec import (
-    ACTION,
-    Codec,
-    CodecMismatchError,
-    channel_first,
-)
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy, ConfigError
 from positronic.vendors.lerobot.act.backbone import BackboneWeightsError, unfreeze_batchnorm
 from positronic.vendors.lerobot.act.config import ENV_STATE_KEY
@@ -43,6 +37,12 @@ from positronic.vendors.lerobot.act.normalize import (
     save_processors,
     stats_to_tensors,
     with_imagenet_stats,
+)
+from positronic.vendors.lerobot.codec import (
+    ACTION,
+    Codec,
+    CodecMismatchError,
+    channel_first,
 )
 from positronic.vendors.lerobot.codec_spec import CodecSpec, dataset_codec
 from positronic.vendors.lerobot.device import DEVICE_AUTO

@@ -20,14 +20,21 @@ from positronic import keys
 from positronic.command import DATA_ERROR_EXIT_CODE, INTERRUPTED_EXIT_CODE, USAGE_ERROR_EXIT_CODE
 from positronic.data_collection import main as data_collection_main
 from positronic.dataset import LocalDataset
-from positronic.policy.codec import GRIP_PART, JOINT_NAMES, Codec, ObservationEncoder, StatePart, image_size_pair
-from positronic.policy.encoded_dataset import EncodedDataset
+from positronic.vendors.lerobot.codec import (
+    GRIP_PART,
+    JOINT_NAMES,
+    Codec,
+    ObservationEncoder,
+    StatePart,
+    image_size_pair,
+)
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.conversion.conversion_check import (
     DEFAULT_MIN_PSNR_DB,
     ConversionMismatchError,
     check_conversion,
 )
+from positronic.vendors.lerobot.conversion.encoded_dataset import EncodedDataset
 from positronic.vendors.lerobot.conversion.to_lerobot import main
 from positronic.vendors.lerobot.lerobot_dataset import (
     AV1_LEROBOT,

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from positronic.policy.codec import CodecMismatchError, UnknownCodecError
+from positronic.vendors.lerobot.codec import CodecMismatchError, UnknownCodecError
 from positronic.vendors.lerobot.codecs import DEFAULT_CODEC, eepose_absolute, joints_absolute
 from positronic.vendors.lerobot.serving.checkpoint_selection import (
     CheckpointNotFoundError,

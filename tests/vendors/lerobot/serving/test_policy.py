@@ -7,7 +7,7 @@ from positronic import inference_presets as policy_cfg
 from positronic import keys
 from positronic.command import UsageError
 from positronic.policy.action import parse_action
-from positronic.policy.codec import CodecMismatchError, InvalidObservationError, MissingSignalError
+from positronic.vendors.lerobot.codec import CodecMismatchError, InvalidObservationError, MissingSignalError
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.serving.checkpoint_selection import CheckpointNotFoundError, select_checkpoint
 from positronic.vendors.lerobot.serving.policy import ACTRunner, LocalACTPolicy

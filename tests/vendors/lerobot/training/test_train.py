@@ -16,10 +16,10 @@ import torch
 from safetensors.torch import load_file
 
 from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE, UsageError
-from positronic.policy.codec import CodecMismatchError, UnknownCodecError
 from positronic.vendors.lerobot.act import ACTPolicy, ConfigError
 from positronic.vendors.lerobot.act.backbone import BackboneWeightsError
 from positronic.vendors.lerobot.act.normalize import load_processors
+from positronic.vendors.lerobot.codec import CodecMismatchError, UnknownCodecError
 from positronic.vendors.lerobot.codec_spec import dataset_codec
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
 from positronic.vendors.lerobot.device import resolve_device

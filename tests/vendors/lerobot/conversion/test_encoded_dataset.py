@@ -2,9 +2,9 @@ import pytest
 
 from positronic import keys
 from positronic.dataset import LocalDataset
-from positronic.policy.codec import MissingSignalError
-from positronic.policy.encoded_dataset import EncodedDataset, MissingTaskError
+from positronic.vendors.lerobot.codec import MissingSignalError
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
+from positronic.vendors.lerobot.conversion.encoded_dataset import EncodedDataset, MissingTaskError
 from tests.raw_episodes import TASK, write_dataset
 
 

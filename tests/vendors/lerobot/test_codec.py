@@ -4,7 +4,7 @@ import pytest
 from positronic import geom, keys
 from positronic.dataset import LocalDataset
 from positronic.policy.action import InvalidActionError, parse_action
-from positronic.policy.codec import (
+from positronic.vendors.lerobot.codec import (
     ACTION,
     OBSERVATION_STATE,
     CodecMismatchError,

@@ -11,7 +11,7 @@ from typing import Any
 
 from positronic.dataset import Episode, episode_label
 from positronic.keys import TASK
-from positronic.policy.codec import Codec, MissingSignalError, ProjectedEpisode
+from positronic.vendors.lerobot.codec import Codec, MissingSignalError, ProjectedEpisode
 
 
 class MissingTaskError(ValueError):
