@@ -17,6 +17,7 @@ wrong on its own: an unknown or missing flag, a value out of range, a device thi
 """
 
 import ast
+import dataclasses
 import errno
 import inspect
 import re
@@ -48,6 +49,16 @@ class UsageError(ValueError):
 
 class DataError(Exception):
     """The command line is fine but the files or state it names refuse it (exit code 1): name the file or key."""
+
+
+def flag_defaults(settings_type: type) -> dict[str, Any]:
+    """The defaults of a settings dataclass, in field order (factories called), that a command's flags start from
+    and ``--help`` shows; fields without a default are the required flags."""
+    return {
+        f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
+        for f in dataclasses.fields(settings_type)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
 
 
 @contextmanager

@@ -18,14 +18,14 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import configuronic as cfn
 
-from positronic.command import UsageError, run_command
+from positronic.command import UsageError, flag_defaults, run_command
 from positronic.evaluation.curve import SUCCESS_CURVE_PNG, CurvePoint, training_time_s, write_success_curve_png
 from positronic.evaluation.results import SUMMARY_JSON, write_json_atomic
 from positronic.evaluation.settings import LoopSettings
@@ -269,7 +269,7 @@ STAGES = 5
 """record, convert, train, serve, evaluate: the numbered stages of a run."""
 
 
-@cfn.config(**{f.name: f.default_factory() if f.default is MISSING else f.default for f in fields(Options)})
+@cfn.config(**flag_defaults(Options))
 def quickstart(**flags: Any) -> None:
     """Record → convert → train → serve → evaluate on the built-in simulator; prints where every artifact is.
 

@@ -11,6 +11,7 @@ The token is never put in URLs: query strings end up in access logs.
 
 import hmac
 import logging
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -24,6 +25,15 @@ HTTP_UNAUTHORIZED = 401
 HTTP_FORBIDDEN = 403
 UNAUTHORIZED_TEXT = 'a valid "Authorization: Bearer <token>" header is required (the server has --auth_token set)'
 ORIGIN_REFUSED_TEXT = 'WebSocket upgrades with an Origin header (from browsers) are refused while a token is set'
+
+
+def token_or_env(auth_token: str | int | None) -> str | None:
+    """The token to use: ``auth_token`` as text (the command line reads ``--auth_token=123`` as a number), or when it
+    is None ``$POSITRONIC_AUTH_TOKEN``, an unset or empty variable meaning no token (None)."""
+    if auth_token is None:
+        return os.environ.get(AUTH_TOKEN_ENV) or None
+    return str(auth_token)
+
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

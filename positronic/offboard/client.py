@@ -16,7 +16,6 @@ Example::
 import contextlib
 import json
 import logging
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -28,7 +27,7 @@ from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
 
 from positronic.offboard import memory, protocol, wire
-from positronic.offboard.access import AUTH_TOKEN_ENV, HTTP_UNAUTHORIZED
+from positronic.offboard.access import AUTH_TOKEN_ENV, HTTP_UNAUTHORIZED, token_or_env
 
 logger = logging.getLogger(__name__)
 
@@ -209,8 +208,8 @@ class InferenceClient:
     ):
         if reuse_large_buffers:
             memory.reuse_large_buffers()
-        token = auth_token if auth_token is not None else os.environ.get(AUTH_TOKEN_ENV)
-        self._headers = {protocol.AUTHORIZATION_HEADER: protocol.authorization_value(str(token))} if token else {}
+        token = token_or_env(auth_token)
+        self._headers = {protocol.AUTHORIZATION_HEADER: protocol.authorization_value(token)} if token else {}
         self.host = host
         self.port = int(port)
         self.timeouts = timeouts or Timeouts()

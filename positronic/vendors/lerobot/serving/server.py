@@ -13,7 +13,6 @@ The codec defaults to the one recorded in the checkpoint; a contradicting ``--co
 """
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import configuronic as cfn
 
 from positronic.command import UsageError, run_command
 from positronic.offboard import protocol, wire
-from positronic.offboard.access import AUTH_TOKEN_ENV
+from positronic.offboard.access import token_or_env
 from positronic.offboard.models import ModelNotFoundError
 from positronic.offboard.server import (
     DEFAULT_MAX_BUFFERED_BYTES,
@@ -146,8 +145,7 @@ def server_settings(
 
     Unless ``reveal_paths``, clients see ``checkpoints_dir`` (in its absolute forms) as ``<checkpoints_dir>``.
     Raises ServerSettingsError naming the flag's field when a value is out of range."""
-    # the command line reads --auth_token=123 as a number
-    token = os.environ.get(AUTH_TOKEN_ENV) or None if auth_token is None else str(auth_token)
+    token = token_or_env(auth_token)
     private_paths = () if reveal_paths else tuple({str(checkpoints_dir.absolute()), str(checkpoints_dir.resolve())})
     return ServerSettings(max_message_bytes=max_message_bytes, auth_token=token, private_paths=private_paths, **limits)
 
@@ -230,11 +228,12 @@ def serve_checkpoints(
         raise UsageError(f'--{e}') from e
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     logging.getLogger('positronic').setLevel(log_level.upper())
-    if checkpoint is not None and parse_step(checkpoint) is None:
+    step = None if checkpoint is None else parse_step(checkpoint)
+    if checkpoint is not None and step is None:
         raise UsageError(f'--checkpoint={checkpoint!r} is not a training step (digits, e.g. 10000)')
     source = CheckpointSource(
         checkpoints_dir,
-        None if checkpoint is None else parse_step(checkpoint),
+        step,
         codec,
         device,
         extra_meta={'host': host, 'port': port},

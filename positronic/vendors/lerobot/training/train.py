@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from positronic.command import DataError, UsageError, run_command
+from positronic.command import DataError, UsageError, flag_defaults, run_command
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy, ConfigError
 from positronic.vendors.lerobot.act.backbone import BackboneWeightsError, unfreeze_batchnorm
 from positronic.vendors.lerobot.act.config import ENV_STATE_KEY
@@ -273,11 +273,6 @@ class TrainSettings:
         return Path(self.output_dir).expanduser() / FRAME_CACHE_DIR
 
 
-def _flag_defaults(settings_type: type) -> dict[str, Any]:
-    """The defaults ``--help`` shows and the command line starts from: the dataclass' own, in field order."""
-    return {f.name: f.default for f in dataclasses.fields(settings_type) if f.default is not dataclasses.MISSING}
-
-
 def _flags_of(settings_type: type) -> Callable[[Callable[..., Path]], Callable[..., Path]]:
     """Give a ``**settings`` command the signature of ``settings_type``: configuronic reads its flags from it."""
 
@@ -288,7 +283,7 @@ def _flags_of(settings_type: type) -> Callable[[Callable[..., Path]], Callable[.
     return mark
 
 
-@cfn.config(**_flag_defaults(TrainSettings), policy=policy_defaults)
+@cfn.config(**{**flag_defaults(TrainSettings), 'policy': policy_defaults})
 @_flags_of(TrainSettings)
 def train(**settings: Any) -> Path:
     """Train ACT on the LeRobot dataset at ``input_path``; checkpoints go to ``<output_dir>/<exp_name>/checkpoints``.
@@ -364,14 +359,12 @@ def load_samples(
 ) -> tuple[ChunkDataset, Mapping[str, Any], Processors]:
     """The training samples (frames decoded once into the cache, by local rank 0), the normalization statistics
     and the processors that apply them."""
-    if group.local_rank == 0:
-        FrameCache.open_or_build(run.reader, settings.cache_root)
+    cache = FrameCache.open_or_build(run.reader, settings.cache_root) if group.local_rank == 0 else None
     group.barrier()
+    cache = cache or FrameCache.open_or_build(run.reader, settings.cache_root)
     config = run.config
     observation_keys = [k for k, f in config.input_features.items() if f.type.value in ('STATE', 'ENV')]
-    data = ChunkDataset(
-        run.reader, FrameCache.open_or_build(run.reader, settings.cache_root), config.chunk_size, observation_keys
-    )
+    data = ChunkDataset(run.reader, cache, config.chunk_size, observation_keys)
     stats = run.reader.stats
     if settings.use_imagenet_stats:
         stats = with_imagenet_stats(stats, list(config.image_features))
