@@ -198,7 +198,7 @@ class DiskEpisode(Episode):
     def meta(self) -> Mapping[str, Any]:
         """meta.json, with ``path`` set to the current directory and ``size_mb`` the files' total in MiB."""
         path = self.path / META_FILE
-        meta = dict(_read_json_object(path))
+        meta = _read_json_object(path)
         meta[META_PATH] = str(self.path.resolve())
         meta[META_SIZE_MB] = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file()) / 2**20
         return meta

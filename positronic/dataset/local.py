@@ -95,9 +95,9 @@ class LocalDataset(Sequence):
                 f'{self.root} is an episode directory, not a dataset root; open it with DiskEpisode or pass '
                 f'the directory two levels up'
             )
-        found = _episode_dirs(self.root)
-        self._episodes = [path for _, path in found if not (path / UNFINISHED_MARKER).exists()]
-        self._unfinished = [path for _, path in found if (path / UNFINISHED_MARKER).exists()]
+        self._episodes, self._unfinished = [], []
+        for _, path in _episode_dirs(self.root):
+            (self._unfinished if (path / UNFINISHED_MARKER).exists() else self._episodes).append(path)
 
     def __len__(self) -> int:
         return len(self._episodes)

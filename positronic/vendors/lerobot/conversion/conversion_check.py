@@ -175,7 +175,7 @@ def _check_episode(
         psnrs = job.result()
         report.note_psnr(key, min(psnrs))
         if min(psnrs) < min_psnr_db:
-            reference = _codec_psnrs(reader, key, dataset.project(raw_index, reader.fps, task).frames[key])
+            reference = _codec_psnrs(reader, key, projected.frames[key])  # its decoding job is done: read again
             _check_against_codec(f'{where}: {key!r}', psnrs, reference, min_psnr_db, report)
     report.episodes += 1
     report.frames += len(projected)

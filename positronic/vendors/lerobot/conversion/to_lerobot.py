@@ -28,7 +28,7 @@ from tqdm import tqdm
 from positronic.command import UsageError, run_command, writing_to
 from positronic.dataset import CorruptSignalError, MissingFrameIndexError
 from positronic.dataset import NotADatasetError as RawNotADatasetError
-from positronic.dataset.local import is_being_written
+from positronic.dataset.local import interrupted_episodes
 from positronic.vendors.lerobot.codec import CodecMismatchError, MissingSignalError
 from positronic.vendors.lerobot.codec_spec import CodecSpec, dataset_codec
 from positronic.vendors.lerobot.conversion.conversion_check import (
@@ -93,8 +93,8 @@ def _source_label(dataset: EncodedDataset) -> str:
 
 def _warn_interrupted(dataset: EncodedDataset) -> None:
     """One line on stderr naming raw episodes left unfinished by an interrupted recording (skipped here)."""
-    unfinished = getattr(dataset.dataset, 'unfinished_paths', [])
-    interrupted = [str(path) for path in unfinished if not is_being_written(path)]
+    root = getattr(dataset.dataset, 'root', None)
+    interrupted = [str(path) for path in interrupted_episodes(root)] if root is not None else []
     if interrupted:
         print(
             f'warning: skipping {len(interrupted)} interrupted recording(s) still marked unfinished: '
