@@ -1,14 +1,15 @@
 """``positronic-data-collection``: record demonstrations into a raw dataset.
 
     positronic-data-collection sim --output_dir=~/datasets/stack_cubes_raw --num_episodes=50 --seed=0 \\
-        [--keep_failed=False] [--show_gui=False] [--fps=30] [--camera_size=[320,240]]
+        [--keep_failed=False] [--show_gui=False] [--fps=30] [--camera_size=[320,240]] [--command_noise_m=0.02]
 
 ``sim`` runs the scripted :class:`~positronic.sim.StackingExpert` in the simulated world; episode ``i`` uses
 seed ``seed + i`` for both the cube placement and the expert's randomization. Every tick (``1 / fps`` of sim
 time) records the observation and the command issued after seeing it, both at the sim time of the
-observation, then steps the world. Episodes whose final stacking score is below 1 are discarded unless
-``--keep_failed=True``. An existing output directory is appended to. Ctrl+C keeps the finished episodes and
-discards the interrupted one.
+observation, then steps the world. With ``--command_noise_m`` the robot executes the command moved by a smooth
+random offset while the recorded command stays the expert's (see :mod:`positronic.sim.command_noise`).
+Episodes whose final stacking score is below 1 are discarded unless ``--keep_failed=True``. An existing output
+directory is appended to. Ctrl+C keeps the finished episodes and discards the interrupted one.
 
     positronic-data-collection discard_unfinished --output_dir=~/datasets/stack_cubes_raw
 
@@ -35,17 +36,21 @@ from positronic.command import DataError, UsageError, run_command
 from positronic.dataset import LocalDatasetWriter
 from positronic.dataset.episode_writer import EpisodeWriter
 from positronic.dataset.local import discard_unfinished as discard_interrupted_episodes
-from positronic.sim import StackingExpert, World
+from positronic.sim import StackingExpert, UnreachablePoseError, World
+from positronic.sim.command_noise import CommandNoise
 
 PROG = 'positronic-data-collection'
 STATIC_SEED = 'simulation.seed'
 """Static item: the seed of the episode's cube placement and expert randomization (int)."""
 STATIC_SUCCESS = 'simulation.stacking_success'
 """Static item: the stacking score in [0, 1] at the end of the episode (float)."""
+STATIC_NOISE = 'simulation.command_noise_m'
+"""Static item: the standard deviation (m) of the offset added to the executed position (float, 0 = none)."""
 SUCCESS_SCORE = 1.0
 """Final stacking score an episode must reach to count as a successful demonstration."""
 SETTLE_S = 0.5
 """Sim time recorded after the expert finished, so the score is judged on a resting stack."""
+NO_NOISE = CommandNoise()
 _QUEUE_TICKS = 64
 """Ticks the simulation may run ahead of the writer thread."""
 
@@ -122,16 +127,20 @@ class _BackgroundAppender:
                     self._error = error
 
 
-def record_episode(world: World, writer: EpisodeWriter, seed: int, fps: int) -> float:
+def record_episode(world: World, writer: EpisodeWriter, seed: int, fps: int, noise: CommandNoise = NO_NOISE) -> float:
     """Reset ``world`` with ``seed``, run the expert to completion while recording into ``writer``.
 
+    The robot executes the expert's command plus ``noise``'s offset; the recorded command is the expert's.
     Returns the final stacking score. The statics (task, seed, score) are set; finalizing is the caller's.
     """
     world.reset(seed)
     expert = StackingExpert.for_world(world, np.random.default_rng(seed))
+    ticks = math.ceil((expert.duration_s + SETTLE_S) * fps)
+    offsets = noise.offsets(seed, ticks, 1 / fps, quiet_at_s=expert.grip_changes_s)
     appender = _BackgroundAppender(writer)
+    reached_end = True
     try:
-        for tick in range(math.ceil((expert.duration_s + SETTLE_S) * fps)):
+        for tick in range(ticks):
             pose, grip = expert.command(tick / fps)
             state = world.robot_state()
             records = [
@@ -144,20 +153,49 @@ def record_episode(world: World, writer: EpisodeWriter, seed: int, fps: int) -> 
                 *world.render().items(),
             ]
             appender.append(records, world.time_ns)
-            world.command(pose, grip)
+            if not _execute(world, pose, offsets[tick], grip):
+                reached_end = False
+                break
             world.step(1 / fps)
     except BaseException:
         appender.cancel()
         raise
     appender.join()
-    score = world.stacking_success()
+    score = world.stacking_success() if reached_end else 0.0
     writer.set_static(keys.TASK, keys.STACK_CUBES_TASK)
     writer.set_static(STATIC_SEED, seed)
     writer.set_static(STATIC_SUCCESS, score)
+    writer.set_static(STATIC_NOISE, noise.std_m)
     return score
 
 
-@cfn.config(num_episodes=50, seed=0, keep_failed=False, show_gui=False, fps=30, camera_size=[320, 240])
+def _execute(world: World, pose: np.ndarray, offset: np.ndarray, grip: float) -> bool:
+    """Command ``pose`` moved by ``offset``, or the clean pose where the moved one is out of the arm's reach.
+
+    False when a perturbed episode left the arm where the clean pose is unreachable too (the episode has failed).
+    """
+    if not offset.any():
+        world.command(pose, grip)
+        return True
+    for target in (np.concatenate([pose[:3] + offset, pose[3:]]), pose):
+        try:
+            world.command(target, grip)
+            return True
+        except UnreachablePoseError:
+            continue
+    return False
+
+
+@cfn.config(
+    num_episodes=50,
+    seed=0,
+    keep_failed=False,
+    show_gui=False,
+    fps=30,
+    camera_size=[320, 240],
+    command_noise_m=0.0,
+    command_noise_time_s=0.5,
+)
 def sim(
     output_dir: str,
     num_episodes: int = 50,
@@ -166,15 +204,22 @@ def sim(
     show_gui: bool = False,
     fps: int = 30,
     camera_size: Sequence[int] = (320, 240),
+    command_noise_m: float = 0.0,
+    command_noise_time_s: float = 0.5,
 ) -> None:
     """Record scripted stacking demonstrations in the MuJoCo simulator into the raw dataset at --output_dir.
 
     --num_episodes: episodes to attempt (episode i uses seed --seed + i); --keep_failed: also keep episodes whose
     final stacking score is below 1; --show_gui: watch in a window (needs a display); --fps: recording rate;
     --camera_size: [width,height] of both cameras. An existing --output_dir is appended to.
+    --command_noise_m: standard deviation (m) of a smooth random offset added to the position the robot executes
+    but not to the recorded command (0 = none; 0.02 in docs/results.md), so the demonstrations show how to get
+    back onto the path; it fades to zero around the grasp and the release. --command_noise_time_s: how long
+    (s) the offset takes to forget its value.
     """
     flags = {'keep_failed': keep_failed, 'show_gui': show_gui}
     num_episodes, fps, size = _checked_args(num_episodes, fps, camera_size, seed, flags)
+    noise = _checked_noise(command_noise_m, command_noise_time_s)
     root = _checked_output_dir(output_dir)
     dataset = LocalDatasetWriter(root)
     kept = succeeded = attempted = 0
@@ -184,7 +229,7 @@ def sim(
         with tqdm(total=num_episodes, unit='episode', desc=f'sim -> {root.name}', dynamic_ncols=True) as bar:
             for i in range(num_episodes):
                 with dataset.new_episode() as episode:
-                    score = record_episode(world, episode, seed + i, fps)
+                    score = record_episode(world, episode, seed + i, fps, noise)
                     attempted += 1
                     ok = score >= SUCCESS_SCORE
                     succeeded += ok
@@ -200,6 +245,17 @@ def sim(
     finally:
         world.close()
     print(f'{_summary(root, attempted, succeeded, kept)} in {time.perf_counter() - start:.0f} s')
+
+
+def _checked_noise(std_m: Any, time_s: Any) -> CommandNoise:
+    for name, value in (('command_noise_m', std_m), ('command_noise_time_s', time_s)):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UsageError(f'--{name} must be a number, got {value!r}')
+    if not 0 <= std_m <= 0.05:
+        raise UsageError(f'--command_noise_m must be in [0, 0.05] metres, got {std_m!r}')
+    if not time_s > 0:
+        raise UsageError(f'--command_noise_time_s must be > 0 seconds, got {time_s!r}')
+    return CommandNoise(float(std_m), float(time_s))
 
 
 def _summary(root: Path, attempted: int, succeeded: int, kept: int) -> str:

@@ -139,6 +139,7 @@ class Options:
     num_episodes: int = 12
     seed: int = 0
     camera_size: Sequence[int] = field(default_factory=lambda: [96, 96])
+    command_noise_m: float = 0.0
     image_size: int = 96
     fps: int = 15
     num_train_steps: int = 1500
@@ -277,6 +278,8 @@ def quickstart(**flags: Any) -> None:
         workdir: parent folder of the run folder (``~`` expanded); each run gets ``run-<UTC time>/`` inside.
         num_episodes: scripted demonstrations to record (seeds ``seed`` .. ``seed + num_episodes - 1``).
         camera_size: ``[width, height]`` of the recorded cameras.
+        command_noise_m: the recorder's ``--command_noise_m`` (see ``positronic-data-collection sim --help``): a
+            smooth random offset (standard deviation, metres) on the executed position, not on the recorded one.
         image_size: side of the square images the codec letterboxes to (the model's input).
         fps: sampling rate of the converted dataset, and the rate the policy runs at in evaluation.
         num_train_steps: ACT training steps (a checkpoint at the end, and ``curve_points`` evenly before it).
@@ -328,6 +331,7 @@ def record(options: Options, paths: RunPaths) -> float:
             f'--num_episodes={options.num_episodes}',
             f'--seed={options.seed}',
             options.camera_flag,
+            f'--command_noise_m={options.command_noise_m}',
         ],
     )
 

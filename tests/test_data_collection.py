@@ -11,9 +11,10 @@ import pytest
 
 from positronic import data_collection, keys
 from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE
-from positronic.data_collection import STATIC_SEED, STATIC_SUCCESS, main
+from positronic.data_collection import STATIC_NOISE, STATIC_SEED, STATIC_SUCCESS, main
 from positronic.dataset import LocalDataset
 from positronic.dataset.episode import UNFINISHED_MARKER
+from positronic.sim import World
 from tests.command_lines import reported_error
 from tests.raw_episodes import leave_interrupted_episode
 from tests.signals import restore_sigint
@@ -63,6 +64,31 @@ def test_records_successful_demonstrations_with_all_signals_and_statics(tmp_path
     assert not np.allclose(first[:60], second[:60])  # different seeds, different demonstrations
 
 
+def test_command_noise_moves_the_robot_off_the_path_but_records_the_expert_command(tmp_path, capsys):
+    clean, noisy = tmp_path / 'clean', tmp_path / 'noisy'
+    main(['sim', f'--output_dir={clean}', '--num_episodes=1', '--seed=2', *SMALL])
+    main(['sim', f'--output_dir={noisy}', '--num_episodes=1', '--seed=2', '--command_noise_m=0.02', *SMALL])
+    assert capsys.readouterr().out.count('1/1 demonstrations succeeded') == 2  # the noise fades at grasp and release
+    (a,), (b,) = LocalDataset(clean), LocalDataset(noisy)
+    assert (a[STATIC_NOISE], b[STATIC_NOISE]) == (0.0, 0.02)
+    assert np.allclose(np.array(a[keys.COMMAND_POSE].values), np.array(b[keys.COMMAND_POSE].values))
+    gap = np.linalg.norm(
+        np.array(a[keys.ROBOT_EE_POSE].values)[:, :3] - np.array(b[keys.ROBOT_EE_POSE].values)[:, :3], axis=1
+    )
+    assert gap[0] == 0 and gap.max() > 0.02  # the same start, then centimetres off the clean run
+    assert gap[-1] < 0.01  # the retreat is not perturbed
+
+
+def test_a_perturbed_command_out_of_reach_falls_back_to_the_clean_one_or_ends_the_episode():
+    with World(seed=0, camera_size=(32, 32)) as world:
+        pose = world.ee_pose()
+        assert data_collection._execute(world, pose, np.array([1.5, 0.0, 0.0]), 0.0)  # clean pose used
+        world.step(0.5)
+        assert np.linalg.norm(world.ee_pose()[:3] - pose[:3]) < 0.005  # it held the clean pose
+        far = np.concatenate([[2.0, 0.0, 0.5], pose[3:]])
+        assert not data_collection._execute(world, far, np.array([0.01, 0.0, 0.0]), 0.0)
+
+
 def test_existing_dataset_is_appended_to_and_home_is_expanded(tmp_path, monkeypatch):
     monkeypatch.setenv('HOME', str(tmp_path))
     main(['sim', '--output_dir=~/raw', '--num_episodes=1', '--seed=0', *SMALL])
@@ -98,6 +124,10 @@ def test_show_gui_without_a_display_says_so_and_records_headless(tmp_path, monke
         (['--fps=0'], '--fps must be a positive integer (frames per second), got 0'),
         (['--camera_size=[63,48]'], '--camera_size must be [width,height] with even positive integers'),
         (['--keep_failed=yes'], "--keep_failed must be True or False, got 'yes'"),
+        (['--command_noise_m=0.2'], '--command_noise_m must be in [0, 0.05] metres, got 0.2'),
+        (['--command_noise_m=-0.01'], '--command_noise_m must be in [0, 0.05] metres, got -0.01'),
+        (['--command_noise_m=big'], "--command_noise_m must be a number, got 'big'"),
+        (['--command_noise_time_s=0'], '--command_noise_time_s must be > 0 seconds, got 0'),
         (['--bogus=1'], "unknown flag --bogus: the command has no 'bogus'"),
     ],
 )

@@ -109,6 +109,12 @@ class StackingExpert:
         """Time (s) after which the expert has finished: released the cube, retreated and paused."""
         return float(self._ends[-1])
 
+    @property
+    def grip_changes_s(self) -> list[float]:
+        """Times (s) at which the gripper target changes: the grasp and the release."""
+        grips = [seg.grip for seg in self.segments]
+        return [float(self._ends[i]) for i in range(len(grips) - 1) if grips[i + 1] != grips[i]]
+
     def command(self, t_s: float) -> tuple[np.ndarray, float]:
         """``(pose7, target_grip)`` at ``t_s`` seconds since the expert started; the final pose is held after."""
         i = int(np.searchsorted(self._ends, t_s, side='right'))

@@ -88,3 +88,11 @@ def test_expert_stacks_the_cubes_in_the_simulated_world(seed):
         assert world.grip() < 0.05  # released
         assert scores[-1] == 1.0
         assert min(scores[-10:]) == 1.0  # and it stays stacked
+
+
+def test_grip_changes_are_the_times_the_gripper_target_closes_and_opens():
+    e = expert(seed=4)
+    close, release = e.grip_changes_s
+    assert 0 < close < release < e.duration_s
+    assert e.command(close - 1e-6)[1] == 0.0 and e.command(close + 1e-6)[1] == 1.0
+    assert e.command(release - 1e-6)[1] == 1.0 and e.command(release + 1e-6)[1] == 0.0
