@@ -2,7 +2,9 @@
 
 Each tick (``1 / policy_fps`` s of sim time): observe (robot state, camera frames, task); when the action
 queue is empty, query the policy and queue its chunk (at most ``actions_per_chunk`` actions of it); execute
-the oldest queued action (wire form -> pose + grip -> ``World.command``); step the world. The stacking
+the oldest queued action (wire form -> pose + grip -> ``World.command``); step the world. With
+``temporal_ensemble_coeff`` the policy is queried every tick and the executed action is the ensemble's
+(:mod:`positronic.evaluation.ensemble`). The stacking
 score is read every tick. A policy failure or a rejected action ends the iteration as a failure with its
 reason; the robot keeps its last accepted command.
 """
@@ -13,12 +15,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from positronic import keys
+from positronic.evaluation.ensemble import TemporalEnsemble
 from positronic.evaluation.recorder import EpisodeRecorder
 from positronic.evaluation.results import IterationResult
 from positronic.evaluation.retry import call_with_retry
 from positronic.evaluation.settings import LoopSettings
 from positronic.evaluation.success import NS_PER_S, SuccessTracker
-from positronic.policy.action import parse_action
+from positronic.policy.action import CartesianAction, parse_action
 from positronic.policy.base import Policy
 from positronic.sim import World
 
@@ -71,6 +74,8 @@ class EpisodeRun:
         self.score_times_s: list[float] = []
         self.scores: list[float] = []
         self._queue: deque[Mapping[str, Any]] = deque()
+        coeff = settings.temporal_ensemble_coeff
+        self._ensemble = TemporalEnsemble(coeff) if coeff is not None else None
         self._dt_s = 1.0 / settings.policy_fps
 
         world.reset(seed)
@@ -109,7 +114,9 @@ class EpisodeRun:
         self.score_times_s.append((now_ns - self.start_ns) / NS_PER_S)
         self.scores.append(score)
 
-        needs_frames = not self._queue or self.recorder is not None or self.viewer is not None
+        needs_frames = (
+            not self._queue or self._ensemble is not None or self.recorder is not None or self.viewer is not None
+        )
         observation = world.observation() if needs_frames else world.robot_state()
         if self.recorder is not None:
             self.recorder.record_tick(now_ns, observation, score, world.box_distance())
@@ -118,12 +125,13 @@ class EpisodeRun:
                 observation,
                 f'iteration {self.iteration}  seed {self.seed}  t {self.elapsed_s:5.2f} s  score {score:.2f}',
             )
-        if not self._queue and not self._query({**observation, keys.TASK: self.settings.task}):
+        if (not self._queue or self._ensemble is not None) and not self._query(
+            {**observation, keys.TASK: self.settings.task}
+        ):
             return False
 
-        action = self._queue.popleft()
         try:
-            target = parse_action(action)
+            target = self._next_target()
             world.command(target.pose, target.grip)
         except ValueError as error:  # InvalidActionError, UnreachablePoseError, a non-finite grip
             self.failure = f'rejected action: {error}'
@@ -136,6 +144,14 @@ class EpisodeRun:
             if delay > 0:
                 time.sleep(delay)
         return True
+
+    def _next_target(self) -> CartesianAction:
+        """The action to execute this tick (InvalidActionError for a malformed one)."""
+        if self._ensemble is None:
+            return parse_action(self._queue.popleft())
+        self._ensemble.add([parse_action(action) for action in self._queue])
+        self._queue.clear()
+        return self._ensemble.pop()
 
     def _query(self, observation: Mapping[str, Any]) -> bool:
         """Queue the policy's next chunk; on failure record why and return False."""

@@ -21,6 +21,10 @@ class LoopSettings:
     actions_per_chunk: int | None = None
     """Execute at most this many actions of each chunk before querying again (None: the whole chunk). The one
     setting for actions per query: a policy's answer (an ACT checkpoint's ``n_action_steps``) only bounds it."""
+    temporal_ensemble_coeff: float | None = None
+    """Query the policy every tick and execute the weighted mean of every chunk's action for that tick, weights
+    ``exp(-coeff * i)`` from the oldest prediction (ACT's temporal ensembling; LeRobot's suggested 0.01). None:
+    execute chunks as they come. Excludes ``actions_per_chunk``."""
     success_threshold: float = 1.0
     """Stacking score that counts as stacked."""
     success_hold_s: float = 1.0
@@ -39,6 +43,7 @@ class LoopSettings:
         'simulate_latency',
         'realtime',
         'actions_per_chunk',
+        'temporal_ensemble_coeff',
         'success_threshold',
         'success_hold_s',
     )
@@ -56,6 +61,15 @@ class LoopSettings:
             raise UsageError(
                 f'--actions_per_chunk={count}: expected an integer of at least 1 (or None for whole chunks)'
             )
+        coeff = self.temporal_ensemble_coeff
+        if coeff is not None:
+            if isinstance(coeff, bool) or not isinstance(coeff, int | float) or not 0 <= coeff < float('inf'):
+                raise UsageError(f'--temporal_ensemble_coeff={coeff!r}: expected a number >= 0 (or None)')
+            if count is not None:
+                raise UsageError(
+                    f'--temporal_ensemble_coeff={coeff} queries every tick: leave --actions_per_chunk={count} unset'
+                )
+            object.__setattr__(self, 'temporal_ensemble_coeff', float(coeff))
 
     def check_actions_per_chunk(self, answered: int | None, answered_name: str) -> None:
         """UsageError when ``actions_per_chunk`` asks for more than the ``answered`` actions each query returns

@@ -47,6 +47,23 @@ def test_actions_per_chunk_caps_the_actions_taken_from_each_chunk(world):
     assert episode.finish().policy_calls == 8
 
 
+def test_temporal_ensembling_queries_every_tick_and_executes_the_mean_of_overlapping_predictions(world, tmp_path):
+    def chunk(call, obs):  # call c says "hold x0 + 1 cm * c" for its 4 ticks
+        return [cartesian_action(start + np.array([0.01 * call, 0, 0, 0, 0, 0, 0]), 0.0)] * 4
+
+    world.reset(3)
+    start = world.ee_pose()
+    recorder = EpisodeRecorder(LocalDatasetWriter(tmp_path).new_episode())
+    settings = LoopSettings(policy_fps=FPS, temporal_ensemble_coeff=0.0)
+    episode = EpisodeRun(world, ScriptedPolicy(chunk), settings, iteration=0, seed=3, recorder=recorder)
+    assert run_for(episode, 1.0) == FPS
+    assert episode.finish().policy_calls == FPS
+    commanded = np.array([pose for pose, _ in LocalDataset(tmp_path)[0][keys.COMMAND_POSE]])[:, 0] - start[0]
+    # tick t is covered by calls max(0, t - 3)..t; their plain mean is 1 cm * (t - 1.5) from tick 3 on
+    assert commanded[:3] == pytest.approx([0.0, 0.005, 0.01], abs=1e-9)
+    assert commanded[3:] == pytest.approx(0.01 * (np.arange(3, FPS) - 1.5), abs=1e-9)
+
+
 def test_a_non_finite_action_is_rejected_the_robot_holds_and_the_iteration_fails(world):
     policy = hold_then(np.array([np.nan, 0.0, 0.4]), after_calls=5)
     episode = EpisodeRun(world, policy, LoopSettings(policy_fps=FPS), iteration=0, seed=4)

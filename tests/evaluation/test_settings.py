@@ -12,6 +12,7 @@ def test_loop_settings_take_ints_for_float_fields_and_record_the_fields_that_sha
         'inference.simulate_latency': False,
         'inference.realtime': False,
         'inference.actions_per_chunk': None,
+        'inference.temporal_ensemble_coeff': None,
         'inference.success_threshold': 1.0,
         'inference.success_hold_s': 2.0,
     }
@@ -23,6 +24,12 @@ def test_loop_settings_take_ints_for_float_fields_and_record_the_fields_that_sha
         ({'policy_fps': 0}, '--policy_fps=0.0: expected a positive number'),
         ({'actions_per_chunk': 0}, '--actions_per_chunk=0: expected an integer of at least 1'),
         ({'actions_per_chunk': 2.5}, '--actions_per_chunk=2.5: expected an integer of at least 1'),
+        ({'temporal_ensemble_coeff': -0.5}, '--temporal_ensemble_coeff=-0.5: expected a number >= 0'),
+        ({'temporal_ensemble_coeff': 'x'}, "--temporal_ensemble_coeff='x': expected a number >= 0"),
+        (
+            {'temporal_ensemble_coeff': 0.01, 'actions_per_chunk': 2},
+            '--temporal_ensemble_coeff=0.01 queries every tick: leave --actions_per_chunk=2 unset',
+        ),
         ({'realtime': 'yes'}, "--realtime='yes': expected True or False"),
         ({'connect_attempts': None}, '--connect_attempts=None: expected an integer'),
     ],
