@@ -194,6 +194,11 @@ class ACTConfig:
             )
         if self.dim_model % self.n_heads:
             raise ConfigError(f'dim_model ({self.dim_model}) must be divisible by n_heads ({self.n_heads})')
+        if self.dim_model % 4:
+            raise ConfigError(
+                f"dim_model ({self.dim_model}) must be a multiple of 4: the image tokens' 2D position embedding "
+                'gives half the channels to rows and half to columns, each in sine/cosine pairs'
+            )
         if self.feedforward_activation not in ('relu', 'gelu'):
             raise ConfigError(
                 f'feedforward_activation: expected relu or gelu, got {self.feedforward_activation!r} '

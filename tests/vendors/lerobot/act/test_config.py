@@ -96,6 +96,7 @@ def test_other_policy_types_are_rejected():
         ({'n_obs_steps': 2}, 'exactly 1 observation step'),
         ({'vision_backbone': 'vit_b_16'}, 'must be a ResNet variant'),
         ({'dim_model': 100, 'n_heads': 8}, r'dim_model \(100\) must be divisible by n_heads \(8\)'),
+        ({'dim_model': 30, 'n_heads': 1}, r'dim_model \(30\) must be a multiple of 4'),
         ({'feedforward_activation': 'glu'}, 'glu halves the feed-forward width'),
         ({'chunk_size': 0}, 'chunk_size: expected a positive int'),
         ({'dropout': 1.0}, 'dropout: expected a probability'),
