@@ -1,0 +1,63 @@
+"""The failure-phase breakdown: each failed stacking episode is put in the phase its gripper and cubes show."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from positronic import keys
+from positronic.dataset.local import LocalDatasetWriter
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / 'experiments'
+APART, STACKED = 0.2, 0.021
+"""Cube centre distances (m): on the table apart, and resting on one another."""
+
+
+@pytest.fixture
+def failure_modes(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXPERIMENTS_DIR))
+    import failure_modes
+
+    return failure_modes
+
+
+@pytest.mark.parametrize(
+    ('success', 'grip', 'distance', 'expected'),
+    [
+        (True, [0, 1, 1, 0], [APART, APART, STACKED, STACKED], 'success'),
+        (False, [0, 0, 0, 0], [APART] * 4, 'never closed'),
+        (False, [0, 1, 1, 1], [APART, APART, 0.05, 0.05], 'closed, not placed'),
+        (False, [0, 1, 1, 1], [APART, APART, STACKED, STACKED], 'placed, never released'),
+        (False, [0, 1, 0, 1], [APART, APART, STACKED, STACKED], 'placed, released, re-grasped'),
+        (False, [0, 1, 0, 0], [APART, APART, APART, STACKED], 'placed, released, other'),
+        (False, [0.4, 0.6, 0.3, 0.3], [APART, 0.1, STACKED, STACKED], 'placed, released, other'),
+    ],
+)
+def test_an_episode_is_put_in_the_phase_its_gripper_and_cubes_show(failure_modes, success, grip, distance, expected):
+    assert failure_modes.phase(success, np.array(grip, float), np.array(distance, float)) == expected
+
+
+def test_an_evaluation_folder_is_counted_per_phase(failure_modes, tmp_path):
+    episodes = [
+        (True, [0, 1, 0], [APART, STACKED, STACKED]),
+        (False, [0, 1, 1], [APART, STACKED, STACKED]),
+        (False, [0, 1, 0, 1], [APART, APART, STACKED, STACKED]),
+        (False, [0, 1, 0, 1], [APART, APART, STACKED, STACKED]),
+    ]
+    with LocalDatasetWriter(tmp_path) as dataset:
+        for success, grip, distance in episodes:
+            with dataset.new_episode() as episode:
+                for tick, (g, d) in enumerate(zip(grip, distance, strict=True)):
+                    episode.append(keys.TARGET_GRIP, float(g), tick * 66_000_000)
+                    episode.append(keys.BOX_DISTANCE, d, tick * 66_000_000)
+                episode.set_static('success', success)
+    counts = failure_modes.phases(tmp_path)
+    assert list(counts) == list(failure_modes.PHASES)
+    assert counts == {
+        'success': 1,
+        'never closed': 0,
+        'closed, not placed': 0,
+        'placed, never released': 1,
+        'placed, released, re-grasped': 2,
+        'placed, released, other': 0,
+    }
