@@ -157,6 +157,7 @@ class Options:
     eval_seed: int = 10_000
     simulation_time: float = 12.0
     actions_per_chunk: int | None = None
+    temporal_ensemble_coeff: float | None = None
     curve_points: int = 0
     train_eval_iterations: int = 0
 
@@ -169,7 +170,10 @@ class Options:
         if self.train_processes < 1:
             raise UsageError(f'--train_processes={self.train_processes}: expected >= 1')
         # The checkpoint answers its whole chunk (n_action_steps = chunk_size): the loop's setting alone decides.
-        LoopSettings(actions_per_chunk=self.actions_per_chunk).check_actions_per_chunk(self.chunk_size, 'chunk_size')
+        loop = LoopSettings(
+            actions_per_chunk=self.actions_per_chunk, temporal_ensemble_coeff=self.temporal_ensemble_coeff
+        )
+        loop.check_actions_per_chunk(self.chunk_size, 'chunk_size')
         if not 0 <= self.train_eval_iterations <= self.num_episodes:
             raise UsageError(
                 f'--train_eval_iterations={self.train_eval_iterations}: expected 0..num_episodes ({self.num_episodes})'
@@ -302,6 +306,9 @@ def quickstart(**flags: Any) -> None:
         simulation_time: seconds of simulated time per evaluation episode.
         actions_per_chunk: actions executed from each chunk before the policy is queried again (1..chunk_size;
             default: all). The one setting for actions per query (see docs/evaluation.md).
+        temporal_ensemble_coeff: evaluate with ACT's temporal ensembling (``positronic-inference sim
+            --temporal_ensemble_coeff``): a query every tick, each action the weighted mean of every chunk's
+            prediction for that tick (0.01 as in ACT); excludes ``actions_per_chunk``. Default: off.
         curve_points: earlier checkpoints, evenly spaced, evaluated after the final one (same seeds) to draw
             ``success_curve.png``; not counted in the reported time to the final evaluation.
         train_eval_iterations: also run the final checkpoint on the first this many demonstration seeds (layouts it
@@ -443,6 +450,11 @@ def inference_argv(
         options.camera_flag,
         f'--output_dir={output_dir}',
         *([f'--actions_per_chunk={options.actions_per_chunk}'] if options.actions_per_chunk else []),
+        *(
+            [f'--temporal_ensemble_coeff={options.temporal_ensemble_coeff}']
+            if options.temporal_ensemble_coeff is not None
+            else []
+        ),
     ]
 
 

@@ -82,10 +82,14 @@ def test_evaluation_seeds_must_not_overlap_the_demonstration_seeds(tmp_path):
         ('--precision=fp8', "precision='fp8': expected one of auto, fp32, bf16, fp16"),
         ('--train_processes=0', 'train_processes=0: expected >= 1'),
         ('--train_eval_iterations=13', r'train_eval_iterations=13: expected 0..num_episodes \(12\)'),
+        ('--temporal_ensemble_coeff=-1', 'temporal_ensemble_coeff=-1: expected a number >= 0'),
+        ('--temporal_ensemble_coeff=0.01 --actions_per_chunk=5', 'temporal_ensemble_coeff=0.01 queries every tick'),
     ],
 )
 def test_bad_flags_are_refused_before_anything_runs(tmp_path, flag, message):
-    exit_code, line = reported_error(quickstart.main, [f'--workdir={tmp_path}', '--num_train_steps=1000', flag])
+    exit_code, line = reported_error(
+        quickstart.main, [f'--workdir={tmp_path}', '--num_train_steps=1000', *flag.split()]
+    )
     assert exit_code == USAGE_ERROR_EXIT_CODE and re.search(f'positronic-quickstart: error: --{message}', line)
     assert not any(tmp_path.iterdir())
 
@@ -96,7 +100,8 @@ def test_a_stage_that_fails_stops_the_run_with_its_command(tmp_path, monkeypatch
     assert exit_code == DATA_ERROR_EXIT_CODE and re.search(r'error: stage .*record.* failed with exit code 1', line)
 
 
-def test_the_stages_run_in_order_and_the_loop_alone_sets_the_actions_per_query(tmp_path, monkeypatch):
+def stage_commands(tmp_path, monkeypatch, flags: list[str]) -> list[list[str]]:
+    """The commands quickstart runs for ``flags``, in order (the stages record their argv instead of running)."""
     commands = []
 
     def run_stage(index, total, title, argv, env=None):
@@ -111,8 +116,13 @@ def test_the_stages_run_in_order_and_the_loop_alone_sets_the_actions_per_query(t
     monkeypatch.setattr(quickstart, 'run_stage', run_stage)
     monkeypatch.setattr(quickstart, 'running_server', running_server)
     monkeypatch.setattr(quickstart, 'report', lambda *args: None)
+    quickstart.main([f'--workdir={tmp_path}', *flags])
+    return commands
+
+
+def test_the_stages_run_in_order_and_the_loop_alone_sets_the_actions_per_query(tmp_path, monkeypatch):
     flags = ['--chunk_size=10', '--actions_per_chunk=3', '--num_train_steps=100', '--curve_points=1']
-    quickstart.main([f'--workdir={tmp_path}', *flags, '--train_eval_iterations=2'])
+    commands = stage_commands(tmp_path, monkeypatch, [*flags, '--train_eval_iterations=2'])
     names = [command[0] for command in commands]
     assert names == [
         'positronic-data-collection',
@@ -128,3 +138,12 @@ def test_the_stages_run_in_order_and_the_loop_alone_sets_the_actions_per_query(t
     assert '--seed=10000' in final and '--policy.model_id=50' not in final
     assert '--seed=0' in training_seeds and '--driver.num_iterations=2' in training_seeds
     assert '--policy.model_id=50' in curve and '--save_freq=50' in train
+
+
+def test_temporal_ensembling_is_passed_to_every_evaluation(tmp_path, monkeypatch):
+    flags = ['--temporal_ensemble_coeff=0.01', '--num_train_steps=100', '--curve_points=1', '--train_eval_iterations=2']
+    evaluations = [c for c in stage_commands(tmp_path, monkeypatch, flags) if c[0] == 'positronic-inference']
+    assert len(evaluations) == 3
+    assert all(
+        '--temporal_ensemble_coeff=0.01' in c and not any('actions_per_chunk' in f for f in c) for c in evaluations
+    )
