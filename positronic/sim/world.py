@@ -6,6 +6,7 @@ commanded orientations are continuous over the workspace. Gripper values are in 
 Times are int64 nanoseconds of sim time, which keeps increasing across resets.
 """
 
+import ctypes
 import os
 import sys
 import time
@@ -203,9 +204,15 @@ class World:
                 flags[flag] = 0
             flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0
         frames = {}
-        for key, camera in ((keys.IMAGE_WRIST, WRIST_CAMERA), (keys.IMAGE_EXTERIOR, EXTERIOR_CAMERA)):
-            self._renderer.update_scene(self.data, camera=camera)
-            frames[key] = self._renderer.render()
+        try:
+            for key, camera in ((keys.IMAGE_WRIST, WRIST_CAMERA), (keys.IMAGE_EXTERIOR, EXTERIOR_CAMERA)):
+                self._renderer.update_scene(self.data, camera=camera)
+                frames[key] = self._renderer.render()
+        except ctypes.ArgumentError as error:
+            # A Ctrl+C that lands while ctypes converts an EGL call's argument comes wrapped in an ArgumentError.
+            if 'KeyboardInterrupt' in str(error):
+                raise KeyboardInterrupt from error
+            raise
         return frames
 
     def observation(self) -> dict[str, Any]:

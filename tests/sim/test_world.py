@@ -1,3 +1,4 @@
+import ctypes
 import os
 import shutil
 import subprocess
@@ -87,6 +88,25 @@ def test_cameras_render_the_scene_at_the_requested_size(world):
     green = (exterior[..., 1] > 120) & (exterior[..., 0] < 60) & (exterior[..., 2] < 60)
     assert red.sum() > 0 and green.sum() > 0  # both cubes are in view
     assert keys.ROBOT_Q in obs
+
+
+@pytest.mark.parametrize(
+    ('message', 'raised'),
+    [
+        ('argument 1: KeyboardInterrupt: ', KeyboardInterrupt),
+        ('argument 1: TypeError: wrong type', ctypes.ArgumentError),
+    ],
+)
+def test_a_ctrl_c_inside_an_egl_call_stops_rendering_as_a_ctrl_c(world, monkeypatch, message, raised):
+    # Where SIGINT lands is a race; this is what ctypes raises when it lands inside an argument conversion.
+    world.render()
+
+    def interrupted(*args, **kwargs):
+        raise ctypes.ArgumentError(message)
+
+    monkeypatch.setattr(world._renderer, 'render', interrupted)
+    with pytest.raises(raised):
+        world.render()
 
 
 def test_fresh_scene_is_not_stacked(world):
