@@ -169,6 +169,10 @@ class Options:
             raise UsageError(f'--precision={self.precision!r}: expected one of {", ".join(PRECISION_CHOICES)}')
         if self.train_processes < 1:
             raise UsageError(f'--train_processes={self.train_processes}: expected >= 1')
+        for name in ('num_episodes', 'num_train_steps', 'batch_size', 'chunk_size', 'dim_model', 'image_size'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f'--{name}={value!r}: expected an integer >= 1')
         # The checkpoint answers its whole chunk (n_action_steps = chunk_size): the loop's setting alone decides.
         loop = LoopSettings(
             actions_per_chunk=self.actions_per_chunk, temporal_ensemble_coeff=self.temporal_ensemble_coeff

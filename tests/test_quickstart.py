@@ -82,7 +82,9 @@ def test_evaluation_seeds_must_not_overlap_the_demonstration_seeds(tmp_path):
         ('--precision=fp8', "precision='fp8': expected one of auto, fp32, bf16, fp16"),
         ('--train_processes=0', 'train_processes=0: expected >= 1'),
         ('--train_eval_iterations=13', r'train_eval_iterations=13: expected 0..num_episodes \(12\)'),
-        ('--temporal_ensemble_coeff=-1', 'temporal_ensemble_coeff=-1: expected a number >= 0'),
+        ('--num_train_steps=0', 'num_train_steps=0: expected an integer >= 1'),
+        ('--num_episodes=-3', 'num_episodes=-3: expected an integer >= 1'),
+        ('--temporal_ensemble_coeff=nan', "temporal_ensemble_coeff='nan': expected a finite number"),
         ('--temporal_ensemble_coeff=0.01 --actions_per_chunk=5', 'temporal_ensemble_coeff=0.01 queries every tick'),
     ],
 )
