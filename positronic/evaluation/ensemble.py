@@ -2,7 +2,8 @@
 
 Every chunk predicted so far that covers the current tick contributes its action for that tick, weighted
 ``exp(-coeff * i)`` with ``i = 0`` the oldest of them (ACT's convention): a larger ``coeff`` trusts the earlier
-plans more and smooths harder; ``coeff = 0`` is a plain mean. Positions and grips are averaged
+plans more and smooths harder; ``coeff = 0`` is a plain mean; a negative ``coeff`` trusts the newest prediction
+(the latest observation) most. Positions and grips are averaged
 linearly, orientations as the normalized weighted sum of quaternions in the first one's hemisphere (exact enough
 for the few degrees that overlapping predictions differ by).
 """
@@ -19,8 +20,8 @@ class TemporalEnsemble:
     """Overlapping chunk predictions, one slot per future tick; ``add`` each query's chunk, ``pop`` each tick."""
 
     def __init__(self, coeff: float):
-        if not (np.isfinite(coeff) and coeff >= 0):
-            raise ValueError(f'temporal ensemble coefficient must be >= 0, got {coeff!r}')
+        if not np.isfinite(coeff):
+            raise ValueError(f'temporal ensemble coefficient must be a finite number, got {coeff!r}')
         self.coeff = float(coeff)
         self._slots: deque[list[CartesianAction]] = deque()
 
@@ -36,7 +37,8 @@ class TemporalEnsemble:
         predictions = self._slots.popleft()  # oldest prediction first
         if not predictions:
             raise IndexError('no prediction covers this tick')
-        weights = np.exp(-self.coeff * np.arange(len(predictions)))
+        exponents = -self.coeff * np.arange(len(predictions))
+        weights = np.exp(exponents - exponents.max())  # shifted: a negative coeff must not overflow
         weights /= weights.sum()
         poses = np.array([p.pose for p in predictions])
         quats = poses[:, 3:] * np.where(poses[:, 3:] @ poses[0, 3:] < 0, -1.0, 1.0)[:, None]

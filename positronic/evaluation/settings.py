@@ -3,6 +3,7 @@
 Kept apart from the loop itself so that commands can check their flags without importing the simulator.
 """
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -23,8 +24,8 @@ class LoopSettings:
     setting for actions per query: a policy's answer (an ACT checkpoint's ``n_action_steps``) only bounds it."""
     temporal_ensemble_coeff: float | None = None
     """Query the policy every tick and execute the weighted mean of every chunk's action for that tick, weights
-    ``exp(-coeff * i)`` from the oldest prediction (ACT's temporal ensembling; LeRobot's suggested 0.01). None:
-    execute chunks as they come. Excludes ``actions_per_chunk``."""
+    ``exp(-coeff * i)`` from the oldest prediction (ACT's temporal ensembling; LeRobot's suggested 0.01; a negative
+    coeff trusts the newest prediction most). None: execute chunks as they come. Excludes ``actions_per_chunk``."""
     success_threshold: float = 1.0
     """Stacking score that counts as stacked."""
     success_hold_s: float = 1.0
@@ -63,8 +64,8 @@ class LoopSettings:
             )
         coeff = self.temporal_ensemble_coeff
         if coeff is not None:
-            if isinstance(coeff, bool) or not isinstance(coeff, int | float) or not 0 <= coeff < float('inf'):
-                raise UsageError(f'--temporal_ensemble_coeff={coeff!r}: expected a number >= 0 (or None)')
+            if isinstance(coeff, bool) or not isinstance(coeff, int | float) or not math.isfinite(coeff):
+                raise UsageError(f'--temporal_ensemble_coeff={coeff!r}: expected a finite number (or None)')
             if count is not None:
                 raise UsageError(
                     f'--temporal_ensemble_coeff={coeff} queries every tick: leave --actions_per_chunk={count} unset'

@@ -45,7 +45,22 @@ def test_orientations_average_on_the_sphere_whatever_the_quaternion_sign():
     assert abs(pose[3:] @ gripper_down_quat(0.3)) == pytest.approx(1.0, abs=1e-6)
 
 
-@pytest.mark.parametrize('coeff', [-0.1, float('nan'), float('inf')])
-def test_a_negative_or_non_finite_coefficient_is_refused(coeff):
-    with pytest.raises(ValueError, match='coefficient must be >= 0'):
+def test_a_negative_coefficient_trusts_the_newest_prediction_most_without_overflow():
+    trusting_new = TemporalEnsemble(-1.0)
+    trusting_new.add([at(0.0), at(0.1)])
+    trusting_new.pop()
+    trusting_new.add([at(0.3)])
+    w_new = 1 / (1 + np.exp(-1.0))
+    assert trusting_new.pop().pose[0] == pytest.approx(0.1 + w_new * 0.2)
+
+    steep = TemporalEnsemble(-50.0)  # exp(50 * 39) would overflow unshifted
+    for step in range(40):
+        steep.add([at(0.01 * step)] * 40)
+        last = steep.pop()
+    assert np.isfinite(last.pose).all() and last.pose[0] == pytest.approx(0.39)
+
+
+@pytest.mark.parametrize('coeff', [float('nan'), float('inf'), float('-inf')])
+def test_a_non_finite_coefficient_is_refused(coeff):
+    with pytest.raises(ValueError, match='coefficient must be a finite number'):
         TemporalEnsemble(coeff)
