@@ -55,6 +55,7 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
     assert len(LocalDataset(run_dir / 'evaluation')) == 1
     run = json.loads((run_dir / quickstart.RUN_SUMMARY).read_text())
     assert run['total'] == 1 and run['final_loss']['step'] == 4
+    assert run['host']['cpu'] and run['host']['cpu_count'] >= 1 and run['host']['torch'].startswith('2.')
     training_seeds = json.loads((run_dir / quickstart.TRAINING_SEEDS_DIR / 'summary.json').read_text())
     assert [it['seed'] for it in training_seeds['iterations']] == [0, 1]  # the demonstration seeds
     assert run['training_seeds']['total'] == 2
