@@ -19,22 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from positronic.host import cpu_model
+
 RESULTS_ENV = 'POSITRONIC_BENCH_RESULTS'
 LEROBOT_PYTHON_ENV = 'LEROBOT_PYTHON'
 DEFAULT_LEROBOT_PYTHON = Path('/tmp/venv-lerobot/bin/python')
 """Where ``tests/setup_lerobot044.sh`` builds the LeRobot 0.4.4 side environment."""
 LEROBOT_MISSING = f'pass --lerobot-python, set ${LEROBOT_PYTHON_ENV}, or build {DEFAULT_LEROBOT_PYTHON}'
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or 'unknown'
 
 
 def gpu_name() -> str | None:

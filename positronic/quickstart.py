@@ -9,10 +9,8 @@ Each run writes into a new ``<workdir>/run-<UTC time>/`` and never touches earli
 """
 
 import contextlib
-import importlib.metadata
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -31,6 +29,7 @@ from positronic.command import UsageError, flag_defaults, run_command
 from positronic.evaluation.curve import SUCCESS_CURVE_PNG, CurvePoint, training_time_s, write_success_curve_png
 from positronic.evaluation.results import SUMMARY_JSON, write_json_atomic
 from positronic.evaluation.settings import LoopSettings
+from positronic.host import host_facts
 from positronic.vendors.lerobot.codecs import REGISTRY as CODECS
 from positronic.vendors.lerobot.training.distributed import threads_per_process
 from positronic.vendors.lerobot.training.train import PRECISION_CHOICES
@@ -506,8 +505,8 @@ def run_summary(
     """Write ``run_summary.json`` into ``run_dir``: the command line, stage wall times, the time from recording to
     the final evaluation, the last logged training losses, the final success rate with its 95% interval, the
     success on training seeds (from ``train_eval_dir``, else None), the success curve of ``curve`` (checkpoint
-    step, its evaluation folder), also drawn into ``success_curve.png``, and the host (:func:`host_facts`).
-    Returns what it wrote."""
+    step, its evaluation folder), also drawn into ``success_curve.png``, and the host
+    (:func:`positronic.host.host_facts`). Returns what it wrote."""
     paths = RunPaths(run_dir)
     metrics = read_metrics(paths.experiment)
     final_loss = None
@@ -531,28 +530,6 @@ def run_summary(
     }
     write_json_atomic(summary, paths.summary)
     return summary
-
-
-def host_facts() -> dict[str, Any]:
-    """What the run's numbers depend on beyond its flags: CPU model and count, Python and torch versions (float
-    kernels, and so trained weights, differ between CPUs)."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
-    try:
-        torch_version = importlib.metadata.version('torch')
-    except importlib.metadata.PackageNotFoundError:
-        torch_version = None
-    return {
-        'cpu': cpu,
-        'cpu_count': os.cpu_count(),
-        'platform': platform.platform(),
-        'python': platform.python_version(),
-        'torch': torch_version,
-    }
 
 
 def _successes(summary_json: Path) -> dict[str, Any]:

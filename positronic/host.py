@@ -1,0 +1,34 @@
+"""The machine a run happened on: what its numbers depend on beyond its flags (float kernels, and so trained
+weights and timings, differ between CPUs and library versions)."""
+
+import importlib.metadata
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or 'unknown'
+
+
+def host_facts() -> dict[str, Any]:
+    """CPU model and count, platform, Python and torch versions (torch None when it is not installed)."""
+    try:
+        torch_version = importlib.metadata.version('torch')
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = None
+    return {
+        'cpu': cpu_model(),
+        'cpu_count': os.cpu_count(),
+        'platform': platform.platform(),
+        'python': platform.python_version(),
+        'torch': torch_version,
+    }
