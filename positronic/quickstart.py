@@ -32,6 +32,7 @@ from positronic.evaluation.settings import LoopSettings
 from positronic.host import host_facts
 from positronic.vendors.lerobot.codecs import REGISTRY as CODECS
 from positronic.vendors.lerobot.training.distributed import threads_per_process
+from positronic.vendors.lerobot.training.lr_schedule import LR_SCHEDULES
 from positronic.vendors.lerobot.training.train import PRECISION_CHOICES
 from positronic.vendors.lerobot.training.train_log import read_metrics
 
@@ -148,6 +149,7 @@ class Options:
     chunk_size: int = 15
     dim_model: int = 128
     lr: float = 1e-4
+    lr_schedule: str = 'constant'
     use_vae: bool = False
     train_batchnorm: bool = True
     dropout: float = 0.1
@@ -168,6 +170,8 @@ class Options:
             raise UsageError(f'--codec={self.codec!r}: expected one of {", ".join(CODECS)}')
         if self.precision not in PRECISION_CHOICES:
             raise UsageError(f'--precision={self.precision!r}: expected one of {", ".join(PRECISION_CHOICES)}')
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise UsageError(f'--lr_schedule={self.lr_schedule!r}: expected one of {", ".join(LR_SCHEDULES)}')
         if self.train_processes < 1:
             raise UsageError(f'--train_processes={self.train_processes}: expected >= 1')
         for name in ('num_episodes', 'num_train_steps', 'batch_size', 'chunk_size', 'dim_model', 'image_size'):
@@ -296,6 +300,8 @@ def quickstart(**flags: Any) -> None:
         dim_model: ACT transformer width (feed-forward width is 4x).
         lr: learning rate of the transformer and of the backbone (the backbone trains from scratch here, so
             LeRobot's 1e-5 for fine-tuning ImageNet weights learns too slowly).
+        lr_schedule: the trainer's ``--lr_schedule``: constant (LeRobot's) or cosine (both rates annealed to near
+            zero at the last step).
         use_vae: train ACT's VAE encoder (the scripted demonstrations are deterministic, so it is off by default).
         train_batchnorm: train the backbone's batch norm (see ``positronic-lerobot-train --help``), which a backbone
             trained from scratch needs; checkpoints keep LeRobot's layout.
@@ -391,6 +397,7 @@ def train(options: Options, paths: RunPaths) -> float:
             f'--policy.optimizer_lr_backbone={options.lr}',
             f'--policy.use_vae={options.use_vae}',
             f'--train_batchnorm={options.train_batchnorm}',
+            f'--lr_schedule={options.lr_schedule}',
             '--policy.pretrained_backbone_weights=None',
         ],
         env=train_environment(processes),

@@ -81,6 +81,7 @@ def test_evaluation_seeds_must_not_overlap_the_demonstration_seeds(tmp_path):
         ('--actions_per_chunk=16', r'actions_per_chunk=16: expected 1..chunk_size \(15\)'),
         ('--curve_points=2', 'curve_points=2: expected >= 0 and dividing num_train_steps'),
         ('--precision=fp8', "precision='fp8': expected one of auto, fp32, bf16, fp16"),
+        ('--lr_schedule=linear', "lr_schedule='linear': expected one of constant, cosine"),
         ('--train_processes=0', 'train_processes=0: expected >= 1'),
         ('--train_eval_iterations=13', r'train_eval_iterations=13: expected 0..num_episodes \(12\)'),
         ('--num_train_steps=0', 'num_train_steps=0: expected an integer >= 1'),
@@ -141,6 +142,13 @@ def test_the_stages_run_in_order_and_the_loop_alone_sets_the_actions_per_query(t
     assert '--seed=10000' in final and '--policy.model_id=50' not in final
     assert '--seed=0' in training_seeds and '--driver.num_iterations=2' in training_seeds
     assert '--policy.model_id=50' in curve and '--save_freq=50' in train
+    assert '--lr_schedule=constant' in train
+
+
+def test_the_learning_rate_schedule_reaches_the_trainer(tmp_path, monkeypatch):
+    commands = stage_commands(tmp_path, monkeypatch, ['--lr_schedule=cosine'])
+    (train,) = [c for c in commands if c[0] == 'positronic-lerobot-train']
+    assert '--lr_schedule=cosine' in train
 
 
 def test_temporal_ensembling_is_passed_to_every_evaluation(tmp_path, monkeypatch):

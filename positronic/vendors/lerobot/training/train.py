@@ -6,7 +6,8 @@
     torchrun --nproc_per_node=4 -m positronic.vendors.lerobot.training.train ...     # DistributedDataParallel, 4 GPUs
 
 Each step: take the batch, forward (under autocast on CUDA), backward, clip the gradient norm at 10, AdamW step
-(LeRobot's ACT preset: lr 1e-5 for the backbone and the rest, weight decay 1e-4, no scheduler), log; every
+(LeRobot's ACT preset: lr 1e-5 for the backbone and the rest, weight decay 1e-4, no scheduler; ``--lr_schedule=cosine``
+anneals both rates), log; every
 ``save_freq`` steps and at the last step, write ``<output_dir>/<exp_name>/checkpoints/<step:06d>/`` (see
 ``checkpoint``). ``--batch_size`` is per process: under torchrun the global batch is batch_size x processes, each
 rank trains on its slice of it, and DDP averages the gradients.
@@ -66,6 +67,7 @@ from positronic.vendors.lerobot.training.checkpoint import (
 )
 from positronic.vendors.lerobot.training.distributed import ProcessGroup
 from positronic.vendors.lerobot.training.frame_cache import FrameCache, changed_files, file_stamps
+from positronic.vendors.lerobot.training.lr_schedule import LR_SCHEDULES, LearningRate
 from positronic.vendors.lerobot.training.resident_batches import ResidentBatches, fits_on_device
 from positronic.vendors.lerobot.training.train_log import (
     NonFiniteLossError,
@@ -93,8 +95,9 @@ TRAINER_SET_FIELDS = ('input_features', 'output_features', 'device', 'pretrained
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 PRECISION_CHOICES = ('auto', *PRECISIONS)
 """The values ``--precision`` accepts."""
-RESUME_MAY_CHANGE = ('batch_size', 'seed', 'world_size', 'precision', 'random_shift')
-"""Settings a resumed run may change (with a note): they change the batches or numerics, not the parameters."""
+RESUME_MAY_CHANGE = ('batch_size', 'seed', 'world_size', 'precision', 'random_shift', 'lr_schedule')
+"""Settings a resumed run may change (with a note): they change the batches, numerics or step sizes, not which
+parameters there are."""
 COMPILE_CHOICES = ('auto', 'off', 'default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
 """The values ``--compile`` accepts: off, auto, or a torch.compile mode."""
 LOSS_PARTS = ('l1_loss', 'kld_loss')
@@ -238,6 +241,7 @@ class TrainSettings:
     cache_dir: str | None = None
     train_batchnorm: bool = False
     random_shift: int = 0
+    lr_schedule: str = 'constant'
     data_on_device: bool | None = None
     compile: str = 'auto'
     channels_last: bool | None = None
@@ -254,6 +258,8 @@ class TrainSettings:
                 raise UsageError(f'--{name} must be an integer >= 0, got {value!r}')
         if self.precision not in PRECISION_CHOICES:
             raise UsageError(f'--precision must be one of {", ".join(PRECISION_CHOICES)}, got {self.precision!r}')
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise UsageError(f'--lr_schedule must be one of {", ".join(LR_SCHEDULES)}, got {self.lr_schedule!r}')
         if self.compile not in COMPILE_CHOICES:
             raise UsageError(f'--compile must be one of {", ".join(COMPILE_CHOICES)}, got {self.compile!r}')
         name = self.exp_name
@@ -297,6 +303,8 @@ def train(**settings: Any) -> Path:
     train_batchnorm: train the backbone's batch norm (batch statistics, learned affine terms) instead of keeping it
     frozen as LeRobot does; for a backbone trained from scratch. Checkpoints keep LeRobot's keys and meaning.
     random_shift: shift each training image by up to this many pixels (edges repeated; 0 = off).
+    lr_schedule: constant (LeRobot's ACT preset) or cosine: every rate (--policy.optimizer_lr, _backbone) annealed
+    from its value at step 1 to near zero at --num_train_steps along half a cosine.
     data_on_device: keep the frame cache in the device's memory and build batches there (default: on CUDA when it
     fits in half the free memory). compile: torch.compile mode of the step (default, reduce-overhead,
     max-autotune, max-autotune-no-cudagraphs) or off; auto = default on CUDA, off elsewhere. channels_last:
@@ -348,6 +356,7 @@ def open_run(settings: TrainSettings, world_size: int, device: torch.device) -> 
         precision=settings.precision,
         train_batchnorm=settings.train_batchnorm,
         random_shift=settings.random_shift,
+        lr_schedule=settings.lr_schedule,
     )
     if resume_from is not None:
         check_resumable(settings.experiment_dir, record)
@@ -505,6 +514,7 @@ def _train(settings: TrainSettings, group: ProcessGroup) -> Path:
     model = build_model(settings, run, device, channels_last)
     on_device = fits_on_device(data, device) if settings.data_on_device is None else settings.data_on_device
     optimizer = make_optimizer(model, run.config, device)
+    learning_rate = LearningRate(optimizer, settings.lr_schedule, settings.num_train_steps)
     start_step = restore_or_seed(settings, run, optimizer, group.rank)
     group.barrier()  # every rank has checked the directory and built its model before rank 0 creates it
     if group.is_main:
@@ -527,11 +537,12 @@ def _train(settings: TrainSettings, group: ProcessGroup) -> Path:
             batch = next(batches)
             data_s = time.perf_counter() - tick
             batch = on_device_batch(batch, settings, group, step, image_keys, channels_last)
-            window.add(step, step_fn(batch), data_s)
+            learning_rate.set_for(step)
+            window.add(step, step_fn(batch), data_s, {'lr': optimizer.param_groups[0]['lr']})
             log.advance()
             saving = step % settings.save_freq == 0 or step == settings.num_train_steps
             if saving or step % settings.log_freq == 0:
-                log.record(window.read({'lr': optimizer.param_groups[0]['lr']}))
+                log.record(window.read())
             if saving:
                 rng_states = group.gather(capture_rng_state())
                 if group.is_main:

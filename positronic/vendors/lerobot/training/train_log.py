@@ -107,6 +107,7 @@ class StepWindow:
         self._steps: list[int] = []
         self._values: list[torch.Tensor] = []
         self._data_s: list[float] = []
+        self._extra: list[Mapping[str, float]] = []
         self.restart()
 
     def __len__(self) -> int:
@@ -116,13 +117,15 @@ class StepWindow:
         """Start timing anew (after work that is not training, such as saving a checkpoint)."""
         self._since = time.perf_counter()
 
-    def add(self, step: int, values: torch.Tensor, data_s: float) -> None:
-        """One step's metrics (``len(names)`` values, on the device) and the host time spent waiting for its batch."""
+    def add(self, step: int, values: torch.Tensor, data_s: float, extra: Mapping[str, float] | None = None) -> None:
+        """One step's metrics (``len(names)`` values, on the device), the host time spent waiting for its batch and
+        host values of the step to log beside them (such as its learning rate)."""
         self._steps.append(step)
         self._values.append(values)
         self._data_s.append(data_s)
+        self._extra.append(dict(extra or {}))
 
-    def read(self, extra: Mapping[str, float] | None = None) -> list[dict[str, float]]:
+    def read(self) -> list[dict[str, float]]:
         """Rows ``{step, <names>, **extra, samples_per_s, data_s, step_s}`` of the window's steps, ``step_s`` and
         ``samples_per_s`` from the window's wall time; NonFiniteLossError names the first step whose loss is not
         finite. The window is emptied."""
@@ -131,11 +134,11 @@ class StepWindow:
         values = self._group.mean_tensor(torch.stack(self._values).float()).tolist()
         step_s = (time.perf_counter() - self._since) / len(self._steps)
         rows = [
-            {'step': step, **dict(zip(self.names, row, strict=True)), **(extra or {})}
+            {'step': step, **dict(zip(self.names, row, strict=True)), **extra}
             | {'samples_per_s': self._samples_per_step / step_s, 'data_s': min(data_s, step_s), 'step_s': step_s}
-            for step, row, data_s in zip(self._steps, values, self._data_s, strict=True)
+            for step, row, data_s, extra in zip(self._steps, values, self._data_s, self._extra, strict=True)
         ]
-        self._steps, self._values, self._data_s = [], [], []
+        self._steps, self._values, self._data_s, self._extra = [], [], [], []
         self.restart()
         for row in rows:
             if not math.isfinite(row[self.names[0]]):

@@ -25,6 +25,7 @@ from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
 from positronic.vendors.lerobot.device import resolve_device
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, VideoEncoding
 from positronic.vendors.lerobot.training.checkpoint import list_checkpoints, read_codec_record
+from positronic.vendors.lerobot.training.lr_schedule import lr_factor
 from positronic.vendors.lerobot.training.train import (
     DATASET_FILES,
     RUN_FILE,
@@ -295,6 +296,25 @@ def test_random_shift_changes_the_batches_and_resumes_exactly(dataset, tmp_path)
     assert _losses(resumed) == _losses(straight) != _losses(plain)
 
 
+def test_a_cosine_schedule_anneals_every_step_and_an_interrupted_run_resumes_on_the_same_curve(dataset, tmp_path):
+    constant = _train(dataset, tmp_path, 'constant')
+    straight = _train(dataset, tmp_path, 'straight', lr_schedule='cosine')
+    interrupted = tmp_path / 'interrupted'
+    shutil.copytree(straight, interrupted, symlinks=True)  # as if stopped between the checkpoints of steps 3 and 6
+    shutil.rmtree(interrupted / 'checkpoints' / '000006')
+    resumed = _train(dataset, tmp_path, 'interrupted', resume=True, lr_schedule='cosine')
+    base = TINY_ACT['policy.optimizer_lr']
+    assert [r['lr'] for r in read_metrics(constant)] == [base] * 6
+    rates = [r['lr'] for r in read_metrics(straight)]
+    assert rates == pytest.approx([base * lr_factor('cosine', step, 6) for step in range(1, 7)])
+    assert rates[0] == base and rates[-1] < 0.1 * base
+    assert [r['lr'] for r in read_metrics(resumed)] == rates
+    assert _losses(resumed) == _losses(straight) != _losses(constant)
+    final = 'checkpoints/000006/pretrained_model/model.safetensors'
+    assert (straight / final).read_bytes() == (resumed / final).read_bytes()
+    assert json.loads((straight / 'run.json').read_text())['lr_schedule'] == 'cosine'
+
+
 def test_channels_last_trains_as_eager_does_resumes_exactly_and_saves_lerobots_layout(dataset, tmp_path):
     plain = _train(dataset, tmp_path, 'plain', channels_last=False)
     straight = _train(dataset, tmp_path, 'straight', channels_last=True)
@@ -410,6 +430,7 @@ def cli(dataset: Path, output: Path, *flags: str, exp_name: str = 'exp') -> list
         (['--num_train_steps=-1'], USAGE_ERROR_EXIT_CODE, '--num_train_steps must be an integer >= 1, got -1'),
         (['--batch_size=0'], USAGE_ERROR_EXIT_CODE, '--batch_size must be an integer >= 1, got 0'),
         (['--precision=fp8'], USAGE_ERROR_EXIT_CODE, "--precision must be one of auto, fp32, bf16, fp16, got 'fp8'"),
+        (['--lr_schedule=step'], USAGE_ERROR_EXIT_CODE, "--lr_schedule must be one of constant, cosine, got 'step'"),
         (['--policy.x=1'], USAGE_ERROR_EXIT_CODE, "unknown flag --policy.x: --policy has no 'x'"),
         (['--policy.dropout=1.5'], USAGE_ERROR_EXIT_CODE, 'dropout: expected a probability in [0, 1), got 1.5'),
         (['--device=tpu'], USAGE_ERROR_EXIT_CODE, "--device='tpu' is not a device"),
@@ -419,6 +440,7 @@ def cli(dataset: Path, output: Path, *flags: str, exp_name: str = 'exp') -> list
         'negative-steps',
         'zero-batch',
         'fp8',
+        'unknown-lr-schedule',
         'unknown-policy-field',
         'bad-policy-value',
         'no-such-device',
