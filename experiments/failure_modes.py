@@ -2,11 +2,13 @@
 
     python experiments/failure_modes.py <positronic-inference sim --output_dir> [more output dirs]
 
-Reads the episodes an evaluation recorded (``target_grip``, ``box_distance`` and the ``success`` static) and prints
-one row per folder with the count of each phase (docs/results.md uses it):
+Reads the episodes an evaluation recorded (``target_grip``, ``grip``, ``box_distance``, the ``success`` static) and
+prints one row per folder with the count of each phase (docs/results.md uses it):
 
 - ``never closed``: the gripper command never closed;
 - ``closed, not placed``: it closed, but the green cube never came to rest within 1 cm of stacked on the red one;
+  the column ``of which held`` counts those whose fingers rested on the cube (measured ``grip`` in the holding
+  band for half a second: a grasp that carried or dropped it), the rest closed beside it or on air;
 - ``placed, never released``: the cube was stacked and the gripper stayed closed;
 - ``placed, released, re-grasped``: stacked, opened, then closed again (on the cube it had just placed);
 - ``placed, released, other``: stacked and opened once, yet the episode failed (knocked off, hand not away in time).
@@ -33,6 +35,12 @@ PHASES = (
 )
 CLOSED = 0.5
 """A target grip above this is a closed gripper command."""
+HOLDING_GRIP = (0.25, 0.75)
+"""Measured closure of fingers resting on a 2 cm cube (0.50 in the expert's grasps, less for a cube held askew);
+fingers closed on nothing reach 1."""
+HOLDING_S = 0.5
+"""How long the measured closure must stay in :data:`HOLDING_GRIP` to count as holding (closing passes it faster)."""
+HELD = 'of which held'
 PLACED_MARGIN_M = 0.01
 """How much further apart than stacked (the two half heights) the cube centres may be and still count as placed."""
 
@@ -58,13 +66,35 @@ def phase(success: bool, target_grip: np.ndarray, box_distance: np.ndarray) -> s
     return 'placed, released, other'
 
 
+def held_cube(grip: np.ndarray, timestamps_ns: np.ndarray) -> bool:
+    """Whether the measured gripper closure ``grip`` stayed inside :data:`HOLDING_GRIP` for :data:`HOLDING_S` in a
+    row (``timestamps_ns`` its sample times)."""
+    low, high = HOLDING_GRIP
+    inside = (np.asarray(grip, dtype=float) > low) & (np.asarray(grip, dtype=float) < high)
+    seconds = np.asarray(timestamps_ns, dtype=np.int64) / 1e9
+    start = None
+    for t, holding in zip(seconds, inside, strict=True):
+        if not holding:
+            start = None
+        elif start is None:
+            start = t
+        elif t - start >= HOLDING_S:
+            return True
+    return False
+
+
 def phases(output_dir: Path) -> dict[str, int]:
-    """Count of each phase over the episodes recorded under ``output_dir`` (every phase present, zeros included)."""
-    counts = dict.fromkeys(PHASES, 0)
+    """Count of each phase over the episodes recorded under ``output_dir`` (every phase present, zeros included),
+    then :data:`HELD`: the ``closed, not placed`` episodes whose gripper held the cube at some point."""
+    counts = dict.fromkeys((*PHASES, HELD), 0)
     for episode in LocalDataset(output_dir):
-        grip = np.asarray(episode[keys.TARGET_GRIP].values, dtype=float)
+        target_grip = np.asarray(episode[keys.TARGET_GRIP].values, dtype=float)
         distance = np.asarray(episode[keys.BOX_DISTANCE].values, dtype=float)
-        counts[phase(bool(episode['success']), grip, distance)] += 1
+        where = phase(bool(episode['success']), target_grip, distance)
+        counts[where] += 1
+        if where == 'closed, not placed':
+            grip = episode[keys.GRIP]
+            counts[HELD] += held_cube(np.asarray(grip.values, dtype=float), grip.timestamps)
     return counts
 
 
@@ -74,10 +104,11 @@ def main() -> None:
     args = parser.parse_args()
     rows = [(str(d), phases(d)) for d in args.output_dirs]
     width = max(len(name) for name, _ in rows)
-    print(f'{"evaluation":<{width}} | episodes | ' + ' | '.join(PHASES))
+    columns = (*PHASES, HELD)
+    print(f'{"evaluation":<{width}} | episodes | ' + ' | '.join(columns))
     for name, counts in rows:
-        cells = ' | '.join(f'{counts[p]:>{len(p)}}' for p in PHASES)
-        print(f'{name:<{width}} | {sum(counts.values()):>8} | {cells}')
+        cells = ' | '.join(f'{counts[p]:>{len(p)}}' for p in columns)
+        print(f'{name:<{width}} | {sum(counts[p] for p in PHASES):>8} | {cells}')
 
 
 if __name__ == '__main__':

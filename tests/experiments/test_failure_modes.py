@@ -37,27 +37,49 @@ def test_an_episode_is_put_in_the_phase_its_gripper_and_cubes_show(failure_modes
     assert failure_modes.phase(success, np.array(grip, float), np.array(distance, float)) == expected
 
 
+TICK_NS = 66_000_000
+
+
+@pytest.mark.parametrize(
+    ('grip', 'held'),
+    [
+        ([0] + [0.5] * 9, True),  # resting on the cube for 0.53 s
+        ([0, 0.4, 0.6, 0.5, 0.3, 0.5, 0.7, 0.5, 0.5, 0.5], True),  # askew in the grip, still inside the band
+        ([0, 0.87, 1, 1, 1, 1, 1, 1, 1, 1], False),  # closed on air: passes the band within a tick
+        ([0, 0.5, 0.5, 0.5, 0.5, 1, 0.5, 0.5, 0.5, 0.5], False),  # never half a second in a row
+        ([0] * 10, False),
+    ],
+)
+def test_a_gripper_holds_the_cube_when_its_closure_rests_in_the_band_for_half_a_second(failure_modes, grip, held):
+    timestamps = np.arange(len(grip)) * TICK_NS
+    assert failure_modes.held_cube(np.array(grip, float), timestamps) is held
+
+
 def test_an_evaluation_folder_is_counted_per_phase(failure_modes, tmp_path):
     episodes = [
-        (True, [0, 1, 0], [APART, STACKED, STACKED]),
-        (False, [0, 1, 1], [APART, STACKED, STACKED]),
-        (False, [0, 1, 0, 1], [APART, APART, STACKED, STACKED]),
-        (False, [0, 1, 0, 1], [APART, APART, STACKED, STACKED]),
+        (True, [0, 1, 0], [APART, STACKED, STACKED], [0, 0.5, 0]),
+        (False, [0, 1, 1], [APART, STACKED, STACKED], [0, 0.5, 0.5]),
+        (False, [0, 1, 0, 1], [APART, APART, STACKED, STACKED], [0, 0.5, 0, 0.5]),
+        (False, [0, 1, 0, 1], [APART, APART, STACKED, STACKED], [0, 0.5, 0, 0.5]),
+        (False, [0] + [1] * 9, [APART] * 10, [0] + [0.5] * 9),  # carried, never placed
+        (False, [0] + [1] * 9, [APART] * 10, [0] + [1] * 9),  # closed on air
     ]
     with LocalDatasetWriter(tmp_path) as dataset:
-        for success, grip, distance in episodes:
+        for success, target_grip, distance, grip in episodes:
             with dataset.new_episode() as episode:
-                for tick, (g, d) in enumerate(zip(grip, distance, strict=True)):
-                    episode.append(keys.TARGET_GRIP, float(g), tick * 66_000_000)
-                    episode.append(keys.BOX_DISTANCE, d, tick * 66_000_000)
+                for tick, (t, d, g) in enumerate(zip(target_grip, distance, grip, strict=True)):
+                    episode.append(keys.TARGET_GRIP, float(t), tick * TICK_NS)
+                    episode.append(keys.BOX_DISTANCE, d, tick * TICK_NS)
+                    episode.append(keys.GRIP, float(g), tick * TICK_NS)
                 episode.set_static('success', success)
     counts = failure_modes.phases(tmp_path)
-    assert list(counts) == list(failure_modes.PHASES)
+    assert list(counts) == [*failure_modes.PHASES, failure_modes.HELD]
     assert counts == {
         'success': 1,
         'never closed': 0,
-        'closed, not placed': 0,
+        'closed, not placed': 2,
         'placed, never released': 1,
         'placed, released, re-grasped': 2,
         'placed, released, other': 0,
+        'of which held': 1,
     }
