@@ -172,9 +172,8 @@ class Options:
             raise UsageError(f'--precision={self.precision!r}: expected one of {", ".join(PRECISION_CHOICES)}')
         if self.lr_schedule not in LR_SCHEDULES:
             raise UsageError(f'--lr_schedule={self.lr_schedule!r}: expected one of {", ".join(LR_SCHEDULES)}')
-        if self.train_processes < 1:
-            raise UsageError(f'--train_processes={self.train_processes}: expected >= 1')
-        for name in ('num_episodes', 'num_train_steps', 'batch_size', 'chunk_size', 'dim_model', 'image_size'):
+        counts = ('num_episodes', 'num_train_steps', 'batch_size', 'chunk_size', 'dim_model', 'image_size')
+        for name in (*counts, 'train_processes'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f'--{name}={value!r}: expected an integer >= 1')

@@ -82,7 +82,7 @@ def test_evaluation_seeds_must_not_overlap_the_demonstration_seeds(tmp_path):
         ('--curve_points=2', 'curve_points=2: expected >= 0 and dividing num_train_steps'),
         ('--precision=fp8', "precision='fp8': expected one of auto, fp32, bf16, fp16"),
         ('--lr_schedule=linear', "lr_schedule='linear': expected one of constant, cosine"),
-        ('--train_processes=0', 'train_processes=0: expected >= 1'),
+        ('--train_processes=0', 'train_processes=0: expected an integer >= 1'),
         ('--train_eval_iterations=13', r'train_eval_iterations=13: expected 0..num_episodes \(12\)'),
         ('--num_train_steps=0', 'num_train_steps=0: expected an integer >= 1'),
         ('--num_episodes=-3', 'num_episodes=-3: expected an integer >= 1'),
