@@ -32,3 +32,14 @@ def host_facts() -> dict[str, Any]:
         'python': platform.python_version(),
         'torch': torch_version,
     }
+
+
+def process_is_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -28,6 +28,7 @@ import numpy as np
 import safetensors.torch
 import torch
 
+from positronic.host import process_is_alive
 from positronic.vendors.lerobot.codec import Codec
 from positronic.vendors.lerobot.codec_spec import CodecSpec
 
@@ -297,23 +298,13 @@ def save_checkpoint(
     return final
 
 
-def _pid_is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
 def remove_stale_tmp(root: Path) -> list[str]:
     """Remove the ``.tmp-*-<pid>`` entries under ``root`` left by saves of processes that are gone (or by this one),
     saying so in one line; returns their names."""
     removed = []
     for entry in sorted(root.glob(f'{_TMP_PREFIX}*')):
         pid = entry.name.rsplit('-', 1)[-1]
-        if not pid.isdigit() or (int(pid) != os.getpid() and _pid_is_alive(int(pid))):
+        if not pid.isdigit() or (int(pid) != os.getpid() and process_is_alive(int(pid))):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

@@ -1,10 +1,12 @@
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, VideoEncoding
-from positronic.vendors.lerobot.training.frame_cache import MANIFEST_FILE, FrameCache
+from positronic.vendors.lerobot.training.frame_cache import MANIFEST_FILE, FrameCache, machine_tag
 
 from ..tiny_dataset import LENGTHS, write_tiny_dataset
 
@@ -36,6 +38,28 @@ def test_valid_cache_is_reused_and_a_broken_one_rebuilt(reader, tmp_path):
     assert array_file.stat().st_mtime_ns != stamp
     np.testing.assert_array_equal(rebuilt.frames['observation.images.left'], first.frames['observation.images.left'])
     assert [p.name for p in tmp_path.iterdir()] == [first.directory.name]
+
+
+def test_a_rebuild_removes_the_unfinished_builds_of_killed_processes_only(reader, tmp_path):
+    first = FrameCache.open_or_build(reader, tmp_path)
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+    try:
+        prefix = f'.tmp-{first.directory.name}-{machine_tag()}-'
+        abandoned, running = tmp_path / f'{prefix}{dead.pid}', tmp_path / f'{prefix}{alive.pid}'
+        elsewhere = tmp_path / f'.tmp-{first.directory.name}-othermachine-{dead.pid}'
+        for folder in (abandoned, running, elsewhere):
+            folder.mkdir()
+            (folder / 'observation.images.left.u8').write_bytes(b'partial')
+        (first.directory / MANIFEST_FILE).write_text('{"format": 0}')
+        FrameCache.open_or_build(reader, tmp_path)
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [first.directory.name, running.name, elsewhere.name]
+        )
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 def test_other_dataset_gets_its_own_cache(reader, tmp_path):
