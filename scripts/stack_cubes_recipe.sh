@@ -19,5 +19,5 @@ if [ -z "${DISPLAY:-}" ]; then export MUJOCO_GL="${MUJOCO_GL:-egl}"; fi
 exec "$venv/bin/positronic-quickstart" --workdir="$HOME/positronic-results/$codec" --codec="$codec" \
     --num_episodes=600 --command_noise_m=0.02 --seed=0 --camera_size=[96,96] --image_size=96 --fps=15 \
     --num_train_steps=4000 --batch_size=32 --precision=bf16 --chunk_size=40 --dim_model=256 --dropout=0 \
-    --lr=1e-4 --use_vae=False --train_batchnorm=True --eval_iterations=50 --eval_seed=10000 --simulation_time=15 \
+    --lr=1e-4 --lr_schedule=cosine --use_vae=False --train_batchnorm=True --eval_iterations=50 --eval_seed=10000 --simulation_time=15 \
     --temporal_ensemble_coeff=0.01 --curve_points=3 --train_eval_iterations=10 "$@"
