@@ -3,7 +3,7 @@
 # (the robot is pushed off the expert's path, the recorded command leads back) -> convert with a codec -> train ACT
 # (chunk 40) for 4000 steps of batch 32 (bf16 autocast, which wants a CPU with AMX or AVX512-BF16) -> evaluate
 # the final checkpoint with temporal ensembling on 50 unseen seeds (10000-10049), then on 10 training seeds (0-9)
-# and three earlier checkpoints on the unseen seeds for the success curve. 41-56 minutes to the final
+# and three earlier checkpoints on the unseen seeds for the success curve. 41-56 minutes to the final (29/50 with the cosine schedule, 56 min)
 # evaluation on 2 CPU cores (27/50 and 18/50 measured in two runs: one run is one draw, see docs/results.md).
 # On a machine with an NVIDIA GPU the same command trains there (bf16 autocast). Flags after the codec override the
 # recipe's, e.g.
