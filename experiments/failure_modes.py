@@ -8,7 +8,9 @@ prints one row per folder with the count of each phase (docs/results.md uses it)
 - ``never closed``: the gripper command never closed;
 - ``closed, not placed``: it closed, but the green cube never came to rest within 1 cm of stacked on the red one;
   the column ``of which held`` counts those whose fingers rested on the cube (measured ``grip`` in the holding
-  band for half a second: a grasp that carried or dropped it), the rest closed beside it or on air;
+  band for half a second: a grasp that carried or dropped it), the rest closed beside it or on air; ``held,
+  closest cm`` is the median over those held episodes of how near the green cube came to stacked (the least
+  centre distance beyond the two half heights): a near miss says placement precision, a large one a lost cube;
 - ``placed, never released``: the cube was stacked and the gripper stayed closed;
 - ``placed, released, re-grasped``: stacked, opened, then closed again (on the cube it had just placed);
 - ``placed, released, other``: stacked and opened once, yet the episode failed (knocked off, hand not away in time).
@@ -41,6 +43,7 @@ fingers closed on nothing reach 1."""
 HOLDING_S = 0.5
 """How long the measured closure must stay in :data:`HOLDING_GRIP` to count as holding (closing passes it faster)."""
 HELD = 'of which held'
+CLOSEST = 'held, closest cm'
 PLACED_MARGIN_M = 0.01
 """How much further apart than stacked (the two half heights) the cube centres may be and still count as placed."""
 
@@ -53,9 +56,7 @@ def phase(success: bool, target_grip: np.ndarray, box_distance: np.ndarray) -> s
     changes = np.diff(closed.astype(int))
     if not closed.any():
         return 'never closed'
-    tol = StackingTolerances()
-    stacked = tol.red_box_half_height + tol.green_box_half_height
-    if not (np.asarray(box_distance, dtype=float) < stacked + PLACED_MARGIN_M).any():
+    if not (np.asarray(box_distance, dtype=float) < stacked_distance() + PLACED_MARGIN_M).any():
         return 'closed, not placed'
     released_at = np.flatnonzero(changes == -1) + 1
     released_at = released_at[released_at > np.argmax(closed)]
@@ -83,10 +84,18 @@ def held_cube(grip: np.ndarray, timestamps_ns: np.ndarray) -> bool:
     return False
 
 
-def phases(output_dir: Path) -> dict[str, int]:
+def stacked_distance() -> float:
+    """Centre distance (m) of the green cube resting on the red one."""
+    tol = StackingTolerances()
+    return tol.red_box_half_height + tol.green_box_half_height
+
+
+def phases(output_dir: Path) -> dict[str, float]:
     """Count of each phase over the episodes recorded under ``output_dir`` (every phase present, zeros included),
-    then :data:`HELD`: the ``closed, not placed`` episodes whose gripper held the cube at some point."""
-    counts = dict.fromkeys((*PHASES, HELD), 0)
+    then :data:`HELD`: the ``closed, not placed`` episodes whose gripper held the cube at some point, and
+    :data:`CLOSEST`: the median over those of the least centre distance beyond stacked, in cm (NaN when none)."""
+    counts: dict[str, float] = dict.fromkeys((*PHASES, HELD), 0)
+    misses = []
     for episode in LocalDataset(output_dir):
         target_grip = np.asarray(episode[keys.TARGET_GRIP].values, dtype=float)
         distance = np.asarray(episode[keys.BOX_DISTANCE].values, dtype=float)
@@ -94,7 +103,10 @@ def phases(output_dir: Path) -> dict[str, int]:
         counts[where] += 1
         if where == 'closed, not placed':
             grip = episode[keys.GRIP]
-            counts[HELD] += held_cube(np.asarray(grip.values, dtype=float), grip.timestamps)
+            if held_cube(np.asarray(grip.values, dtype=float), grip.timestamps):
+                counts[HELD] += 1
+                misses.append(100 * (distance.min() - stacked_distance()))
+    counts[CLOSEST] = float(np.median(misses)) if misses else float('nan')
     return counts
 
 
@@ -105,10 +117,11 @@ def main() -> None:
     rows = [(str(d), phases(d)) for d in args.output_dirs]
     width = max(len(name) for name, _ in rows)
     columns = (*PHASES, HELD)
-    print(f'{"evaluation":<{width}} | episodes | ' + ' | '.join(columns))
+    print(f'{"evaluation":<{width}} | episodes | ' + ' | '.join((*columns, CLOSEST)))
     for name, counts in rows:
         cells = ' | '.join(f'{counts[p]:>{len(p)}}' for p in columns)
-        print(f'{name:<{width}} | {sum(counts[p] for p in PHASES):>8} | {cells}')
+        total = sum(counts[p] for p in PHASES)
+        print(f'{name:<{width}} | {total:>8} | {cells} | {counts[CLOSEST]:>{len(CLOSEST)}.1f}')
 
 
 if __name__ == '__main__':

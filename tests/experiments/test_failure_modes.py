@@ -61,7 +61,8 @@ def test_an_evaluation_folder_is_counted_per_phase(failure_modes, tmp_path):
         (False, [0, 1, 1], [APART, STACKED, STACKED], [0, 0.5, 0.5]),
         (False, [0, 1, 0, 1], [APART, APART, STACKED, STACKED], [0, 0.5, 0, 0.5]),
         (False, [0, 1, 0, 1], [APART, APART, STACKED, STACKED], [0, 0.5, 0, 0.5]),
-        (False, [0] + [1] * 9, [APART] * 10, [0] + [0.5] * 9),  # carried, never placed
+        (False, [0] + [1] * 9, [APART] * 5 + [0.05] * 5, [0] + [0.5] * 9),  # carried, stopped 3 cm short
+        (False, [0] + [1] * 9, [APART] * 9 + [0.04], [0] + [0.5] * 9),  # carried, stopped 2 cm short
         (False, [0] + [1] * 9, [APART] * 10, [0] + [1] * 9),  # closed on air
     ]
     with LocalDatasetWriter(tmp_path) as dataset:
@@ -73,13 +74,26 @@ def test_an_evaluation_folder_is_counted_per_phase(failure_modes, tmp_path):
                     episode.append(keys.GRIP, float(g), tick * TICK_NS)
                 episode.set_static('success', success)
     counts = failure_modes.phases(tmp_path)
-    assert list(counts) == [*failure_modes.PHASES, failure_modes.HELD]
+    assert list(counts) == [*failure_modes.PHASES, failure_modes.HELD, failure_modes.CLOSEST]
+    closest = counts.pop(failure_modes.CLOSEST)
     assert counts == {
         'success': 1,
         'never closed': 0,
-        'closed, not placed': 2,
+        'closed, not placed': 3,
         'placed, never released': 1,
         'placed, released, re-grasped': 2,
         'placed, released, other': 0,
-        'of which held': 1,
+        'of which held': 2,
     }
+    # the median of the two carried episodes' nearest approach beyond stacked (the closed-on-air one is not held)
+    assert closest == pytest.approx(100 * (0.045 - failure_modes.stacked_distance()))
+
+
+def test_the_closest_approach_is_not_a_number_when_no_failure_held_the_cube(failure_modes, tmp_path):
+    with LocalDatasetWriter(tmp_path) as dataset, dataset.new_episode() as episode:
+        for tick, (t, d) in enumerate([(0, APART), (1, STACKED), (0, STACKED)]):
+            episode.append(keys.TARGET_GRIP, float(t), tick * TICK_NS)
+            episode.append(keys.BOX_DISTANCE, d, tick * TICK_NS)
+            episode.append(keys.GRIP, 0.0, tick * TICK_NS)
+        episode.set_static('success', True)
+    assert np.isnan(failure_modes.phases(tmp_path)[failure_modes.CLOSEST])
