@@ -1,6 +1,7 @@
 """The machine a run happened on: what its numbers depend on beyond its flags (float kernels, and so trained
 weights and timings, differ between CPUs and library versions)."""
 
+import glob
 import importlib.metadata
 import os
 import platform
@@ -43,3 +44,15 @@ def process_is_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def interrupted_writes(parent: Path, prefix: str) -> list[Path]:
+    """The entries of ``parent`` named ``<prefix>...-<pid>`` whose writing process is gone from this machine, or is
+    this one (a write of it that failed earlier): what interrupted writes left, sorted by name. A write in progress
+    in another live process is not among them."""
+    found = []
+    for entry in sorted(parent.glob(f'{glob.escape(prefix)}*')):
+        pid = entry.name.rsplit('-', 1)[-1]
+        if pid.isdigit() and (int(pid) == os.getpid() or not process_is_alive(int(pid))):
+            found.append(entry)
+    return found

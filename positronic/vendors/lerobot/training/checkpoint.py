@@ -28,7 +28,7 @@ import numpy as np
 import safetensors.torch
 import torch
 
-from positronic.host import process_is_alive
+from positronic.host import interrupted_writes
 from positronic.vendors.lerobot.codec import Codec
 from positronic.vendors.lerobot.codec_spec import CodecSpec
 
@@ -302,10 +302,7 @@ def remove_stale_tmp(root: Path) -> list[str]:
     """Remove the ``.tmp-*-<pid>`` entries under ``root`` left by saves of processes that are gone (or by this one),
     saying so in one line; returns their names."""
     removed = []
-    for entry in sorted(root.glob(f'{_TMP_PREFIX}*')):
-        pid = entry.name.rsplit('-', 1)[-1]
-        if not pid.isdigit() or (int(pid) != os.getpid() and process_is_alive(int(pid))):
-            continue
+    for entry in interrupted_writes(root, _TMP_PREFIX):
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:

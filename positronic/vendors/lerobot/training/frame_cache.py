@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from positronic.host import process_is_alive
+from positronic.host import interrupted_writes
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, InconsistentDatasetError
 from positronic.vendors.lerobot.lerobot_dataset.format import DATA_DIR, INFO_PATH, VIDEOS_DIR
 
@@ -138,9 +138,10 @@ class FrameCache:
 
     @staticmethod
     def _build(reader: DatasetReader, directory: Path, fingerprint: dict, num_threads: int) -> None:
-        _remove_abandoned_builds(directory)
-        tmp = directory.with_name(f'{_TMP_PREFIX}{directory.name}-{machine_tag()}-{os.getpid()}')
-        shutil.rmtree(tmp, ignore_errors=True)
+        prefix = f'{_TMP_PREFIX}{directory.name}-{machine_tag()}-'
+        for abandoned in interrupted_writes(directory.parent, prefix):  # only this machine's pids can be checked
+            shutil.rmtree(abandoned, ignore_errors=True)
+        tmp = directory.with_name(f'{prefix}{os.getpid()}')
         tmp.mkdir(parents=True)
         try:
             arrays = {}
@@ -174,16 +175,6 @@ class FrameCache:
 def machine_tag() -> str:
     """This machine's name as it may appear in a folder name."""
     return ''.join(c if c.isalnum() else '_' for c in socket.gethostname())
-
-
-def _remove_abandoned_builds(directory: Path) -> None:
-    """Delete the unfinished builds of ``directory`` left by killed processes of this machine (their pid is gone);
-    a build of another machine sharing the folder, or of a live process, is left alone."""
-    prefix = f'{_TMP_PREFIX}{directory.name}-{machine_tag()}-'
-    for tmp in directory.parent.glob(f'{prefix}*'):
-        pid = tmp.name[len(prefix) :]
-        if pid.isdigit() and int(pid) != os.getpid() and not process_is_alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _read_manifest(directory: Path) -> dict | None:
