@@ -1,7 +1,8 @@
 """``positronic-data-collection``: record demonstrations into a raw dataset.
 
     positronic-data-collection sim --output_dir=~/datasets/stack_cubes_raw --num_episodes=50 --seed=0 \\
-        [--keep_failed=False] [--show_gui=False] [--fps=30] [--camera_size=[320,240]] [--command_noise_m=0.02]
+        [--keep_failed=False] [--show_gui=False] [--fps=30] [--camera_size=[320,240]] [--command_noise_m=0.02] \\
+        [--command_noise_time_s=0.5] [--command_noise_fade_s=1.0]
 
 ``sim`` runs the scripted :class:`~positronic.sim.StackingExpert` in the simulated world; episode ``i`` uses
 seed ``seed + i`` for both the cube placement and the expert's randomization. Every tick (``1 / fps`` of sim
@@ -45,6 +46,7 @@ STATIC_SEED = 'simulation.seed'
 STATIC_SUCCESS = 'simulation.stacking_success'
 """Static item: the stacking score in [0, 1] at the end of the episode (float)."""
 STATIC_NOISE = 'simulation.command_noise_m'
+STATIC_NOISE_FADE = 'simulation.command_noise_fade_s'
 """Static item: the standard deviation (m) of the offset added to the executed position (float, 0 = none)."""
 SUCCESS_SCORE = 1.0
 """Final stacking score an episode must reach to count as a successful demonstration."""
@@ -166,6 +168,7 @@ def record_episode(world: World, writer: EpisodeWriter, seed: int, fps: int, noi
     writer.set_static(STATIC_SEED, seed)
     writer.set_static(STATIC_SUCCESS, score)
     writer.set_static(STATIC_NOISE, noise.std_m)
+    writer.set_static(STATIC_NOISE_FADE, noise.fade_s)
     return score
 
 
@@ -195,6 +198,7 @@ def _execute(world: World, pose: np.ndarray, offset: np.ndarray, grip: float) ->
     camera_size=[320, 240],
     command_noise_m=0.0,
     command_noise_time_s=0.5,
+    command_noise_fade_s=1.0,
 )
 def sim(
     output_dir: str,
@@ -206,6 +210,7 @@ def sim(
     camera_size: Sequence[int] = (320, 240),
     command_noise_m: float = 0.0,
     command_noise_time_s: float = 0.5,
+    command_noise_fade_s: float = 1.0,
 ) -> None:
     """Record scripted stacking demonstrations in the MuJoCo simulator into the raw dataset at --output_dir.
 
@@ -214,12 +219,14 @@ def sim(
     --camera_size: [width,height] of both cameras. An existing --output_dir is appended to.
     --command_noise_m: standard deviation (m) of a smooth random offset added to the position the robot executes
     but not to the recorded command (0 = none; 0.02 in docs/results.md), so the demonstrations show how to get
-    back onto the path; it fades to zero around the grasp and the release. --command_noise_time_s: how long
-    (s) the offset takes to forget its value.
+    back onto the path; it fades to zero around the grasp and the release and stays zero after the release.
+    --command_noise_time_s: how long (s) the offset takes to forget its value. --command_noise_fade_s: how long
+    (s) before and after the grasp and the release the offset fades to zero over (0: no fade, noise up to the
+    release; episodes whose grasp the noise spoils are then discarded like any failed one).
     """
     flags = {'keep_failed': keep_failed, 'show_gui': show_gui}
     num_episodes, fps, size = _checked_args(num_episodes, fps, camera_size, seed, flags)
-    noise = _checked_noise(command_noise_m, command_noise_time_s)
+    noise = _checked_noise(command_noise_m, command_noise_time_s, command_noise_fade_s)
     root = _checked_output_dir(output_dir)
     dataset = LocalDatasetWriter(root)
     kept = succeeded = attempted = 0
@@ -247,15 +254,17 @@ def sim(
     print(f'{_summary(root, attempted, succeeded, kept)} in {time.perf_counter() - start:.0f} s')
 
 
-def _checked_noise(std_m: Any, time_s: Any) -> CommandNoise:
-    for name, value in (('command_noise_m', std_m), ('command_noise_time_s', time_s)):
+def _checked_noise(std_m: Any, time_s: Any, fade_s: Any) -> CommandNoise:
+    for name, value in (('command_noise_m', std_m), ('command_noise_time_s', time_s), ('command_noise_fade_s', fade_s)):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UsageError(f'--{name} must be a number, got {value!r}')
     if not 0 <= std_m <= 0.05:
         raise UsageError(f'--command_noise_m must be in [0, 0.05] metres, got {std_m!r}')
     if not time_s > 0:
         raise UsageError(f'--command_noise_time_s must be > 0 seconds, got {time_s!r}')
-    return CommandNoise(float(std_m), float(time_s))
+    if not (math.isfinite(fade_s) and fade_s >= 0):
+        raise UsageError(f'--command_noise_fade_s must be >= 0 seconds, got {fade_s!r}')
+    return CommandNoise(float(std_m), float(time_s), float(fade_s))
 
 
 def _summary(root: Path, attempted: int, succeeded: int, kept: int) -> str:

@@ -142,6 +142,7 @@ class Options:
     seed: int = 0
     camera_size: Sequence[int] = field(default_factory=lambda: [96, 96])
     command_noise_m: float = 0.0
+    command_noise_fade_s: float = 1.0
     image_size: int = 96
     fps: int = 15
     num_train_steps: int = 1500
@@ -292,6 +293,8 @@ def quickstart(**flags: Any) -> None:
         camera_size: ``[width, height]`` of the recorded cameras.
         command_noise_m: the recorder's ``--command_noise_m`` (see ``positronic-data-collection sim --help``): a
             smooth random offset (standard deviation, metres) on the executed position, not on the recorded one.
+        command_noise_fade_s: the recorder's ``--command_noise_fade_s``: how long before and after the grasp and
+            the release the offset fades to zero (0: no fade).
         image_size: side of the square images the codec letterboxes to (the model's input).
         fps: sampling rate of the converted dataset, and the rate the policy runs at in evaluation.
         num_train_steps: ACT training steps (a checkpoint at the end, and ``curve_points`` evenly before it).
@@ -349,6 +352,7 @@ def record(options: Options, paths: RunPaths) -> float:
             f'--seed={options.seed}',
             options.camera_flag,
             f'--command_noise_m={options.command_noise_m}',
+            f'--command_noise_fade_s={options.command_noise_fade_s}',
         ],
     )
 

@@ -128,6 +128,8 @@ def test_show_gui_without_a_display_says_so_and_records_headless(tmp_path, monke
         (['--command_noise_m=-0.01'], '--command_noise_m must be in [0, 0.05] metres, got -0.01'),
         (['--command_noise_m=big'], "--command_noise_m must be a number, got 'big'"),
         (['--command_noise_time_s=0'], '--command_noise_time_s must be > 0 seconds, got 0'),
+        (['--command_noise_fade_s=-1'], '--command_noise_fade_s must be >= 0 seconds, got -1'),
+        (['--command_noise_fade_s=soon'], "--command_noise_fade_s must be a number, got 'soon'"),
         (['--bogus=1'], "unknown flag --bogus: the command has no 'bogus'"),
     ],
 )

@@ -6,9 +6,9 @@ the robot and records the plan's command as the action: the observations show th
 absolute-pose labels lead back onto it. The offset is an Ornstein-Uhlenbeck process per axis: it starts at zero
 (the first frame is the clean home pose), wanders with standard deviation ``std_m`` and forgets its value over
 ``time_constant_s``. Around each gripper change (grasp, release) the offset fades to zero over ``fade_s``: there
-the scene forgives only about 1.5 cm, and a demonstration that misses its grasp is discarded, not learned from.
-After the last of them (the release) the offset stays zero: the retreat decides nothing, and it runs near the
-edge of the arm's reach.
+the scene forgives only about 1.5 cm, and a demonstration that misses its grasp is discarded, not learned from
+(``fade_s=0``: no fade, the offset runs on until the last change). After the last of them (the release) the
+offset stays zero: the retreat decides nothing, and it runs near the edge of the arm's reach.
 """
 
 from collections.abc import Sequence
@@ -37,8 +37,9 @@ class CommandNoise:
             raise ValueError(f'command noise fade must be >= 0 s, got {self.fade_s!r}')
 
     def offsets(self, seed: int, ticks: int, dt_s: float, quiet_at_s: Sequence[float] = ()) -> np.ndarray:
-        """``(ticks, 3)`` offsets at ``dt_s`` spacing, zero at row 0, at the ``quiet_at_s`` times (seconds from
-        row 0) and after the last of them, faded within ``fade_s`` of them; the same ``seed`` gives the same rows."""
+        """``(ticks, 3)`` offsets at ``dt_s`` spacing, zero at row 0 and from the last of the ``quiet_at_s`` times
+        (seconds from row 0) on, faded to zero within ``fade_s`` of each of them; the same ``seed`` gives the same
+        rows."""
         out = np.zeros((ticks, 3))
         if self.std_m == 0 or ticks < 2:
             return out
@@ -50,8 +51,9 @@ class CommandNoise:
         return out * self._envelope(np.arange(ticks) * dt_s, quiet_at_s)[:, None]
 
     def _envelope(self, times_s: np.ndarray, quiet_at_s: Sequence[float]) -> np.ndarray:
-        if not len(quiet_at_s) or self.fade_s == 0:
+        if not len(quiet_at_s):
             return np.ones_like(times_s)
         quiet = np.asarray(quiet_at_s, dtype=float)
         nearest = np.abs(times_s[:, None] - quiet[None, :]).min(axis=1)
-        return np.where(times_s < quiet.max(), np.clip(nearest / self.fade_s, 0.0, 1.0), 0.0)
+        ramp = np.clip(nearest / self.fade_s, 0.0, 1.0) if self.fade_s > 0 else np.ones_like(times_s)
+        return np.where(times_s < quiet.max(), ramp, 0.0)

@@ -40,6 +40,16 @@ def test_offsets_fade_to_zero_at_the_quiet_times_and_stay_zero_after_the_last():
     assert np.array_equal(offsets[free], raw[free]) and norms[free].max() > 0.002
 
 
+def test_without_a_fade_the_offset_runs_up_to_the_last_quiet_time_and_is_zero_after():
+    noise = CommandNoise(std_m=0.02, fade_s=0.0)
+    times = np.arange(300) * DT
+    offsets = noise.offsets(seed=3, ticks=300, dt_s=DT, quiet_at_s=[3.0, 6.0])
+    raw = noise.offsets(seed=3, ticks=300, dt_s=DT)
+    before = times < 6.0
+    assert np.array_equal(offsets[before], raw[before]) and not offsets[~before].any()
+    assert np.linalg.norm(offsets[np.isclose(times, 3.0)]) > 0  # not quiet at the grasp
+
+
 @pytest.mark.parametrize(
     ('kwargs', 'message'),
     [
