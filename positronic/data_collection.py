@@ -46,8 +46,9 @@ STATIC_SEED = 'simulation.seed'
 STATIC_SUCCESS = 'simulation.stacking_success'
 """Static item: the stacking score in [0, 1] at the end of the episode (float)."""
 STATIC_NOISE = 'simulation.command_noise_m'
-STATIC_NOISE_FADE = 'simulation.command_noise_fade_s'
 """Static item: the standard deviation (m) of the offset added to the executed position (float, 0 = none)."""
+STATIC_NOISE_FADE = 'simulation.command_noise_fade_s'
+"""Static item: how long (s) around the grasp and the release that offset fades to zero (float, 0 = no fade)."""
 SUCCESS_SCORE = 1.0
 """Final stacking score an episode must reach to count as a successful demonstration."""
 SETTLE_S = 0.5
