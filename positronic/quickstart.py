@@ -33,7 +33,7 @@ from positronic.host import host_facts
 from positronic.vendors.lerobot.codecs import REGISTRY as CODECS
 from positronic.vendors.lerobot.training.distributed import threads_per_process
 from positronic.vendors.lerobot.training.lr_schedule import LR_SCHEDULES
-from positronic.vendors.lerobot.training.train import PRECISION_CHOICES
+from positronic.vendors.lerobot.training.train import PRECISION_CHOICES, TrainSettings
 from positronic.vendors.lerobot.training.train_log import read_metrics
 
 EXPERIMENT = 'quickstart'
@@ -151,6 +151,7 @@ class Options:
     dim_model: int = 128
     lr: float = 1e-4
     lr_schedule: str = 'constant'
+    train_seed: int = TrainSettings.seed
     use_vae: bool = False
     train_batchnorm: bool = True
     dropout: float = 0.1
@@ -304,6 +305,8 @@ def quickstart(**flags: Any) -> None:
             LeRobot's 1e-5 for fine-tuning ImageNet weights learns too slowly).
         lr_schedule: the trainer's ``--lr_schedule``: constant (LeRobot's) or cosine (both rates annealed to near
             zero at the last step).
+        train_seed: the trainer's ``--seed`` (weights' initialisation and batch order); another value is another
+            draw of the same recipe, which is how to measure its spread (one host reproduces a seed exactly).
         use_vae: train ACT's VAE encoder (the scripted demonstrations are deterministic, so it is off by default).
         train_batchnorm: train the backbone's batch norm (see ``positronic-lerobot-train --help``), which a backbone
             trained from scratch needs; checkpoints keep LeRobot's layout.
@@ -401,6 +404,7 @@ def train(options: Options, paths: RunPaths) -> float:
             f'--policy.use_vae={options.use_vae}',
             f'--train_batchnorm={options.train_batchnorm}',
             f'--lr_schedule={options.lr_schedule}',
+            f'--seed={options.train_seed}',
             '--policy.pretrained_backbone_weights=None',
         ],
         env=train_environment(processes),

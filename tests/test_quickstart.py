@@ -153,6 +153,13 @@ def test_the_learning_rate_schedule_reaches_the_trainer(tmp_path, monkeypatch):
     assert '--lr_schedule=cosine' in train
 
 
+def test_the_training_seed_reaches_the_trainer_and_not_the_recorder(tmp_path, monkeypatch):
+    commands = stage_commands(tmp_path, monkeypatch, ['--train_seed=7'])
+    (record,) = [c for c in commands if c[0] == 'positronic-data-collection']
+    (train,) = [c for c in commands if c[0] == 'positronic-lerobot-train']
+    assert '--seed=7' in train and '--seed=0' in record
+
+
 def test_temporal_ensembling_is_passed_to_every_evaluation(tmp_path, monkeypatch):
     flags = ['--temporal_ensemble_coeff=0.01', '--num_train_steps=100', '--curve_points=1', '--train_eval_iterations=2']
     evaluations = [c for c in stage_commands(tmp_path, monkeypatch, flags) if c[0] == 'positronic-inference']
