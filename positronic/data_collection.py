@@ -47,6 +47,8 @@ STATIC_SUCCESS = 'simulation.stacking_success'
 """Static item: the stacking score in [0, 1] at the end of the episode (float)."""
 STATIC_NOISE = 'simulation.command_noise_m'
 """Static item: the standard deviation (m) of the offset added to the executed position (float, 0 = none)."""
+STATIC_NOISE_TIME = 'simulation.command_noise_time_s'
+"""Static item: how long (s) that offset takes to forget its value, the noise's time constant (float)."""
 STATIC_NOISE_FADE = 'simulation.command_noise_fade_s'
 """Static item: how long (s) around the grasp and the release that offset fades to zero (float, 0 = no fade)."""
 SUCCESS_SCORE = 1.0
@@ -169,6 +171,7 @@ def record_episode(world: World, writer: EpisodeWriter, seed: int, fps: int, noi
     writer.set_static(STATIC_SEED, seed)
     writer.set_static(STATIC_SUCCESS, score)
     writer.set_static(STATIC_NOISE, noise.std_m)
+    writer.set_static(STATIC_NOISE_TIME, noise.time_constant_s)
     writer.set_static(STATIC_NOISE_FADE, noise.fade_s)
     return score
 

@@ -11,7 +11,7 @@ import pytest
 
 from positronic import data_collection, keys
 from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE
-from positronic.data_collection import STATIC_NOISE, STATIC_SEED, STATIC_SUCCESS, main
+from positronic.data_collection import STATIC_NOISE, STATIC_NOISE_TIME, STATIC_SEED, STATIC_SUCCESS, main
 from positronic.dataset import LocalDataset
 from positronic.dataset.episode import UNFINISHED_MARKER
 from positronic.sim import World
@@ -67,10 +67,12 @@ def test_records_successful_demonstrations_with_all_signals_and_statics(tmp_path
 def test_command_noise_moves_the_robot_off_the_path_but_records_the_expert_command(tmp_path, capsys):
     clean, noisy = tmp_path / 'clean', tmp_path / 'noisy'
     main(['sim', f'--output_dir={clean}', '--num_episodes=1', '--seed=2', *SMALL])
-    main(['sim', f'--output_dir={noisy}', '--num_episodes=1', '--seed=2', '--command_noise_m=0.02', *SMALL])
+    noise = ['--command_noise_m=0.02', '--command_noise_time_s=0.4']
+    main(['sim', f'--output_dir={noisy}', '--num_episodes=1', '--seed=2', *noise, *SMALL])
     assert capsys.readouterr().out.count('1/1 demonstrations succeeded') == 2  # the noise fades at grasp and release
     (a,), (b,) = LocalDataset(clean), LocalDataset(noisy)
     assert (a[STATIC_NOISE], b[STATIC_NOISE]) == (0.0, 0.02)
+    assert (a[STATIC_NOISE_TIME], b[STATIC_NOISE_TIME]) == (0.5, 0.4)  # every noise setting travels with the episode
     assert np.allclose(np.array(a[keys.COMMAND_POSE].values), np.array(b[keys.COMMAND_POSE].values))
     gap = np.linalg.norm(
         np.array(a[keys.ROBOT_EE_POSE].values)[:, :3] - np.array(b[keys.ROBOT_EE_POSE].values)[:, :3], axis=1
