@@ -312,7 +312,7 @@ def quickstart(**flags: Any) -> None:
             trained from scratch needs; checkpoints keep LeRobot's layout.
         dropout: ACT's transformer dropout (LeRobot's default 0.1).
         precision: the trainer's ``--precision``: auto (fp32 on CPU, autocast on CUDA), fp32 or bf16 (autocast;
-            fast on CPUs with AMX or AVX512-BF16).
+            fast only on CPUs with bf16 kernels, e.g. AVX512 or AMX; the trainer notes when it is emulated).
         train_processes: training processes (``torchrun --nproc_per_node``, DistributedDataParallel), each with
             ``batch_size`` samples and an equal share of the CPU threads; the global batch is
             ``train_processes * batch_size``. For several GPUs; on a CPU with few cores a bigger ``batch_size``

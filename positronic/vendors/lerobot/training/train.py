@@ -68,6 +68,7 @@ from positronic.vendors.lerobot.training.checkpoint import (
 from positronic.vendors.lerobot.training.distributed import ProcessGroup
 from positronic.vendors.lerobot.training.frame_cache import FrameCache, changed_files, file_stamps
 from positronic.vendors.lerobot.training.lr_schedule import LR_SCHEDULES, LearningRate
+from positronic.vendors.lerobot.training.precision import emulation_note
 from positronic.vendors.lerobot.training.resident_batches import ResidentBatches, fits_on_device
 from positronic.vendors.lerobot.training.train_log import (
     NonFiniteLossError,
@@ -298,8 +299,8 @@ def train(**settings: Any) -> Path:
     recorded codec of your own is not imported from the file: name it here (--codec=@my_robot.codecs.joints_wrist).
     batch_size: per process. num_workers: threads preparing the next batches (0 = in the training thread).
     device: auto (cuda, else mps, else cpu), cpu, cuda, cuda:<index> or mps. precision: auto (bf16 or fp16 autocast
-    on CUDA, fp32 elsewhere), fp32, bf16 or fp16. cache_dir: where decoded frames are kept (default
-    <output_dir>/frame_cache).
+    on CUDA, fp32 elsewhere), fp32, bf16 or fp16 (on a CPU fast only with its kernels, e.g. AVX512: a note says
+    when they are emulated). cache_dir: where decoded frames are kept (default <output_dir>/frame_cache).
     train_batchnorm: train the backbone's batch norm (batch statistics, learned affine terms) instead of keeping it
     frozen as LeRobot does; for a backbone trained from scratch. Checkpoints keep LeRobot's keys and meaning.
     random_shift: shift each training image by up to this many pixels (edges repeated; 0 = off).
@@ -424,6 +425,9 @@ def make_step(
     names of the loss terms it returns before the gradient norm."""
     device = group.device
     amp_dtype = PRECISIONS.get(settings.precision) if settings.precision != 'auto' else _auto_amp_dtype(device)
+    note = emulation_note(device, amp_dtype, '--precision')
+    if note is not None and group.is_main:
+        print(note, flush=True)
     autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     terms = LossTerms(model)

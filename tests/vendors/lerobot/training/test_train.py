@@ -26,6 +26,7 @@ from positronic.vendors.lerobot.device import resolve_device
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, VideoEncoding
 from positronic.vendors.lerobot.training.checkpoint import list_checkpoints, read_codec_record
 from positronic.vendors.lerobot.training.lr_schedule import lr_factor
+from positronic.vendors.lerobot.training.precision import cpu_computes
 from positronic.vendors.lerobot.training.train import (
     DATASET_FILES,
     RUN_FILE,
@@ -335,6 +336,14 @@ def test_a_compiled_step_trains_as_the_eager_step(dataset, tmp_path):
     eager = _train(dataset, tmp_path, 'eager', num_train_steps=3, save_freq=3, compile='off', **exact)
     compiled = _train(dataset, tmp_path, 'compiled', num_train_steps=3, save_freq=3, compile='default', **exact)
     np.testing.assert_allclose(_losses(compiled), _losses(eager), rtol=1e-3)
+
+
+def test_a_precision_this_cpu_would_emulate_is_named_before_training(dataset, tmp_path, capsys):
+    _train(dataset, tmp_path, 'bf16', num_train_steps=1, save_freq=1, precision='bf16')
+    noted = '--precision=bf16: this CPU has no fast bf16 kernels' in capsys.readouterr().out
+    assert noted == (not cpu_computes(torch.bfloat16))
+    _train(dataset, tmp_path, 'fp32', num_train_steps=1, save_freq=1, precision='fp32')
+    assert 'note: --precision' not in capsys.readouterr().out
 
 
 def test_non_finite_values_in_the_data_are_refused_before_training(tmp_path):
