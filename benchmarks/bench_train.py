@@ -15,7 +15,8 @@ with our writer; then
 both at LeRobot's default ACT config (dim_model 512, 4+1 transformer layers, VAE, chunk 100), batch 8, with the
 backbone randomly initialised (no download; speed is the same). The first ``--warmup`` steps of each are left out.
 Ours runs in fp32 (LeRobot's numerics; the default on CPU) and, with ``--bf16``, under bf16 autocast
-(``--precision=bf16``, AMX on recent Xeons; different numerics). Reported: samples/s end to
+(``--precision=bf16``; different numerics; fast only on a CPU with bf16 kernels, AVX512 or AMX, emulated and many
+times slower elsewhere: the header says which this CPU is). Reported: samples/s end to
 end at the median step time, the share of step time spent waiting for data, our one-time frame-cache build, and
 our speed over LeRobot's (target >= 1.5x). On a shared machine step times vary a lot with the load: compare rows
 of the same run (docs/training.md, "Speed").
@@ -47,6 +48,7 @@ from harness import (
 from positronic.vendors.lerobot.codec_spec import CodecSpec
 from positronic.vendors.lerobot.codecs import eepose_absolute
 from positronic.vendors.lerobot.lerobot_dataset import DatasetWriter
+from positronic.vendors.lerobot.training.precision import cpu_computes
 from positronic.vendors.lerobot.training.train import train
 from positronic.vendors.lerobot.training.train_log import read_metrics
 
@@ -161,6 +163,7 @@ def main() -> None:
     lerobot = lerobot_python(parser, args.lerobot_python)
 
     print('\n'.join(machine_lines('torch')))
+    print(f'bf16 kernels on this CPU: {"yes" if cpu_computes(torch.bfloat16) else "no (bf16 autocast is emulated)"}')
     print(f'batch {BATCH_SIZE}, two cameras, default ACT config; {args.steps} timed steps', flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,7 +28,7 @@ def emulation_note(device: torch.device, amp_dtype: torch.dtype | None, flag: st
     name = {torch.bfloat16: 'bf16', torch.float16: 'fp16'}.get(amp_dtype, str(amp_dtype))
     return (
         f'note: {flag}={name}: this CPU has no fast {name} kernels, so autocast is emulated and a step takes many '
-        f'times longer than in fp32 (16x measured); {flag}=fp32 trains faster here'
+        f'times longer than in fp32 (16-24x measured); {flag}=fp32 trains faster here'
     )
 
 
