@@ -10,6 +10,7 @@
 # (79/100 on 100 unseen seeds), 37/50 with the older 0.01 (one training run; 4000 steps: 29/50 in 56 minutes; one run
 # is one draw, see docs/results.md). On a machine with an NVIDIA GPU the same command trains there (bf16 autocast).
 # Flags after the codec override the recipe's, e.g.
+# --num_train_steps=2000 (a CPU without bf16 kernels: 90 minutes for 38/50 on 2 AVX2 cores), or
 # --num_train_steps=4000 --curve_points=0 (shorter, for a slow machine).
 # Usage: bash scripts/stack_cubes_recipe.sh [eepose_absolute|joints_absolute] [more positronic-quickstart flags]
 set -euo pipefail
