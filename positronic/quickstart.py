@@ -33,7 +33,8 @@ from positronic.host import host_facts
 from positronic.vendors.lerobot.codecs import REGISTRY as CODECS
 from positronic.vendors.lerobot.training.distributed import threads_per_process
 from positronic.vendors.lerobot.training.lr_schedule import LR_SCHEDULES
-from positronic.vendors.lerobot.training.train import PRECISION_CHOICES, TrainSettings
+from positronic.vendors.lerobot.training.precision import PRECISION_CHOICES
+from positronic.vendors.lerobot.training.train import TrainSettings
 from positronic.vendors.lerobot.training.train_log import read_metrics
 
 EXPERIMENT = 'quickstart'

@@ -68,7 +68,7 @@ from positronic.vendors.lerobot.training.checkpoint import (
 from positronic.vendors.lerobot.training.distributed import ProcessGroup
 from positronic.vendors.lerobot.training.frame_cache import FrameCache, changed_files, file_stamps
 from positronic.vendors.lerobot.training.lr_schedule import LR_SCHEDULES, LearningRate
-from positronic.vendors.lerobot.training.precision import emulation_note
+from positronic.vendors.lerobot.training.precision import PRECISION_CHOICES, autocast_dtype, emulation_note
 from positronic.vendors.lerobot.training.resident_batches import ResidentBatches, fits_on_device
 from positronic.vendors.lerobot.training.train_log import (
     NonFiniteLossError,
@@ -93,9 +93,6 @@ DATASET_FILES = 'files'
 """run.json's record of the dataset's files (size, mtime_ns); a resume refuses a dataset changed since the start."""
 TRAINER_SET_FIELDS = ('input_features', 'output_features', 'device', 'pretrained_path')
 """ACTConfig fields the trainer fills itself (from the dataset and the device), not settable with --policy."""
-PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-PRECISION_CHOICES = ('auto', *PRECISIONS)
-"""The values ``--precision`` accepts."""
 RESUME_MAY_CHANGE = ('batch_size', 'seed', 'world_size', 'precision', 'random_shift', 'lr_schedule')
 """Settings a resumed run may change (with a note): they change the batches, numerics or step sizes, not which
 parameters there are."""
@@ -424,7 +421,7 @@ def make_step(
     """The training step (autocast at ``--precision``, DDP across the group, compiled per ``--compile``) and the
     names of the loss terms it returns before the gradient norm."""
     device = group.device
-    amp_dtype = PRECISIONS.get(settings.precision) if settings.precision != 'auto' else _auto_amp_dtype(device)
+    amp_dtype = autocast_dtype(settings.precision, device)
     note = emulation_note(device, amp_dtype, '--precision')
     if note is not None and group.is_main:
         print(note, flush=True)
@@ -633,12 +630,6 @@ def _match_state_layout(optimizer: torch.optim.Optimizer) -> None:
         for name, value in state.items():
             if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
                 state[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
-
-
-def _auto_amp_dtype(device: torch.device) -> torch.dtype | None:
-    if device.type != 'cuda':
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 USAGE_ERRORS = (ConfigError, BackboneWeightsError)

@@ -1,9 +1,19 @@
 import pytest
 import torch
 
-from positronic.vendors.lerobot.training.precision import cpu_computes, emulation_note, fastest_precision
+from positronic.vendors.lerobot.training.precision import (
+    autocast_dtype,
+    cpu_computes,
+    emulation_note,
+    fastest_precision,
+)
 
 CPU, CUDA = torch.device('cpu'), torch.device('cuda')
+
+
+def test_a_named_precision_is_its_dtype_everywhere_and_auto_autocasts_only_on_cuda():
+    assert autocast_dtype('bf16', CPU) is torch.bfloat16 and autocast_dtype('fp16', CUDA) is torch.float16
+    assert autocast_dtype('fp32', CUDA) is None and autocast_dtype('auto', CPU) is None
 
 
 def test_fp32_needs_no_special_kernels_and_is_never_noted():
