@@ -69,13 +69,15 @@ PROGRESS_BAR = re.compile(r'\d+%\|')
 
 def reported_error(main: Callable[[list[str]], None], argv: list[str]) -> tuple[int, str]:
     """Run a console script's ``main(argv)`` expecting a reported error: returns its exit code and the one message it
-    wrote to stderr (besides progress bars), after checking that there is exactly one and no traceback. A message is
-    one line; only a list of findings (verify's differences) continues on indented lines."""
+    wrote to stderr (besides progress bars and the blanks that erase them), after checking that there is exactly one
+    and no traceback. A message is one line; only a list of findings (verify's differences) continues on indented
+    lines."""
     stderr = io.StringIO()
     with pytest.raises(SystemExit) as exit_info, contextlib.redirect_stderr(stderr):
         main(argv)
-    lines = [line for line in re.split(r'[\r\n]+', stderr.getvalue()) if line and not PROGRESS_BAR.search(line)]
-    assert 'Traceback' not in stderr.getvalue() and sum(not line[0].isspace() for line in lines) == 1, lines
+    text = stderr.getvalue()
+    lines = [line for line in re.split(r'[\r\n]+', text) if line.strip() and not PROGRESS_BAR.search(line)]
+    assert 'Traceback' not in text and sum(not line[0].isspace() for line in lines) == 1, lines
     assert lines[0] and not lines[0][0].isspace(), lines
     assert isinstance(exit_info.value.code, int), exit_info.value.code
     return exit_info.value.code, '\n'.join(lines)

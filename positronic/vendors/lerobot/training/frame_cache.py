@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from positronic.command import NO_SPACE_ERRNOS, DataError
 from positronic.host import interrupted_writes
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, InconsistentDatasetError
 from positronic.vendors.lerobot.lerobot_dataset.format import DATA_DIR, INFO_PATH, VIDEOS_DIR
@@ -148,7 +149,8 @@ class FrameCache:
             for key in reader.video_keys:
                 height, width = reader.features[key].shape[:2]
                 shape = (reader.total_frames, 3, height, width)
-                arrays[key] = np.memmap(tmp / _array_file(key), dtype=np.uint8, mode='w+', shape=shape)
+                _reserve(tmp / _array_file(key), int(np.prod(shape)), directory)
+                arrays[key] = np.memmap(tmp / _array_file(key), dtype=np.uint8, mode='r+', shape=shape)
             jobs = [(key, ep.episode_index) for ep in reader.episodes for key in reader.video_keys]
             total = reader.total_frames * len(reader.video_keys)
             with (
@@ -170,6 +172,30 @@ class FrameCache:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+
+class FrameCacheSpaceError(DataError):
+    """The disk under the cache directory cannot hold the decoded frames."""
+
+
+def _reserve(path: Path, size: int, directory: Path) -> None:
+    """Create ``path`` with ``size`` bytes allocated on disk. A full disk then fails here, before any decoding, and
+    not later as a SIGBUS that kills the process when a page of the memory map is first written. Where the file
+    system cannot allocate ahead, the file is left sparse (as without this)."""
+    allocate = getattr(os, 'posix_fallocate', None)  # not on macOS
+    with open(path, 'wb') as file:
+        try:
+            if allocate is not None:
+                allocate(file.fileno(), 0, size)
+                return
+        except OSError as e:
+            if e.errno in NO_SPACE_ERRNOS:
+                free = shutil.disk_usage(path.parent).free
+                raise FrameCacheSpaceError(
+                    f'frame cache {directory}: no space left on its disk for {path.name} ({size / 1e9:.2f} GB, '
+                    f'{free / 1e9:.2f} GB free); free some, or put the cache on a bigger disk with --cache_dir'
+                ) from e
+        file.truncate(size)
 
 
 def machine_tag() -> str:

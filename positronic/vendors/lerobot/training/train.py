@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from positronic.command import DataError, UsageError, flag_defaults, run_command
+from positronic.command import DataError, UsageError, flag_defaults, run_command, writing_to
 from positronic.vendors.lerobot.act import ACTConfig, ACTPolicy, ConfigError
 from positronic.vendors.lerobot.act.backbone import BackboneWeightsError, unfreeze_batchnorm
 from positronic.vendors.lerobot.act.config import ENV_STATE_KEY
@@ -547,7 +547,9 @@ def _train(settings: TrainSettings, group: ProcessGroup) -> Path:
             if saving:
                 rng_states = group.gather(capture_rng_state())
                 if group.is_main:
-                    log.checkpoint(save_checkpoint(run.directory, step, write_pretrained, optimizer, None, rng_states))
+                    with writing_to(Path(settings.output_dir), 'output_dir'):
+                        saved = save_checkpoint(run.directory, step, write_pretrained, optimizer, None, rng_states)
+                    log.checkpoint(saved)
                 group.barrier()
                 window.restart()
     finally:

@@ -1,3 +1,5 @@
+import errno
+import os
 import shutil
 import subprocess
 import sys
@@ -5,8 +7,15 @@ import sys
 import numpy as np
 import pytest
 
+from positronic.command import DataError
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, VideoEncoding
-from positronic.vendors.lerobot.training.frame_cache import MANIFEST_FILE, FrameCache, machine_tag
+from positronic.vendors.lerobot.training import frame_cache
+from positronic.vendors.lerobot.training.frame_cache import (
+    MANIFEST_FILE,
+    FrameCache,
+    FrameCacheSpaceError,
+    machine_tag,
+)
 
 from ..tiny_dataset import LENGTHS, write_tiny_dataset
 
@@ -24,6 +33,35 @@ def test_cache_holds_every_decoded_frame_channel_first(reader, tmp_path):
         for ep in reader.episodes:
             decoded = reader.decode_episode(key, ep.episode_index)
             np.testing.assert_array_equal(frames[ep.from_index : ep.to_index], decoded.transpose(0, 3, 1, 2))
+
+
+@pytest.mark.skipif(not hasattr(os, 'posix_fallocate'), reason='no posix_fallocate on this platform')
+def test_the_disk_space_of_a_cache_is_allocated_before_decoding(reader, tmp_path, monkeypatch):
+    allocated = {}
+
+    def decode_after_checking_allocation(reader, key, episode, frames):
+        for path in tmp_path.glob('.tmp-*/*.u8'):
+            allocated.setdefault(path.name, path.stat().st_blocks * 512 >= path.stat().st_size > 0)
+        return real_decode(reader, key, episode, frames)
+
+    real_decode = frame_cache._decode_into
+    monkeypatch.setattr(frame_cache, '_decode_into', decode_after_checking_allocation)
+    FrameCache.open_or_build(reader, tmp_path)
+    assert allocated == {'observation.images.left.u8': True, 'observation.images.side.u8': True}
+
+
+def test_a_full_disk_is_a_data_error_before_decoding_and_leaves_nothing(reader, tmp_path, monkeypatch):
+    def no_space(fd, offset, length):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(os, 'posix_fallocate', no_space, raising=False)
+    with pytest.raises(
+        FrameCacheSpaceError,
+        match=r'frame cache .*: no space left on its disk for .*\.u8 \(0\.00 GB, [\d.]+ GB free\); .*--cache_dir',
+    ) as error:
+        FrameCache.open_or_build(reader, tmp_path)
+    assert isinstance(error.value, DataError)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_valid_cache_is_reused_and_a_broken_one_rebuilt(reader, tmp_path):

@@ -1,4 +1,5 @@
 import dataclasses
+import errno
 import importlib.util
 import json
 import os
@@ -24,6 +25,7 @@ from positronic.vendors.lerobot.codec_spec import dataset_codec
 from positronic.vendors.lerobot.codecs import eepose_absolute, joints_absolute
 from positronic.vendors.lerobot.device import resolve_device
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader, VideoEncoding
+from positronic.vendors.lerobot.training import checkpoint
 from positronic.vendors.lerobot.training.checkpoint import list_checkpoints, read_codec_record
 from positronic.vendors.lerobot.training.lr_schedule import lr_factor
 from positronic.vendors.lerobot.training.precision import cpu_computes
@@ -474,6 +476,29 @@ def test_an_unreadable_dataset_file_is_a_data_error_naming_it(tmp_path, file_nam
     exit_code, line = reported_error(main, cli(dataset, tmp_path / 'runs'))
     assert exit_code == DATA_ERROR_EXIT_CODE and f'{broken}: cannot read it' in line
     assert not (tmp_path / 'runs' / 'exp').exists()
+
+
+def test_a_full_disk_while_saving_a_checkpoint_names_the_output_dir_and_keeps_the_checkpoints_before(
+    dataset, tmp_path, monkeypatch
+):
+    real_save = checkpoint.save_training_state
+
+    def disk_full_at_step_6(directory, step, *args):
+        if step == 6:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_save(directory, step, *args)
+
+    monkeypatch.setattr(checkpoint, 'save_training_state', disk_full_at_step_6)
+    output = tmp_path / 'runs'
+    exit_code, line = reported_error(main, cli(dataset, output))
+    assert exit_code == DATA_ERROR_EXIT_CODE
+    assert line == (
+        f'positronic-lerobot-train: error: --output_dir={output}: no space left on the device '
+        '(No space left on device); free some and run again'
+    )
+    root = output / 'exp' / 'checkpoints'
+    assert sorted(p.name for p in root.iterdir()) == ['000003', 'last']
+    assert os.readlink(root / 'last') == '000003'
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has CUDA')
