@@ -303,6 +303,15 @@ def _uvicorn_config(
     )
 
 
+def _server(
+    source: ModelSource, host: str, port: int, settings: ServerSettings, log_level: str
+) -> tuple[FastAPI, TransportGuard, uvicorn.Server]:
+    """The app over ``source``, its transport guard and the uvicorn server that will run them on ``host``:``port``."""
+    app = create_app(source, settings)
+    guard = _transport_guard(settings)
+    return app, guard, uvicorn.Server(_uvicorn_config(app, host, port, settings, guard, log_level=log_level))
+
+
 def serve(
     source: ModelSource,
     host: str = '127.0.0.1',
@@ -314,17 +323,16 @@ def serve(
 
     Tunes this process's allocator for megabyte messages first (``memory.reuse_large_buffers``)."""
     memory.reuse_large_buffers()
-    settings = settings or ServerSettings()
-    app = create_app(source, settings)
-    config = _uvicorn_config(app, host, port, settings, _transport_guard(settings), log_level=log_level)
-    uvicorn.Server(config).run()
+    _, _, server = _server(source, host, port, settings or ServerSettings(), log_level)
+    server.run()
 
 
 class ServerThread:
     """The server running in a background thread of this process; ``port=0`` picks a free port.
 
     For tests, benchmarks and robots that serve a model in-process. Use as a context manager or call
-    ``start()``/``stop()``.
+    ``start()``/``stop()``. ``guard`` holds the connection limits and what the connections hold now (read from
+    another thread: a snapshot).
     """
 
     def __init__(
@@ -335,13 +343,8 @@ class ServerThread:
         settings: ServerSettings | None = None,
         log_level: str = 'warning',
     ):
-        settings = settings or ServerSettings()
-        self.app = create_app(source, settings)
-        self.guard = _transport_guard(settings)
-        """The connection limits and what the connections hold now (read from another thread: a snapshot)."""
-        config = _uvicorn_config(self.app, host, port, settings, self.guard, log_level=log_level)
+        self.app, self.guard, self._server = _server(source, host, port, settings or ServerSettings(), log_level)
         self.host = host
-        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name='offboard-server', daemon=True)
 
     @property
