@@ -1,6 +1,7 @@
-"""Image augmentation of training batches, on the device they train on (no host sync, seeded per step).
+"""Augmentation of training batches (image shifts, robot-state noise), on the device they train on (no host sync,
+seeded per step).
 
-Only the training batch changes: checkpoints stay LeRobot's, and serving sees unaugmented frames.
+Only the training batch changes: checkpoints stay LeRobot's, and serving sees unaugmented observations.
 """
 
 import numpy as np
@@ -30,3 +31,15 @@ def random_shift(images: Tensor, pad: int, generator: torch.Generator) -> Tensor
     cols = shift[:, 1:] + torch.arange(width, device=images.device)  # (B, W)
     samples = torch.arange(batch, device=images.device)[:, None, None]
     return padded[samples, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W)
+
+
+def state_noise(state: Tensor, std: float, generator: torch.Generator) -> Tensor:
+    """``state`` (B, S), normalized to zero mean and unit standard deviation per dimension, plus Gaussian noise of
+    standard deviation ``std`` (in those units), its own draw per value: the state no longer gives the commanded
+    pose away to within less than that, so the images must place it. ``std=0`` returns ``state`` as it is."""
+    if not std >= 0:
+        raise ValueError(f'state noise must be >= 0 standard deviations, got {std}')
+    if std == 0:
+        return state
+    noise = torch.randn(state.shape, device=state.device, dtype=state.dtype, generator=generator)
+    return state + std * noise

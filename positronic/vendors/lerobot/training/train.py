@@ -16,6 +16,7 @@ rank trains on its slice of it, and DDP averages the gradients.
 import dataclasses
 import inspect
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +42,7 @@ from positronic.vendors.lerobot.act.normalize import (
 )
 from positronic.vendors.lerobot.codec import (
     ACTION,
+    OBSERVATION_STATE,
     Codec,
     CodecMismatchError,
     channel_first,
@@ -93,7 +95,7 @@ DATASET_FILES = 'files'
 """run.json's record of the dataset's files (size, mtime_ns); a resume refuses a dataset changed since the start."""
 TRAINER_SET_FIELDS = ('input_features', 'output_features', 'device', 'pretrained_path')
 """ACTConfig fields the trainer fills itself (from the dataset and the device), not settable with --policy."""
-RESUME_MAY_CHANGE = ('batch_size', 'seed', 'world_size', 'precision', 'random_shift', 'lr_schedule')
+RESUME_MAY_CHANGE = ('batch_size', 'seed', 'world_size', 'precision', 'random_shift', 'state_noise', 'lr_schedule')
 """Settings a resumed run may change (with a note): they change the batches, numerics or step sizes, not which
 parameters there are."""
 COMPILE_CHOICES = ('auto', 'off', 'default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
@@ -239,6 +241,7 @@ class TrainSettings:
     cache_dir: str | None = None
     train_batchnorm: bool = False
     random_shift: int = 0
+    state_noise: float = 0.0
     lr_schedule: str = 'constant'
     data_on_device: bool | None = None
     compile: str = 'auto'
@@ -254,6 +257,9 @@ class TrainSettings:
         for name, value in {'num_workers': self.num_workers, 'random_shift': self.random_shift}.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise UsageError(f'--{name} must be an integer >= 0, got {value!r}')
+        noise = self.state_noise
+        if isinstance(noise, bool) or not isinstance(noise, int | float) or not 0 <= noise < math.inf:
+            raise UsageError(f'--state_noise must be a number >= 0 (standard deviations), got {noise!r}')
         if self.precision not in PRECISION_CHOICES:
             raise UsageError(f'--precision must be one of {", ".join(PRECISION_CHOICES)}, got {self.precision!r}')
         if self.lr_schedule not in LR_SCHEDULES:
@@ -301,6 +307,8 @@ def train(**settings: Any) -> Path:
     train_batchnorm: train the backbone's batch norm (batch statistics, learned affine terms) instead of keeping it
     frozen as LeRobot does; for a backbone trained from scratch. Checkpoints keep LeRobot's keys and meaning.
     random_shift: shift each training image by up to this many pixels (edges repeated; 0 = off).
+    state_noise: add Gaussian noise of this standard deviation, in units of each dimension's standard deviation over
+    the dataset, to the robot state the model sees while training (0 = off; the actions stay clean).
     lr_schedule: constant (LeRobot's ACT preset) or cosine: every rate (--policy.optimizer_lr, _backbone) annealed
     from its value at step 1 to near zero at --num_train_steps along half a cosine.
     data_on_device: keep the frame cache in the device's memory and build batches there (default: on CUDA when it
@@ -354,6 +362,7 @@ def open_run(settings: TrainSettings, world_size: int, device: torch.device) -> 
         precision=settings.precision,
         train_batchnorm=settings.train_batchnorm,
         random_shift=settings.random_shift,
+        state_noise=settings.state_noise,
         lr_schedule=settings.lr_schedule,
     )
     if resume_from is not None:
@@ -467,17 +476,20 @@ def on_device_batch(
     image_keys: list[str],
     channels_last: bool,
 ) -> dict[str, torch.Tensor]:
-    """``batch`` on the device, its images shifted by ``--random_shift`` (seeded by seed, rank and step) and laid
-    out channels-last when asked."""
+    """``batch`` on the device, its images shifted by ``--random_shift`` and its robot state noised by
+    ``--state_noise`` (seeded by seed, rank and step; images first, so a shift draws what it did without noise), the
+    images laid out channels-last when asked."""
     device = group.device
     batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-    shift = settings.random_shift
-    generator = augment.step_generator(device, settings.seed, group.rank, step) if shift else None
+    shift, noise = settings.random_shift, settings.state_noise
+    generator = augment.step_generator(device, settings.seed, group.rank, step) if shift or noise else None
     for key in image_keys:
         if shift:
             batch[key] = augment.random_shift(batch[key], shift, generator)
         if channels_last:
             batch[key] = batch[key].contiguous(memory_format=torch.channels_last)
+    if noise and OBSERVATION_STATE in batch:
+        batch[OBSERVATION_STATE] = augment.state_noise(batch[OBSERVATION_STATE], noise, generator)
     return batch
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from positronic.vendors.lerobot.training.augment import random_shift, step_generator
+from positronic.vendors.lerobot.training.augment import random_shift, state_noise, step_generator
 
 
 def images(batch=16, size=12):
@@ -47,3 +47,22 @@ def test_no_pad_leaves_the_images_and_a_negative_pad_is_refused():
     assert random_shift(x, 0, torch.Generator()) is x
     with pytest.raises(ValueError, match='>= 0'):
         random_shift(x, -1, torch.Generator())
+
+
+def test_state_noise_has_the_asked_standard_deviation_per_value_and_repeats_for_the_same_step():
+    state = torch.linspace(-2, 2, 8).repeat(4096, 1)
+    cpu = torch.device('cpu')
+    noised = state_noise(state, 0.25, step_generator(cpu, seed=1, rank=0, step=5))
+    noise = noised - state
+    assert noise.mean().abs() < 0.01
+    assert noise.std(dim=0) == pytest.approx(torch.full((8,), 0.25), rel=0.05)
+    assert abs(float(torch.corrcoef(noise[:, :2].T)[0, 1])) < 0.05  # its own draw per value
+    assert torch.equal(noised, state_noise(state, 0.25, step_generator(cpu, seed=1, rank=0, step=5)))
+    assert not torch.equal(noised, state_noise(state, 0.25, step_generator(cpu, seed=1, rank=0, step=6)))
+
+
+def test_no_state_noise_is_the_state_itself_and_negative_noise_is_refused():
+    state = torch.zeros(2, 8)
+    assert state_noise(state, 0.0, torch.Generator()) is state
+    with pytest.raises(ValueError, match='>= 0'):
+        state_noise(state, -0.5, torch.Generator())

@@ -300,6 +300,17 @@ def test_random_shift_changes_the_batches_and_resumes_exactly(dataset, tmp_path)
     assert _losses(resumed) == _losses(straight) != _losses(plain)
 
 
+def test_state_noise_changes_the_training_not_the_checkpoint_format_and_resumes_exactly(dataset, tmp_path):
+    plain = _train(dataset, tmp_path, 'plain')
+    straight = _train(dataset, tmp_path, 'straight', state_noise=0.3)
+    _train(dataset, tmp_path, 'broken', num_train_steps=3, state_noise=0.3)
+    resumed = _train(dataset, tmp_path, 'broken', resume=True, state_noise=0.3)
+    assert _losses(resumed) == _losses(straight) != _losses(plain)
+    assert json.loads((straight / RUN_FILE).read_text())['state_noise'] == 0.3
+    weights = 'checkpoints/000006/pretrained_model/model.safetensors'
+    assert load_file(straight / weights).keys() == load_file(plain / weights).keys()
+
+
 def test_a_cosine_schedule_anneals_every_step_and_an_interrupted_run_resumes_on_the_same_curve(dataset, tmp_path):
     constant = _train(dataset, tmp_path, 'constant')
     straight = _train(dataset, tmp_path, 'straight', lr_schedule='cosine')
@@ -442,6 +453,11 @@ def cli(dataset: Path, output: Path, *flags: str, exp_name: str = 'exp') -> list
         (['--num_train_steps=-1'], USAGE_ERROR_EXIT_CODE, '--num_train_steps must be an integer >= 1, got -1'),
         (['--batch_size=0'], USAGE_ERROR_EXIT_CODE, '--batch_size must be an integer >= 1, got 0'),
         (['--precision=fp8'], USAGE_ERROR_EXIT_CODE, "--precision must be one of auto, fp32, bf16, fp16, got 'fp8'"),
+        (
+            ['--state_noise=-0.1'],
+            USAGE_ERROR_EXIT_CODE,
+            '--state_noise must be a number >= 0 (standard deviations), got -0.1',
+        ),
         (['--lr_schedule=step'], USAGE_ERROR_EXIT_CODE, "--lr_schedule must be one of constant, cosine, got 'step'"),
         (['--policy.x=1'], USAGE_ERROR_EXIT_CODE, "unknown flag --policy.x: --policy has no 'x'"),
         (['--policy.dropout=1.5'], USAGE_ERROR_EXIT_CODE, 'dropout: expected a probability in [0, 1), got 1.5'),
@@ -452,6 +468,7 @@ def cli(dataset: Path, output: Path, *flags: str, exp_name: str = 'exp') -> list
         'negative-steps',
         'zero-batch',
         'fp8',
+        'negative-state-noise',
         'unknown-lr-schedule',
         'unknown-policy-field',
         'bad-policy-value',
