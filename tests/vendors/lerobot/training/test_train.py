@@ -292,23 +292,19 @@ def test_batches_built_from_data_on_the_device_train_exactly_as_the_host_stream(
     assert (resident / final).read_bytes() == (host / final).read_bytes()
 
 
-def test_random_shift_changes_the_batches_and_resumes_exactly(dataset, tmp_path):
+@pytest.mark.parametrize(
+    'augmentation', [{'random_shift': 3}, {'state_noise': 0.3}], ids=['random-shift', 'state-noise']
+)
+def test_an_augmentation_changes_the_training_is_recorded_and_resumes_exactly(dataset, tmp_path, augmentation):
     plain = _train(dataset, tmp_path, 'plain')
-    straight = _train(dataset, tmp_path, 'straight', random_shift=3)
-    _train(dataset, tmp_path, 'broken', num_train_steps=3, random_shift=3)
-    resumed = _train(dataset, tmp_path, 'broken', resume=True, random_shift=3)
+    straight = _train(dataset, tmp_path, 'straight', **augmentation)
+    _train(dataset, tmp_path, 'broken', num_train_steps=3, **augmentation)
+    resumed = _train(dataset, tmp_path, 'broken', resume=True, **augmentation)
     assert _losses(resumed) == _losses(straight) != _losses(plain)
-
-
-def test_state_noise_changes_the_training_not_the_checkpoint_format_and_resumes_exactly(dataset, tmp_path):
-    plain = _train(dataset, tmp_path, 'plain')
-    straight = _train(dataset, tmp_path, 'straight', state_noise=0.3)
-    _train(dataset, tmp_path, 'broken', num_train_steps=3, state_noise=0.3)
-    resumed = _train(dataset, tmp_path, 'broken', resume=True, state_noise=0.3)
-    assert _losses(resumed) == _losses(straight) != _losses(plain)
-    assert json.loads((straight / RUN_FILE).read_text())['state_noise'] == 0.3
+    [(name, value)] = augmentation.items()
+    assert json.loads((straight / RUN_FILE).read_text())[name] == value
     weights = 'checkpoints/000006/pretrained_model/model.safetensors'
-    assert load_file(straight / weights).keys() == load_file(plain / weights).keys()
+    assert load_file(straight / weights).keys() == load_file(plain / weights).keys()  # checkpoints stay LeRobot's
 
 
 def test_a_cosine_schedule_anneals_every_step_and_an_interrupted_run_resumes_on_the_same_curve(dataset, tmp_path):
