@@ -254,9 +254,10 @@ def test_a_run_json_written_before_the_settings_dataclass_still_resumes(dataset,
     _train(dataset, tmp_path, 'old', num_train_steps=2, resume=True)
     assert (experiment / 'checkpoints' / '000002').is_dir()
     # the same keys and values, written again, with the codec record in the codec spec's form and the settings
-    # added since (lr_schedule) at the values the resumed run trained with
+    # added since (state_noise, lr_schedule) at the values the resumed run trained with
     codec = {'version': 1, 'name': 'eepose_absolute', 'image_size': old['codec']['image_size']}
-    assert json.loads((experiment / RUN_FILE).read_text()) == {**old, 'codec': codec, 'lr_schedule': 'constant'}
+    added = {'state_noise': 0.0, 'lr_schedule': 'constant'}
+    assert json.loads((experiment / RUN_FILE).read_text()) == {**old, 'codec': codec, **added}
 
 
 def test_device_auto_trains_on_the_best_available_device(dataset, tmp_path):
