@@ -61,13 +61,15 @@ def robot_state(observation: Mapping[str, Any], with_dq: bool) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32)
 
 
-def record(seeds: range, with_dq: bool = False) -> list[dict[str, np.ndarray]]:
-    """Expert episodes at FPS: state (T, 8 or 15), env (T, 10), action (T, 8); only those that stack are kept."""
+def record(seeds: range, with_dq: bool = False, blend: float = 0.0) -> list[dict[str, np.ndarray]]:
+    """Expert episodes at FPS: state (T, 8 or 15), env (T, 10), action (T, 8); only those that stack are kept.
+
+    ``blend`` is the expert's (:class:`StackingExpert`): 0 stops at every waypoint."""
     episodes = []
     world = World(camera_size=(32, 32))
     for seed in tqdm(seeds, desc='record', unit='episode'):
         world.reset(seed)
-        expert = StackingExpert.for_world(world, np.random.default_rng(seed))
+        expert = StackingExpert.for_world(world, np.random.default_rng(seed), blend=blend)
         states, envs, actions = [], [], []
         for tick in range(int(np.ceil((expert.duration_s + 0.5) * FPS))):
             pose, grip = expert.command(tick / FPS)
@@ -215,6 +217,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--lr', type=float, default=1e-4)
     parser.add_argument('--vae', action='store_true', help="train with ACT's VAE")
     parser.add_argument('--with-dq', action='store_true', help='add the joint velocities to the robot state')
+    parser.add_argument(
+        '--blend', type=float, default=0.0, help="the expert's move overlap (0-0.5; 0 stops at every waypoint)"
+    )
     parser.add_argument('--eval-seeds', type=int, default=50, help='unseen evaluation seeds, 10000 ..')
     parser.add_argument('--train-eval-seeds', type=int, default=10, help='training seeds evaluated, 0 ..')
     parser.add_argument('--sim-seconds', type=float, default=15.0, help='sim time per evaluation episode')
@@ -235,7 +240,7 @@ def main(argv: list[str] | None = None) -> list[tuple[int, int, int]]:
     if args.load:
         policy, stats = load(args.load)
     else:
-        episodes = record(range(args.demos), args.with_dq)
+        episodes = record(range(args.demos), args.with_dq, args.blend)
         print(f'{len(episodes)}/{args.demos} demonstrations kept, {sum(len(e["state"]) for e in episodes)} frames')
         stats = Stats.of(episodes)
         policy = make_policy(args.chunk, args.dim, args.vae, args.lr, episodes[0]['state'].shape[1])

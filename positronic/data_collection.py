@@ -2,13 +2,15 @@
 
     positronic-data-collection sim --output_dir=~/datasets/stack_cubes_raw --num_episodes=50 --seed=0 \\
         [--keep_failed=False] [--show_gui=False] [--fps=30] [--camera_size=[320,240]] [--command_noise_m=0.02] \\
-        [--command_noise_time_s=0.5] [--command_noise_fade_s=1.0]
+        [--command_noise_time_s=0.5] [--command_noise_fade_s=1.0] [--expert_blend=0.0]
 
 ``sim`` runs the scripted :class:`~positronic.sim.StackingExpert` in the simulated world; episode ``i`` uses
 seed ``seed + i`` for both the cube placement and the expert's randomization. Every tick (``1 / fps`` of sim
 time) records the observation and the command issued after seeing it, both at the sim time of the
 observation, then steps the world. With ``--command_noise_m`` the robot executes the command moved by a smooth
 random offset while the recorded command stays the expert's (see :mod:`positronic.sim.command_noise`).
+With ``--expert_blend`` the expert starts each move before the previous one has ended wherever the gripper stays
+as it is, so it passes its waypoints without stopping (see :mod:`positronic.sim.expert`).
 Episodes whose final stacking score is below 1 are discarded unless ``--keep_failed=True``. An existing output
 directory is appended to. Ctrl+C keeps the finished episodes and discards the interrupted one.
 
@@ -39,6 +41,7 @@ from positronic.dataset.episode_writer import EpisodeWriter
 from positronic.dataset.local import discard_unfinished as discard_interrupted_episodes
 from positronic.sim import StackingExpert, UnreachablePoseError, World
 from positronic.sim.command_noise import CommandNoise
+from positronic.sim.expert import MAX_BLEND
 
 PROG = 'positronic-data-collection'
 STATIC_SEED = 'simulation.seed'
@@ -51,6 +54,8 @@ STATIC_NOISE_TIME = 'simulation.command_noise_time_s'
 """Static item: how long (s) that offset takes to forget its value, the noise's time constant (float)."""
 STATIC_NOISE_FADE = 'simulation.command_noise_fade_s'
 """Static item: how long (s) around the grasp and the release that offset fades to zero (float, 0 = no fade)."""
+STATIC_BLEND = 'simulation.expert_blend'
+"""Static item: the expert's move overlap, ``StackingExpert``'s ``blend`` (float, 0 = it stops at every waypoint)."""
 SUCCESS_SCORE = 1.0
 """Final stacking score an episode must reach to count as a successful demonstration."""
 SETTLE_S = 0.5
@@ -132,14 +137,17 @@ class _BackgroundAppender:
                     self._error = error
 
 
-def record_episode(world: World, writer: EpisodeWriter, seed: int, fps: int, noise: CommandNoise = NO_NOISE) -> float:
-    """Reset ``world`` with ``seed``, run the expert to completion while recording into ``writer``.
+def record_episode(
+    world: World, writer: EpisodeWriter, seed: int, fps: int, noise: CommandNoise = NO_NOISE, blend: float = 0.0
+) -> float:
+    """Reset ``world`` with ``seed``, run the expert (with move overlap ``blend``) to completion while recording
+    into ``writer``.
 
     The robot executes the expert's command plus ``noise``'s offset; the recorded command is the expert's.
     Returns the final stacking score. The statics (task, seed, score) are set; finalizing is the caller's.
     """
     world.reset(seed)
-    expert = StackingExpert.for_world(world, np.random.default_rng(seed))
+    expert = StackingExpert.for_world(world, np.random.default_rng(seed), blend=blend)
     ticks = math.ceil((expert.duration_s + SETTLE_S) * fps)
     offsets = noise.offsets(seed, ticks, 1 / fps, quiet_at_s=expert.grip_changes_s)
     appender = _BackgroundAppender(writer)
@@ -173,6 +181,7 @@ def record_episode(world: World, writer: EpisodeWriter, seed: int, fps: int, noi
     writer.set_static(STATIC_NOISE, noise.std_m)
     writer.set_static(STATIC_NOISE_TIME, noise.time_constant_s)
     writer.set_static(STATIC_NOISE_FADE, noise.fade_s)
+    writer.set_static(STATIC_BLEND, blend)
     return score
 
 
@@ -203,6 +212,7 @@ def _execute(world: World, pose: np.ndarray, offset: np.ndarray, grip: float) ->
     command_noise_m=0.0,
     command_noise_time_s=0.5,
     command_noise_fade_s=1.0,
+    expert_blend=0.0,
 )
 def sim(
     output_dir: str,
@@ -215,6 +225,7 @@ def sim(
     command_noise_m: float = 0.0,
     command_noise_time_s: float = 0.5,
     command_noise_fade_s: float = 1.0,
+    expert_blend: float = 0.0,
 ) -> None:
     """Record scripted stacking demonstrations in the MuJoCo simulator into the raw dataset at --output_dir.
 
@@ -227,10 +238,15 @@ def sim(
     --command_noise_time_s: how long (s) the offset takes to forget its value. --command_noise_fade_s: how long
     (s) before and after the grasp and the release the offset fades to zero over (0: no fade, noise up to the
     release; episodes whose grasp the noise spoils are then discarded like any failed one).
+    --expert_blend: how much (0 to 0.5 of the shorter move) the expert overlaps consecutive moves that keep the
+    gripper as it is, so the arm passes its waypoints without stopping and comes to rest only where the gripper
+    closes and opens (0 = it stops at every waypoint). A policy re-queried every few ticks cannot tell the end of
+    one move from the start of the next where the arm stops between them; 0.5 in docs/results.md.
     """
     flags = {'keep_failed': keep_failed, 'show_gui': show_gui}
     num_episodes, fps, size = _checked_args(num_episodes, fps, camera_size, seed, flags)
     noise = _checked_noise(command_noise_m, command_noise_time_s, command_noise_fade_s)
+    blend = _checked_blend(expert_blend)
     root = _checked_output_dir(output_dir)
     dataset = LocalDatasetWriter(root)
     kept = succeeded = attempted = 0
@@ -240,7 +256,7 @@ def sim(
         with tqdm(total=num_episodes, unit='episode', desc=f'sim -> {root.name}', dynamic_ncols=True) as bar:
             for i in range(num_episodes):
                 with dataset.new_episode() as episode:
-                    score = record_episode(world, episode, seed + i, fps, noise)
+                    score = record_episode(world, episode, seed + i, fps, noise, blend)
                     attempted += 1
                     ok = score >= SUCCESS_SCORE
                     succeeded += ok
@@ -269,6 +285,12 @@ def _checked_noise(std_m: Any, time_s: Any, fade_s: Any) -> CommandNoise:
     if not (math.isfinite(fade_s) and fade_s >= 0):
         raise UsageError(f'--command_noise_fade_s must be >= 0 seconds, got {fade_s!r}')
     return CommandNoise(float(std_m), float(time_s), float(fade_s))
+
+
+def _checked_blend(blend: Any) -> float:
+    if isinstance(blend, bool) or not isinstance(blend, int | float) or not 0 <= blend <= MAX_BLEND:
+        raise UsageError(f'--expert_blend must be a number in [0, {MAX_BLEND}], got {blend!r}')
+    return float(blend)
 
 
 def _summary(root: Path, attempted: int, succeeded: int, kept: int) -> str:

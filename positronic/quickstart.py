@@ -144,6 +144,7 @@ class Options:
     camera_size: Sequence[int] = field(default_factory=lambda: [96, 96])
     command_noise_m: float = 0.0
     command_noise_fade_s: float = 1.0
+    expert_blend: float = 0.0
     image_size: int = 96
     fps: int = 15
     num_train_steps: int = 1500
@@ -297,6 +298,8 @@ def quickstart(**flags: Any) -> None:
             smooth random offset (standard deviation, metres) on the executed position, not on the recorded one.
         command_noise_fade_s: the recorder's ``--command_noise_fade_s``: how long before and after the grasp and
             the release the offset fades to zero (0: no fade).
+        expert_blend: the recorder's ``--expert_blend``: how much the scripted expert overlaps its moves, so it
+            passes its waypoints without stopping (0: it stops at each).
         image_size: side of the square images the codec letterboxes to (the model's input).
         fps: sampling rate of the converted dataset, and the rate the policy runs at in evaluation.
         num_train_steps: ACT training steps (a checkpoint at the end, and ``curve_points`` evenly before it).
@@ -357,6 +360,7 @@ def record(options: Options, paths: RunPaths) -> float:
             options.camera_flag,
             f'--command_noise_m={options.command_noise_m}',
             f'--command_noise_fade_s={options.command_noise_fade_s}',
+            f'--expert_blend={options.expert_blend}',
         ],
     )
 

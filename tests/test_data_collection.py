@@ -11,7 +11,14 @@ import pytest
 
 from positronic import data_collection, keys
 from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE
-from positronic.data_collection import STATIC_NOISE, STATIC_NOISE_TIME, STATIC_SEED, STATIC_SUCCESS, main
+from positronic.data_collection import (
+    STATIC_BLEND,
+    STATIC_NOISE,
+    STATIC_NOISE_TIME,
+    STATIC_SEED,
+    STATIC_SUCCESS,
+    main,
+)
 from positronic.dataset import LocalDataset
 from positronic.dataset.episode import UNFINISHED_MARKER
 from positronic.sim import World
@@ -81,6 +88,16 @@ def test_command_noise_moves_the_robot_off_the_path_but_records_the_expert_comma
     assert gap[-1] < 0.01  # the retreat is not perturbed
 
 
+def test_a_blending_expert_records_shorter_demonstrations_that_still_stack(tmp_path, capsys):
+    stopping, blending = tmp_path / 'stopping', tmp_path / 'blending'
+    main(['sim', f'--output_dir={stopping}', '--num_episodes=1', '--seed=5', *SMALL])
+    main(['sim', f'--output_dir={blending}', '--num_episodes=1', '--seed=5', '--expert_blend=0.5', *SMALL])
+    assert capsys.readouterr().out.count('1/1 demonstrations succeeded') == 2
+    (a,), (b,) = LocalDataset(stopping), LocalDataset(blending)
+    assert (a[STATIC_BLEND], b[STATIC_BLEND]) == (0.0, 0.5)
+    assert len(b[keys.COMMAND_POSE]) < len(a[keys.COMMAND_POSE]) - 10  # over a second saved at 10 fps
+
+
 def test_a_perturbed_command_out_of_reach_falls_back_to_the_clean_one_or_ends_the_episode():
     with World(seed=0, camera_size=(32, 32)) as world:
         pose = world.ee_pose()
@@ -132,6 +149,8 @@ def test_show_gui_without_a_display_says_so_and_records_headless(tmp_path, monke
         (['--command_noise_time_s=0'], '--command_noise_time_s must be > 0 seconds, got 0'),
         (['--command_noise_fade_s=-1'], '--command_noise_fade_s must be >= 0 seconds, got -1'),
         (['--command_noise_fade_s=soon'], "--command_noise_fade_s must be a number, got 'soon'"),
+        (['--expert_blend=0.6'], '--expert_blend must be a number in [0, 0.5], got 0.6'),
+        (['--expert_blend=True'], '--expert_blend must be a number in [0, 0.5], got True'),
         (['--bogus=1'], "unknown flag --bogus: the command has no 'bogus'"),
     ],
 )

@@ -9,7 +9,7 @@ import pytest
 
 from positronic import quickstart
 from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE
-from positronic.data_collection import STATIC_NOISE, STATIC_NOISE_FADE
+from positronic.data_collection import STATIC_BLEND, STATIC_NOISE, STATIC_NOISE_FADE
 from positronic.dataset import LocalDataset
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
 from positronic.vendors.lerobot.training.checkpoint import list_checkpoints
@@ -25,6 +25,7 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
             '--camera_size=[96,72]',
             '--command_noise_m=0.01',
             '--command_noise_fade_s=0.5',
+            '--expert_blend=0.25',
             '--image_size=64',
             '--num_train_steps=4',
             '--curve_points=1',
@@ -43,7 +44,8 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
     )
     (run_dir,) = tmp_path.iterdir()
     raw = LocalDataset(run_dir / 'raw')
-    assert [(episode[STATIC_NOISE], episode[STATIC_NOISE_FADE]) for episode in raw] == [(0.01, 0.5)] * 2
+    statics = [(episode[STATIC_NOISE], episode[STATIC_NOISE_FADE], episode[STATIC_BLEND]) for episode in raw]
+    assert statics == [(0.01, 0.5, 0.25)] * 2
     assert DatasetReader(run_dir / 'lerobot').total_episodes == 2
     assert DatasetReader(run_dir / 'lerobot').info['features']['observation.state']['names'][0] == 'q0'
     experiment_dir = run_dir / 'checkpoints' / quickstart.EXPERIMENT

@@ -2,11 +2,16 @@
 
 The plan is a chain of segments, each moving the end effector (the TCP between the fingertips) from the end of
 the previous one to a new pose along a minimum-jerk profile, with the gripper target held constant per segment.
+With ``blend`` above 0, a move starts before the previous one has ended wherever the gripper target stays the
+same (the displacements add up), so the arm passes its waypoints without stopping. It still comes to rest where
+the gripper closes and opens. A re-querying policy cannot tell the end of one move from the start of the next
+where the arm stops in between: each query restarts the next move from rest, and the arm hovers.
 The gripper points down throughout; its yaw turns to the green cube's faces for the grasp and to the red cube's
 for the placement. Heights, speeds and small waypoint offsets are drawn from the episode's random generator so
 demonstrations differ while staying consistent. Poses are ``[x, y, z, qw, qx, qy, qz]`` in the world frame.
 """
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +20,9 @@ from positronic import geom
 from positronic.sim.world import CUBE_HALF_HEIGHT, World, gripper_down_quat
 
 OPEN, CLOSED = 0.0, 1.0
+MAX_BLEND = 0.5
+"""Largest ``blend``: at most two moves are under way at any time."""
+IDENTITY_QUAT = np.array([1.0, 0.0, 0.0, 0.0])
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,8 @@ class StackingExpert:
         start_pose: end-effector pose7 at the start.
         rng: source of the per-episode randomization.
         ranges: randomization ranges.
+        blend: fraction (0 to 0.5) of the shorter of two consecutive moves with the same gripper target that they
+            overlap; 0 stops at every waypoint.
     """
 
     def __init__(
@@ -90,19 +100,23 @@ class StackingExpert:
         start_pose: np.ndarray,
         rng: np.random.Generator,
         ranges: ExpertRanges = ExpertRanges(),
+        blend: float = 0.0,
     ):
+        if not 0.0 <= blend <= MAX_BLEND:
+            raise ValueError(f'blend must be between 0 and {MAX_BLEND}, got {blend!r}')
         start_pose = np.asarray(start_pose, dtype=np.float64)
         self.start_pose = np.concatenate(
             [start_pose[:3], geom.canonical_quaternions(start_pose[3:] / np.linalg.norm(start_pose[3:]))]
         )
         self.segments = _plan(np.asarray(red_pose, float), np.asarray(green_pose, float), self.start_pose, rng, ranges)
-        self._ends = np.cumsum([seg.duration_s for seg in self.segments])
+        self._starts = _start_times(self.segments, blend)
+        self._ends = self._starts + np.array([seg.duration_s for seg in self.segments])
 
     @classmethod
-    def for_world(cls, world: World, rng: np.random.Generator) -> 'StackingExpert':
+    def for_world(cls, world: World, rng: np.random.Generator, blend: float = 0.0) -> 'StackingExpert':
         """An expert for the world's current cube poses and end-effector pose."""
         cubes = world.cube_poses()
-        return cls(cubes['red'], cubes['green'], world.ee_pose(), rng)
+        return cls(cubes['red'], cubes['green'], world.ee_pose(), rng, blend=blend)
 
     @property
     def duration_s(self) -> float:
@@ -113,20 +127,37 @@ class StackingExpert:
     def grip_changes_s(self) -> list[float]:
         """Times (s) at which the gripper target changes: the grasp and the release."""
         grips = [seg.grip for seg in self.segments]
-        return [float(self._ends[i]) for i in range(len(grips) - 1) if grips[i + 1] != grips[i]]
+        return [float(self._starts[i]) for i in range(1, len(grips)) if grips[i] != grips[i - 1]]
 
     def command(self, t_s: float) -> tuple[np.ndarray, float]:
         """``(pose7, target_grip)`` at ``t_s`` seconds since the expert started; the final pose is held after."""
-        i = int(np.searchsorted(self._ends, t_s, side='right'))
-        if i >= len(self.segments):
+        done = int(np.searchsorted(self._ends, t_s, side='right'))
+        if done >= len(self.segments):
             last = self.segments[-1]
             return last.pose.copy(), last.grip
-        seg = self.segments[i]
-        begin = self.segments[i - 1].pose if i > 0 else self.start_pose
-        t0 = self._ends[i] - seg.duration_s
-        s = min_jerk((t_s - t0) / seg.duration_s)
-        pos = begin[:3] + s * (seg.pose[:3] - begin[:3])
-        return np.concatenate([pos, slerp(begin[3:], seg.pose[3:], s)]), seg.grip
+        started = int(np.searchsorted(self._starts, t_s, side='right'))
+        base = self.segments[done - 1].pose if done > 0 else self.start_pose
+        pos, quat = base[:3].copy(), base[3:]
+        for i in range(done, started):
+            seg, begin = self.segments[i], self.segments[i - 1].pose if i > 0 else self.start_pose
+            s = min_jerk((t_s - self._starts[i]) / seg.duration_s)
+            pos += s * (seg.pose[:3] - begin[:3])
+            if i == done:
+                quat = slerp(begin[3:], seg.pose[3:], s)
+            else:  # an overlapping move turns on from where the earlier one has got to
+                turn = geom.quat_multiply(geom.quat_conjugate(begin[3:]), seg.pose[3:])
+                quat = geom.quat_multiply(quat, slerp(IDENTITY_QUAT, turn, s))
+        return np.concatenate([pos, quat]), self.segments[started - 1].grip
+
+
+def _start_times(segments: list[Segment], blend: float) -> np.ndarray:
+    """When each segment starts: as the previous one ends, or earlier by ``blend`` of the shorter of the two where
+    the gripper target stays the same."""
+    starts = [0.0]
+    for prev, seg in itertools.pairwise(segments):
+        overlap = blend * min(prev.duration_s, seg.duration_s) if seg.grip == prev.grip else 0.0
+        starts.append(starts[-1] + prev.duration_s - overlap)
+    return np.array(starts)
 
 
 def _plan(

@@ -11,8 +11,8 @@ GREEN = np.array([0.58, 0.10, 0.31, np.cos(0.2), 0.0, 0.0, np.sin(0.2)])  # yawe
 START = np.concatenate([[0.45, 0.0, 0.52], gripper_down_quat(0.0)])
 
 
-def expert(seed: int = 0) -> StackingExpert:
-    return StackingExpert(RED, GREEN, START, np.random.default_rng(seed))
+def expert(seed: int = 0, blend: float = 0.0) -> StackingExpert:
+    return StackingExpert(RED, GREEN, START, np.random.default_rng(seed), blend=blend)
 
 
 def trajectory(e: StackingExpert) -> tuple[np.ndarray, np.ndarray]:
@@ -51,16 +51,18 @@ def test_plan_starts_at_the_start_pose_and_holds_the_retreat_after_the_end():
     assert final[2] > RED[2] + 0.15  # retreated well above the stack
 
 
-def test_commands_are_smooth_and_keep_the_gripper_pointing_down():
-    poses, _ = trajectory(expert())
+@pytest.mark.parametrize('blend', [0.0, 0.5])
+def test_commands_are_smooth_and_keep_the_gripper_pointing_down(blend):
+    poses, _ = trajectory(expert(blend=blend))
     assert np.max(np.linalg.norm(np.diff(poses[:, :3], axis=0), axis=1)) < 0.5 / FPS  # below 0.5 m/s
     assert np.max(np.abs(np.diff(poses[:, 3:], axis=0))) < 0.05  # continuous quaternions, no sign flips
     assert np.all(np.abs(poses[:, 3]) < 1e-9) and np.all(np.abs(poses[:, 6]) < 1e-9)  # pure yaw about down
     assert np.all(poses[:, 4] > 0)
 
 
-def test_gripper_closes_once_at_the_green_cube_and_opens_above_the_red_cube():
-    poses, grips = trajectory(expert())
+@pytest.mark.parametrize('blend', [0.0, 0.5])
+def test_gripper_closes_once_at_the_green_cube_and_opens_above_the_red_cube(blend):
+    poses, grips = trajectory(expert(blend=blend))
     edges = np.flatnonzero(np.diff(grips))
     assert len(edges) == 2 and grips[edges[0] + 1] == 1.0 and grips[edges[1] + 1] == 0.0
     at_close, at_open = poses[edges[0] + 1], poses[edges[1] + 1]
@@ -75,10 +77,39 @@ def test_plan_is_reproducible_from_the_generator_and_varies_between_seeds():
     assert expert(3).duration_s != expert(4).duration_s
 
 
-@pytest.mark.parametrize('seed', [0, 1, 2])
-def test_expert_stacks_the_cubes_in_the_simulated_world(seed):
+def test_a_blending_expert_stops_only_where_the_gripper_closes_and_opens():
+    stopping, blending = expert(seed=2), expert(seed=2, blend=0.5)
+    assert blending.duration_s < stopping.duration_s - 1.0
+    for e, expected_rests in ((stopping, 6), (blending, 3)):  # every waypoint, or the grasp, the release and the end
+        poses, _ = trajectory(e)
+        speed = np.linalg.norm(np.diff(poses[:, :3], axis=0), axis=1) * FPS
+        moving = speed > 0.01
+        rests = np.count_nonzero(moving[:-1] & ~moving[1:])
+        assert rests == expected_rests
+    close, release = blending.grip_changes_s
+    for t in (close, release):  # at rest at the moment the gripper target changes
+        before, after = blending.command(t - 0.05)[0], blending.command(t + 0.05)[0]
+        assert np.linalg.norm(after[:3] - before[:3]) < 1e-3
+
+
+def test_without_blend_the_moves_follow_one_another():
+    e = expert(seed=1)
+    ends = np.cumsum([seg.duration_s for seg in e.segments])
+    assert e.duration_s == pytest.approx(ends[-1])
+    for seg, end in zip(e.segments, ends, strict=True):
+        assert np.allclose(e.command(end)[0], seg.pose)  # every waypoint reached
+
+
+@pytest.mark.parametrize('blend', [-0.1, 0.6])
+def test_a_blend_out_of_range_is_refused(blend):
+    with pytest.raises(ValueError, match=r'blend must be between 0 and 0\.5'):
+        expert(blend=blend)
+
+
+@pytest.mark.parametrize(('seed', 'blend'), [(0, 0.0), (1, 0.0), (2, 0.0), (0, 0.5), (1, 0.5)])
+def test_expert_stacks_the_cubes_in_the_simulated_world(seed, blend):
     with World(seed=seed) as world:
-        e = StackingExpert.for_world(world, np.random.default_rng(seed))
+        e = StackingExpert.for_world(world, np.random.default_rng(seed), blend=blend)
         t, scores = 0.0, []
         while t < e.duration_s + 0.5:
             world.command(*e.command(t))
