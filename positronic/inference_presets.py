@@ -2,6 +2,7 @@
 
 import configuronic as cfn
 
+from positronic.command import UsageError
 from positronic.policy.base import Policy, PolicyLoadError
 from positronic.policy.remote import RemotePolicy
 from positronic.vendors.lerobot.codec import Codec, CodecMismatchError
@@ -28,10 +29,14 @@ def act(checkpoints_dir: str, checkpoint: int | str | None, codec: Codec | None,
         raise PolicyLoadError(f'--policy.checkpoints_dir={checkpoints_dir}: {error}') from error
 
 
-@cfn.config()
-def expert() -> Policy:
+@cfn.config(blend=0.0)
+def expert(blend: float = 0.0) -> Policy:
     """The scripted stacking expert (it reads the true cube poses, so it runs only in the simulator):
-    ``positronic-inference sim --policy=.expert``. Validates the loop and the success measure without a model."""
+    ``positronic-inference sim --policy=.expert [--policy.blend=0.5]``. Validates the loop and the success measure
+    without a model; ``blend`` is the recorder's ``--expert_blend`` (0 to 0.5; 0 stops at every waypoint)."""
     from positronic.policy.expert import ExpertPolicy  # imports the simulator only when this policy is chosen
+    from positronic.sim.expert import MAX_BLEND
 
-    return ExpertPolicy()
+    if isinstance(blend, bool) or not isinstance(blend, int | float) or not 0 <= blend <= MAX_BLEND:
+        raise UsageError(f'--policy.blend must be a number in [0, {MAX_BLEND}], got {blend!r}')
+    return ExpertPolicy(float(blend))

@@ -50,6 +50,7 @@ def test_every_loop_setting_is_a_sim_flag_with_the_settings_default():
         ('--policy_fps=0', '--policy_fps=0.0: expected a positive number of ticks per second'),
         ('--actions_per_chunk=0', '--actions_per_chunk=0: expected an integer of at least 1'),
         ('--success_hold_s=long', "--success_hold_s='long': expected a number"),
+        ('--policy.blend=0.7', '--policy.blend must be a number in [0, 0.5], got 0.7'),
     ],
 )
 def test_a_bad_loop_setting_exits_2_with_one_line_naming_the_flag(monkeypatch, capsys, flag, message):
@@ -119,11 +120,13 @@ def test_the_keyboard_driver_without_a_terminal_exits_with_a_clear_error(monkeyp
     assert 'stdin is not a TTY' in capsys.readouterr().err
 
 
-def test_sim_with_the_expert_policy_succeeds_and_records_the_successes(monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize('blend', ['0.0', '0.5'])
+def test_sim_with_the_expert_policy_succeeds_and_records_the_successes(monkeypatch, capsys, tmp_path, blend):
     run_cli(
         monkeypatch,
         'sim',
         '--policy=.expert',
+        f'--policy.blend={blend}',
         '--driver.simulation_time=9.5',
         '--driver.num_iterations=2',
         '--camera_size=[64,48]',

@@ -24,10 +24,11 @@ class ExpertPolicy:
     """The scripted ``StackingExpert`` planned at each ``reset`` from the attached world's cube poses.
 
     Each ``select_action`` returns one action: the expert's command at the current sim time (seconds since
-    ``reset``). Its random choices are seeded by the iteration's seed.
+    ``reset``). Its random choices are seeded by the iteration's seed; ``blend`` is ``StackingExpert``'s.
     """
 
-    def __init__(self):
+    def __init__(self, blend: float = 0.0):
+        self._blend = blend
         self._world: World | None = None
         self._seed = 0
         self._expert: StackingExpert | None = None
@@ -42,7 +43,7 @@ class ExpertPolicy:
         """Plan a new demonstration from the cube poses of the attached world (``context`` is not needed)."""
         del context
         world = self._attached_world()
-        self._expert = StackingExpert.for_world(world, np.random.default_rng(self._seed))
+        self._expert = StackingExpert.for_world(world, np.random.default_rng(self._seed), blend=self._blend)
         self._start_ns = world.time_ns
 
     def select_action(self, observation: Mapping[str, Any]) -> list[dict[str, Any]]:
