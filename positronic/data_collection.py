@@ -41,7 +41,7 @@ from positronic.dataset.episode_writer import EpisodeWriter
 from positronic.dataset.local import discard_unfinished as discard_interrupted_episodes
 from positronic.sim import StackingExpert, UnreachablePoseError, World
 from positronic.sim.command_noise import CommandNoise
-from positronic.sim.expert import MAX_BLEND
+from positronic.sim.expert import MAX_BLEND, valid_blend
 
 PROG = 'positronic-data-collection'
 STATIC_SEED = 'simulation.seed'
@@ -288,7 +288,7 @@ def _checked_noise(std_m: Any, time_s: Any, fade_s: Any) -> CommandNoise:
 
 
 def _checked_blend(blend: Any) -> float:
-    if isinstance(blend, bool) or not isinstance(blend, int | float) or not 0 <= blend <= MAX_BLEND:
+    if not valid_blend(blend):
         raise UsageError(f'--expert_blend must be a number in [0, {MAX_BLEND}], got {blend!r}')
     return float(blend)
 

@@ -35,8 +35,8 @@ def expert(blend: float = 0.0) -> Policy:
     ``positronic-inference sim --policy=.expert [--policy.blend=0.5]``. Validates the loop and the success measure
     without a model; ``blend`` is the recorder's ``--expert_blend`` (0 to 0.5; 0 stops at every waypoint)."""
     from positronic.policy.expert import ExpertPolicy  # imports the simulator only when this policy is chosen
-    from positronic.sim.expert import MAX_BLEND
+    from positronic.sim.expert import MAX_BLEND, valid_blend
 
-    if isinstance(blend, bool) or not isinstance(blend, int | float) or not 0 <= blend <= MAX_BLEND:
+    if not valid_blend(blend):
         raise UsageError(f'--policy.blend must be a number in [0, {MAX_BLEND}], got {blend!r}')
     return ExpertPolicy(float(blend))

@@ -56,6 +56,11 @@ class Segment:
     grip: float
 
 
+def valid_blend(value: object) -> bool:
+    """Whether ``value`` is a number (not a bool) a ``StackingExpert`` accepts as ``blend``: 0 to ``MAX_BLEND``."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= MAX_BLEND
+
+
 def min_jerk(s: float) -> float:
     """Minimum-jerk progress ``10 s^3 - 15 s^4 + 6 s^5`` of a normalized time ``s`` in [0, 1]."""
     s = min(max(s, 0.0), 1.0)
@@ -102,7 +107,7 @@ class StackingExpert:
         ranges: ExpertRanges = ExpertRanges(),
         blend: float = 0.0,
     ):
-        if not 0.0 <= blend <= MAX_BLEND:
+        if not valid_blend(blend):
             raise ValueError(f'blend must be between 0 and {MAX_BLEND}, got {blend!r}')
         start_pose = np.asarray(start_pose, dtype=np.float64)
         self.start_pose = np.concatenate(
