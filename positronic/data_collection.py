@@ -240,8 +240,7 @@ def sim(
     release; episodes whose grasp the noise spoils are then discarded like any failed one).
     --expert_blend: how much (0 to 0.5 of the shorter move) the expert overlaps consecutive moves that keep the
     gripper as it is, so the arm passes its waypoints without stopping and comes to rest only where the gripper
-    closes and opens (0 = it stops at every waypoint). A policy re-queried every few ticks cannot tell the end of
-    one move from the start of the next where the arm stops between them; 0.5 in docs/results.md.
+    closes and opens (0 = it stops at every waypoint). What 0.5 did for a trained policy: docs/results.md.
     """
     flags = {'keep_failed': keep_failed, 'show_gui': show_gui}
     num_episodes, fps, size = _checked_args(num_episodes, fps, camera_size, seed, flags)

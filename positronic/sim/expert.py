@@ -4,8 +4,8 @@ The plan is a chain of segments, each moving the end effector (the TCP between t
 the previous one to a new pose along a minimum-jerk profile, with the gripper target held constant per segment.
 With ``blend`` above 0, a move starts before the previous one has ended wherever the gripper target stays the
 same (the displacements add up), so the arm passes its waypoints without stopping. It still comes to rest where
-the gripper closes and opens. A re-querying policy cannot tell the end of one move from the start of the next
-where the arm stops in between: each query restarts the next move from rest, and the arm hovers.
+the gripper closes and opens. (Made to test whether a re-querying policy hovers where the expert stops; it did not
+change the trained policy's success: docs/results.md.)
 The gripper points down throughout; its yaw turns to the green cube's faces for the grasp and to the red cube's
 for the placement. Heights, speeds and small waypoint offsets are drawn from the episode's random generator so
 demonstrations differ while staying consistent. Poses are ``[x, y, z, qw, qx, qy, qz]`` in the world frame.
