@@ -145,7 +145,8 @@ class StackingExpert:
         pos, quat = base[:3].copy(), base[3:]
         for i in range(done, started):
             seg, begin = self.segments[i], self.segments[i - 1].pose if i > 0 else self.start_pose
-            s = min_jerk((t_s - self._starts[i]) / seg.duration_s)
+            # from its end, like the plan without blend, so a recording without blend is the same to the bit
+            s = min_jerk((t_s - (self._ends[i] - seg.duration_s)) / seg.duration_s)
             pos += s * (seg.pose[:3] - begin[:3])
             if i == done:
                 quat = slerp(begin[3:], seg.pose[3:], s)
