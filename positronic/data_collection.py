@@ -91,10 +91,15 @@ def _checked_args(
         raise UsageError(f'--fps must be a positive integer (frames per second), got {fps!r}')
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UsageError(f'--seed must be a non-negative integer, got {seed!r}')
+    return num_episodes, fps, checked_camera_size(camera_size)
+
+
+def checked_camera_size(camera_size: Any) -> tuple[int, int]:
+    """``(width, height)`` of ``--camera_size``; UsageError unless it is two even positive integers."""
     size = tuple(camera_size) if isinstance(camera_size, list | tuple) else ()
     if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 and v % 2 == 0 for v in size):
         raise UsageError(f'--camera_size must be [width,height] with even positive integers, got {camera_size!r}')
-    return num_episodes, fps, size
+    return size
 
 
 class _BackgroundAppender:
@@ -244,8 +249,8 @@ def sim(
     """
     flags = {'keep_failed': keep_failed, 'show_gui': show_gui}
     num_episodes, fps, size = _checked_args(num_episodes, fps, camera_size, seed, flags)
-    noise = _checked_noise(command_noise_m, command_noise_time_s, command_noise_fade_s)
-    blend = _checked_blend(expert_blend)
+    noise = checked_noise(command_noise_m, command_noise_time_s, command_noise_fade_s)
+    blend = checked_blend(expert_blend)
     root = _checked_output_dir(output_dir)
     dataset = LocalDatasetWriter(root)
     kept = succeeded = attempted = 0
@@ -273,7 +278,8 @@ def sim(
     print(f'{_summary(root, attempted, succeeded, kept)} in {time.perf_counter() - start:.0f} s')
 
 
-def _checked_noise(std_m: Any, time_s: Any, fade_s: Any) -> CommandNoise:
+def checked_noise(std_m: Any, time_s: Any, fade_s: Any) -> CommandNoise:
+    """The ``--command_noise_m/_time_s/_fade_s`` flags as a ``CommandNoise``; UsageError naming the first bad one."""
     for name, value in (('command_noise_m', std_m), ('command_noise_time_s', time_s), ('command_noise_fade_s', fade_s)):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UsageError(f'--{name} must be a number, got {value!r}')
@@ -286,7 +292,8 @@ def _checked_noise(std_m: Any, time_s: Any, fade_s: Any) -> CommandNoise:
     return CommandNoise(float(std_m), float(time_s), float(fade_s))
 
 
-def _checked_blend(blend: Any) -> float:
+def checked_blend(blend: Any) -> float:
+    """``--expert_blend`` as a float; UsageError unless it is a number in [0, ``MAX_BLEND``]."""
     if not valid_blend(blend):
         raise UsageError(f'--expert_blend must be a number in [0, {MAX_BLEND}], got {blend!r}')
     return float(blend)

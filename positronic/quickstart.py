@@ -26,10 +26,12 @@ from typing import Any
 import configuronic as cfn
 
 from positronic.command import UsageError, flag_defaults, run_command
+from positronic.data_collection import checked_blend, checked_camera_size, checked_noise
 from positronic.evaluation.curve import SUCCESS_CURVE_PNG, CurvePoint, training_time_s, write_success_curve_png
 from positronic.evaluation.results import SUMMARY_JSON, write_json_atomic
 from positronic.evaluation.settings import LoopSettings
 from positronic.host import host_facts
+from positronic.sim.command_noise import CommandNoise
 from positronic.vendors.lerobot.codecs import REGISTRY as CODECS
 from positronic.vendors.lerobot.training.distributed import threads_per_process
 from positronic.vendors.lerobot.training.lr_schedule import LR_SCHEDULES
@@ -181,6 +183,12 @@ class Options:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f'--{name}={value!r}: expected an integer >= 1')
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UsageError(f'--seed={self.seed!r}: expected an integer >= 0')
+        # The recorder's own checks, so a bad recording flag stops the run before its folder exists.
+        checked_camera_size(self.camera_size)
+        checked_noise(self.command_noise_m, CommandNoise.time_constant_s, self.command_noise_fade_s)
+        checked_blend(self.expert_blend)
         # The checkpoint answers its whole chunk (n_action_steps = chunk_size): the loop's setting alone decides.
         loop = LoopSettings(
             actions_per_chunk=self.actions_per_chunk, temporal_ensemble_coeff=self.temporal_ensemble_coeff

@@ -92,6 +92,11 @@ def test_evaluation_seeds_must_not_overlap_the_demonstration_seeds(tmp_path):
         ('--num_episodes=-3', 'num_episodes=-3: expected an integer >= 1'),
         ('--temporal_ensemble_coeff=nan', "temporal_ensemble_coeff='nan': expected a finite number"),
         ('--temporal_ensemble_coeff=0.01 --actions_per_chunk=5', 'temporal_ensemble_coeff=0.01 queries every tick'),
+        ('--seed=-1', 'seed=-1: expected an integer >= 0'),
+        ('--camera_size=[95,96]', r'camera_size must be \[width,height\] with even positive integers'),
+        ('--command_noise_m=0.1', r'command_noise_m must be in \[0, 0.05\] metres, got 0.1'),
+        ('--command_noise_fade_s=-1', 'command_noise_fade_s must be >= 0 seconds, got -1'),
+        ('--expert_blend=0.6', r'expert_blend must be a number in \[0, 0.5\], got 0.6'),
     ],
 )
 def test_bad_flags_are_refused_before_anything_runs(tmp_path, flag, message):
