@@ -10,6 +10,7 @@ Each run writes into a new ``<workdir>/run-<UTC time>/`` and never touches earli
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import socket
@@ -178,13 +179,18 @@ class Options:
             raise UsageError(f'--precision={self.precision!r}: expected one of {", ".join(PRECISION_CHOICES)}')
         if self.lr_schedule not in LR_SCHEDULES:
             raise UsageError(f'--lr_schedule={self.lr_schedule!r}: expected one of {", ".join(LR_SCHEDULES)}')
-        counts = ('num_episodes', 'num_train_steps', 'batch_size', 'chunk_size', 'dim_model', 'image_size')
-        for name in (*counts, 'train_processes'):
+        counts = ('num_episodes', 'num_train_steps', 'batch_size', 'chunk_size', 'dim_model', 'image_size', 'fps')
+        for name in (*counts, 'train_processes', 'eval_iterations'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f'--{name}={value!r}: expected an integer >= 1')
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise UsageError(f'--seed={self.seed!r}: expected an integer >= 0')
+        for name in ('seed', 'train_seed', 'eval_seed'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UsageError(f'--{name}={value!r}: expected an integer >= 0')
+        time_s = self.simulation_time
+        if isinstance(time_s, bool) or not isinstance(time_s, int | float) or not 0 < time_s < math.inf:
+            raise UsageError(f'--simulation_time={time_s!r}: expected a positive number of seconds')
         # The recorder's own checks, so a bad recording flag stops the run before its folder exists.
         checked_camera_size(self.camera_size)
         checked_noise(self.command_noise_m, CommandNoise.time_constant_s, self.command_noise_fade_s)
