@@ -5,10 +5,10 @@
 # kernels: a GPU, or a CPU with AVX512 or AMX; fp32 elsewhere, where bf16 would be emulated and 16x slower) ->
 # evaluate the final checkpoint with temporal ensembling (the newest predictions weighing most) on 50 unseen seeds
 # (10000-10049), then on 10 training seeds (0-9) and three earlier checkpoints on the unseen seeds for the success
-# curve. 87 minutes to the final evaluation on 2 slow CPU cores with AVX512-BF16 (1.5 training steps/s; a 2-core CPU
-# with AVX2 alone trains at 0.58 steps/s in fp32, about 3 hours); its checkpoint: 42/50 unseen with this ensembling
-# (79/100 on 100 unseen seeds), 37/50 with the older 0.01 (one training run; 4000 steps: 29/50 in 56 minutes; one run
-# is one draw, see docs/results.md). On a machine with an NVIDIA GPU the same command trains there (bf16 autocast).
+# curve. 73-87 minutes to the final evaluation on 2 CPU cores with AVX512-BF16 (1.5-1.8 training steps/s; a 2-core
+# CPU with AVX2 alone trains at 0.58 steps/s in fp32, about 3 hours). Two training seeds: 42/50 and 32/50 unseen with
+# this ensembling (79/100 and 69/100 on 100 unseen seeds: 74% over both); one run is one draw, see docs/results.md.
+# On a machine with an NVIDIA GPU the same command trains there (bf16 autocast).
 # Flags after the codec override the recipe's, e.g.
 # --num_train_steps=2000 (a CPU without bf16 kernels: 90 minutes for 38/50 on 2 AVX2 cores), or
 # --num_train_steps=4000 --curve_points=0 (shorter, for a slow machine).
