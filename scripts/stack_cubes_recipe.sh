@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # The CPU recipe of docs/results.md: 600 scripted demonstrations (seeds 0-599) recorded with a 2 cm command noise (the
 # robot is pushed off the expert's path, the recorded command leads back) -> convert with a codec -> train ACT (chunk
-# 40) for 6000 steps of batch 32 (the learning rate annealed along a cosine; bf16 autocast where the machine has bf16
+# 40) for 2000 steps of batch 32 (the learning rate annealed along a cosine; bf16 autocast where the machine has bf16
 # kernels: a GPU, or a CPU with AVX512 or AMX; fp32 elsewhere, where bf16 would be emulated and 16x slower) ->
 # evaluate the final checkpoint with temporal ensembling (the newest predictions weighing most) on 50 unseen seeds
 # (10000-10049), then on 10 training seeds (0-9) and three earlier checkpoints on the unseen seeds for the success
-# curve. 73-87 minutes to the final evaluation on 2 CPU cores with AVX512-BF16 (1.5-1.8 training steps/s; a 2-core
-# CPU with AVX2 alone trains at 0.58 steps/s in fp32, about 3 hours). Two training seeds: 42/50 and 32/50 unseen with
-# this ensembling (79/100 and 69/100 on 100 unseen seeds: 74% over both); one run is one draw, see docs/results.md.
+# curve. About 36 minutes to the final evaluation on 2 CPU cores with AVX512-BF16 (1.6-1.8 training steps/s); a
+# 2-core CPU with AVX2 alone trains in fp32 at 0.53 steps/s, 90 minutes. Two trainer seeds: 45/50 and 36/50 unseen
+# (87/100 and 68/100 on 100 unseen seeds: 78% over both; 6000 steps gave 42/50 and 32/50, 74%). One run is one
+# draw, see docs/results.md.
 # On a machine with an NVIDIA GPU the same command trains there (bf16 autocast).
 # Flags after the codec override the recipe's, e.g.
-# --num_train_steps=2000 (a CPU without bf16 kernels: 90 minutes for 38/50 on 2 AVX2 cores), or
-# --num_train_steps=4000 --curve_points=0 (shorter, for a slow machine).
+# --num_train_steps=6000 (the recipe before: 87 minutes for 42/50), or --curve_points=0 (no earlier checkpoints
+# evaluated after the final one).
 # Usage: bash scripts/stack_cubes_recipe.sh [eepose_absolute|joints_absolute] [more positronic-quickstart flags]
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +24,6 @@ if [ -z "${DISPLAY:-}" ]; then export MUJOCO_GL="${MUJOCO_GL:-egl}"; fi
 precision="$("$venv/bin/python" -m positronic.vendors.lerobot.training.precision)"
 exec "$venv/bin/positronic-quickstart" --workdir="$HOME/positronic-results/$codec" --codec="$codec" \
     --num_episodes=600 --command_noise_m=0.02 --seed=0 --camera_size=[96,96] --image_size=96 --fps=15 \
-    --num_train_steps=6000 --batch_size=32 --precision="$precision" --chunk_size=40 --dim_model=256 --dropout=0 \
+    --num_train_steps=2000 --batch_size=32 --precision="$precision" --chunk_size=40 --dim_model=256 --dropout=0 \
     --lr=1e-4 --lr_schedule=cosine --use_vae=False --train_batchnorm=True --eval_iterations=50 --eval_seed=10000 \
     --simulation_time=15 --temporal_ensemble_coeff=-0.05 --curve_points=3 --train_eval_iterations=10 "$@"
