@@ -2,7 +2,7 @@
 
     positronic-data-collection sim --output_dir=~/datasets/stack_cubes_raw --num_episodes=50 --seed=0 \\
         [--keep_failed=False] [--show_gui=False] [--fps=30] [--camera_size=[320,240]] [--command_noise_m=0.02] \\
-        [--command_noise_time_s=0.5] [--command_noise_fade_s=1.0] [--expert_blend=0.0]
+        [--command_noise_time_s=0.5] [--command_noise_fade_s=1.0] [--expert_blend=0.0] [--grasp_miss_rate=0.0]
 
 ``sim`` runs the scripted :class:`~positronic.sim.StackingExpert` in the simulated world; episode ``i`` uses
 seed ``seed + i`` for both the cube placement and the expert's randomization. Every tick (``1 / fps`` of sim
@@ -10,7 +10,9 @@ time) records the observation and the command issued after seeing it, both at th
 observation, then steps the world. With ``--command_noise_m`` the robot executes the command moved by a smooth
 random offset while the recorded command stays the expert's (see :mod:`positronic.sim.command_noise`).
 With ``--expert_blend`` the expert starts each move before the previous one has ended wherever the gripper stays
-as it is, so it passes its waypoints without stopping (see :mod:`positronic.sim.expert`).
+as it is, so it passes its waypoints without stopping (see :mod:`positronic.sim.expert`). With
+``--grasp_miss_rate`` some episodes close the executed gripper early, and the expert grasps again after each
+miss (see :mod:`positronic.sim.grasp_misses`).
 Episodes whose final stacking score is below 1 are discarded unless ``--keep_failed=True``. An existing output
 directory is appended to. Ctrl+C keeps the finished episodes and discards the interrupted one.
 
@@ -41,7 +43,8 @@ from positronic.dataset.episode_writer import EpisodeWriter
 from positronic.dataset.local import discard_unfinished as discard_interrupted_episodes
 from positronic.sim import StackingExpert, UnreachablePoseError, World
 from positronic.sim.command_noise import CommandNoise
-from positronic.sim.expert import MAX_BLEND, valid_blend
+from positronic.sim.expert import CLOSED, MAX_BLEND, valid_blend
+from positronic.sim.grasp_misses import MAX_REPLANS, GraspMisses, missed, replan_rng
 
 PROG = 'positronic-data-collection'
 STATIC_SEED = 'simulation.seed'
@@ -56,11 +59,18 @@ STATIC_NOISE_FADE = 'simulation.command_noise_fade_s'
 """Static item: how long (s) around the grasp and the release that offset fades to zero (float, 0 = no fade)."""
 STATIC_BLEND = 'simulation.expert_blend'
 """Static item: the expert's move overlap, ``StackingExpert``'s ``blend`` (float, 0 = it stops at every waypoint)."""
+STATIC_MISS_RATE = 'simulation.grasp_miss_rate'
+"""Static item (only with ``--grasp_miss_rate``): the share of episodes whose executed gripper closes early."""
+STATIC_EARLY_CLOSE = 'simulation.early_close'
+"""Static item (only with ``--grasp_miss_rate``): whether this episode's executed gripper closed early (bool)."""
+STATIC_REPLANS = 'simulation.replans'
+"""Static item (only with ``--grasp_miss_rate``): how often the expert planned anew after a missed grasp (int)."""
 SUCCESS_SCORE = 1.0
 """Final stacking score an episode must reach to count as a successful demonstration."""
 SETTLE_S = 0.5
 """Sim time recorded after the expert finished, so the score is judged on a resting stack."""
 NO_NOISE = CommandNoise()
+NO_MISSES = GraspMisses()
 _QUEUE_TICKS = 64
 """Ticks the simulation may run ahead of the writer thread."""
 
@@ -143,23 +153,45 @@ class _BackgroundAppender:
 
 
 def record_episode(
-    world: World, writer: EpisodeWriter, seed: int, fps: int, noise: CommandNoise = NO_NOISE, blend: float = 0.0
+    world: World,
+    writer: EpisodeWriter,
+    seed: int,
+    fps: int,
+    noise: CommandNoise = NO_NOISE,
+    blend: float = 0.0,
+    misses: GraspMisses = NO_MISSES,
 ) -> float:
     """Reset ``world`` with ``seed``, run the expert (with move overlap ``blend``) to completion while recording
     into ``writer``.
 
-    The robot executes the expert's command plus ``noise``'s offset; the recorded command is the expert's.
-    Returns the final stacking score. The statics (task, seed, score) are set; finalizing is the caller's.
+    The robot executes the expert's command plus ``noise``'s offset, and with ``misses`` the gripper closed early
+    in some episodes; the recorded command is the expert's. With ``misses`` enabled, a grasp that closed on nothing
+    makes the expert plan anew from the current state (at most ``MAX_REPLANS`` times; the noise is off from then
+    on). Returns the final stacking score. The statics (task, seed, score, re-plans) are set; finalizing is the
+    caller's.
     """
     world.reset(seed)
     expert = StackingExpert.for_world(world, np.random.default_rng(seed), blend=blend)
     ticks = math.ceil((expert.duration_s + SETTLE_S) * fps)
     offsets = noise.offsets(seed, ticks, 1 / fps, quiet_at_s=expert.grip_changes_s)
+    early_close_s = misses.early_close_s(seed, expert.grip_changes_s[0])
+    planned_close_s, closes_early = expert.grip_changes_s[0], early_close_s is not None
+    plan_start, replans, executed_grip = 0, 0, 0.0
     appender = _BackgroundAppender(writer)
     reached_end = True
     try:
-        for tick in range(ticks):
-            pose, grip = expert.command(tick / fps)
+        tick = 0
+        while tick < ticks:
+            if misses.enabled and replans < MAX_REPLANS and missed(executed_grip, world.grip()):
+                replans += 1
+                expert = StackingExpert.for_world(world, replan_rng(seed, replans), blend=blend)
+                plan_start, early_close_s = tick, None
+                ticks = tick + math.ceil((expert.duration_s + SETTLE_S) * fps)
+                offsets = np.zeros((ticks, 3))
+            pose, grip = expert.command((tick - plan_start) / fps)
+            executed_grip = grip
+            if early_close_s is not None and early_close_s <= tick / fps < planned_close_s:
+                executed_grip = CLOSED
             state = world.robot_state()
             records = [
                 (keys.ROBOT_Q, state[keys.ROBOT_Q]),
@@ -171,10 +203,11 @@ def record_episode(
                 *world.render().items(),
             ]
             appender.append(records, world.time_ns)
-            if not _execute(world, pose, offsets[tick], grip):
+            if not _execute(world, pose, offsets[tick], executed_grip):
                 reached_end = False
                 break
             world.step(1 / fps)
+            tick += 1
     except BaseException:
         appender.cancel()
         raise
@@ -187,6 +220,10 @@ def record_episode(
     writer.set_static(STATIC_NOISE_TIME, noise.time_constant_s)
     writer.set_static(STATIC_NOISE_FADE, noise.fade_s)
     writer.set_static(STATIC_BLEND, blend)
+    if misses.enabled:
+        writer.set_static(STATIC_MISS_RATE, misses.rate)
+        writer.set_static(STATIC_EARLY_CLOSE, closes_early)
+        writer.set_static(STATIC_REPLANS, replans)
     return score
 
 
@@ -218,6 +255,7 @@ def _execute(world: World, pose: np.ndarray, offset: np.ndarray, grip: float) ->
     command_noise_time_s=0.5,
     command_noise_fade_s=1.0,
     expert_blend=0.0,
+    grasp_miss_rate=0.0,
 )
 def sim(
     output_dir: str,
@@ -231,6 +269,7 @@ def sim(
     command_noise_time_s: float = 0.5,
     command_noise_fade_s: float = 1.0,
     expert_blend: float = 0.0,
+    grasp_miss_rate: float = 0.0,
 ) -> None:
     """Record scripted stacking demonstrations in the MuJoCo simulator into the raw dataset at --output_dir.
 
@@ -246,11 +285,16 @@ def sim(
     --expert_blend: how much (0 to 0.5 of the shorter move) the expert overlaps consecutive moves that keep the
     gripper as it is, so the arm passes its waypoints without stopping and comes to rest only where the gripper
     closes and opens (0 = it stops at every waypoint). What 0.5 did for a trained policy: docs/results.md.
+    --grasp_miss_rate: share (0 to 1) of the episodes whose executed gripper closes 0.2-0.5 s before the expert's
+    grasp while the recorded command stays the expert's; whenever the fingers close on nothing, the expert opens
+    and grasps again from where it is, so the demonstrations show how to get a missed grasp back (0 = none, and
+    no re-planning either; see positronic/sim/grasp_misses.py).
     """
     flags = {'keep_failed': keep_failed, 'show_gui': show_gui}
     num_episodes, fps, size = _checked_args(num_episodes, fps, camera_size, seed, flags)
     noise = checked_noise(command_noise_m, command_noise_time_s, command_noise_fade_s)
     blend = checked_blend(expert_blend)
+    misses = checked_misses(grasp_miss_rate)
     root = _checked_output_dir(output_dir)
     dataset = LocalDatasetWriter(root)
     kept = succeeded = attempted = 0
@@ -260,7 +304,7 @@ def sim(
         with tqdm(total=num_episodes, unit='episode', desc=f'sim -> {root.name}', dynamic_ncols=True) as bar:
             for i in range(num_episodes):
                 with dataset.new_episode() as episode:
-                    score = record_episode(world, episode, seed + i, fps, noise, blend)
+                    score = record_episode(world, episode, seed + i, fps, noise, blend, misses)
                     attempted += 1
                     ok = score >= SUCCESS_SCORE
                     succeeded += ok
@@ -290,6 +334,13 @@ def checked_noise(std_m: Any, time_s: Any, fade_s: Any) -> CommandNoise:
     if not (math.isfinite(fade_s) and fade_s >= 0):
         raise UsageError(f'--command_noise_fade_s must be >= 0 seconds, got {fade_s!r}')
     return CommandNoise(float(std_m), float(time_s), float(fade_s))
+
+
+def checked_misses(rate: Any) -> GraspMisses:
+    """``--grasp_miss_rate`` as ``GraspMisses``; UsageError unless it is a number in [0, 1]."""
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+        raise UsageError(f'--grasp_miss_rate must be a number in [0, 1] (a share of the episodes), got {rate!r}')
+    return GraspMisses(float(rate))
 
 
 def checked_blend(blend: Any) -> float:

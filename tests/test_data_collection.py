@@ -13,8 +13,11 @@ from positronic import data_collection, keys
 from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE
 from positronic.data_collection import (
     STATIC_BLEND,
+    STATIC_EARLY_CLOSE,
+    STATIC_MISS_RATE,
     STATIC_NOISE,
     STATIC_NOISE_TIME,
+    STATIC_REPLANS,
     STATIC_SEED,
     STATIC_SUCCESS,
     main,
@@ -22,6 +25,7 @@ from positronic.data_collection import (
 from positronic.dataset import LocalDataset
 from positronic.dataset.episode import UNFINISHED_MARKER
 from positronic.sim import World
+from positronic.sim.grasp_misses import MISSED_GRIP
 from tests.command_lines import reported_error
 from tests.raw_episodes import leave_interrupted_episode
 from tests.signals import restore_sigint
@@ -98,6 +102,39 @@ def test_a_blending_expert_records_shorter_demonstrations_that_still_stack(tmp_p
     assert len(b[keys.COMMAND_POSE]) < len(a[keys.COMMAND_POSE]) - 10  # over a second saved at 10 fps
 
 
+def test_a_gripper_closed_early_misses_and_the_expert_grasps_again(tmp_path, capsys):
+    root = tmp_path / 'raw'
+    main(['sim', f'--output_dir={root}', '--num_episodes=1', '--seed=2', '--grasp_miss_rate=1', *SMALL])
+    assert '1/1 demonstrations succeeded' in capsys.readouterr().out
+    (episode,) = LocalDataset(root)
+    assert (episode[STATIC_MISS_RATE], episode[STATIC_EARLY_CLOSE], episode[STATIC_REPLANS]) == (1.0, True, 1)
+    labels, measured = np.array(episode[keys.TARGET_GRIP].values), np.array(episode[keys.GRIP].values)
+    first_close = int(np.argmax(labels > 0.5))
+    assert measured[:first_close].max() > MISSED_GRIP  # the executed gripper closed on air; the label stayed open
+    assert measured[first_close - 1] < 0.1  # then it opened again for the second grasp
+    assert 0.3 < measured[first_close + 15] < 0.7  # which holds the cube
+
+
+def test_no_grasp_misses_record_what_the_recorder_did_without_the_option(tmp_path):
+    plain, zero = tmp_path / 'plain', tmp_path / 'zero'
+    main(['sim', f'--output_dir={plain}', '--num_episodes=1', '--seed=2', '--command_noise_m=0.02', *SMALL])
+    main(
+        [
+            'sim',
+            f'--output_dir={zero}',
+            '--num_episodes=1',
+            '--seed=2',
+            '--command_noise_m=0.02',
+            *SMALL,
+            '--grasp_miss_rate=0',
+        ]
+    )
+    (a,), (b,) = LocalDataset(plain), LocalDataset(zero)
+    for name in (keys.ROBOT_EE_POSE, keys.GRIP, keys.COMMAND_POSE, keys.TARGET_GRIP):
+        assert np.array_equal(np.array(a[name].values), np.array(b[name].values))
+    assert STATIC_REPLANS not in b
+
+
 def test_a_perturbed_command_out_of_reach_falls_back_to_the_clean_one_or_ends_the_episode():
     with World(seed=0, camera_size=(32, 32)) as world:
         pose = world.ee_pose()
@@ -151,6 +188,11 @@ def test_show_gui_without_a_display_says_so_and_records_headless(tmp_path, monke
         (['--command_noise_fade_s=soon'], "--command_noise_fade_s must be a number, got 'soon'"),
         (['--expert_blend=0.6'], '--expert_blend must be a number in [0, 0.5], got 0.6'),
         (['--expert_blend=True'], '--expert_blend must be a number in [0, 0.5], got True'),
+        (['--grasp_miss_rate=1.5'], '--grasp_miss_rate must be a number in [0, 1] (a share of the episodes), got 1.5'),
+        (
+            ['--grasp_miss_rate=True'],
+            '--grasp_miss_rate must be a number in [0, 1] (a share of the episodes), got True',
+        ),
         (['--bogus=1'], "unknown flag --bogus: the command has no 'bogus'"),
     ],
 )

@@ -9,7 +9,7 @@ import pytest
 
 from positronic import quickstart
 from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE
-from positronic.data_collection import STATIC_BLEND, STATIC_NOISE, STATIC_NOISE_FADE
+from positronic.data_collection import STATIC_BLEND, STATIC_MISS_RATE, STATIC_NOISE, STATIC_NOISE_FADE
 from positronic.dataset import LocalDataset
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
 from positronic.vendors.lerobot.training.checkpoint import list_checkpoints
@@ -26,6 +26,7 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
             '--command_noise_m=0.01',
             '--command_noise_fade_s=0.5',
             '--expert_blend=0.25',
+            '--grasp_miss_rate=1',
             '--image_size=64',
             '--num_train_steps=4',
             '--curve_points=1',
@@ -44,8 +45,11 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
     )
     (run_dir,) = tmp_path.iterdir()
     raw = LocalDataset(run_dir / 'raw')
-    statics = [(episode[STATIC_NOISE], episode[STATIC_NOISE_FADE], episode[STATIC_BLEND]) for episode in raw]
-    assert statics == [(0.01, 0.5, 0.25)] * 2
+    statics = [
+        (episode[STATIC_NOISE], episode[STATIC_NOISE_FADE], episode[STATIC_BLEND], episode[STATIC_MISS_RATE])
+        for episode in raw
+    ]
+    assert statics == [(0.01, 0.5, 0.25, 1.0)] * 2
     assert DatasetReader(run_dir / 'lerobot').total_episodes == 2
     assert DatasetReader(run_dir / 'lerobot').info['features']['observation.state']['names'][0] == 'q0'
     experiment_dir = run_dir / 'checkpoints' / quickstart.EXPERIMENT
@@ -103,6 +107,7 @@ def test_evaluation_seeds_must_not_overlap_the_demonstration_seeds(tmp_path):
         ('--command_noise_m=0.1', r'command_noise_m must be in \[0, 0.05\] metres, got 0.1'),
         ('--command_noise_fade_s=-1', 'command_noise_fade_s must be >= 0 seconds, got -1'),
         ('--expert_blend=0.6', r'expert_blend must be a number in \[0, 0.5\], got 0.6'),
+        ('--grasp_miss_rate=-0.1', r'grasp_miss_rate must be a number in \[0, 1\]'),
     ],
 )
 def test_bad_flags_are_refused_before_anything_runs(tmp_path, flag, message):
