@@ -8,7 +8,8 @@ prints one row per folder with the count of each phase (docs/results.md uses it)
 - ``never closed``: the gripper command never closed;
 - ``closed, not placed``: it closed, but the green cube never came to rest within 1 cm of stacked on the red one;
   the column ``of which held`` counts those whose fingers rested on the cube (measured ``grip`` in the holding
-  band for half a second: a grasp that carried or dropped it), the rest closed beside it or on air; ``held,
+  band and short of the command for half a second: a grasp that carried or dropped it), the rest closed beside it
+  or on air; ``held,
   closest cm`` is the median over those held episodes of how near the green cube came to stacked (the least
   centre distance beyond the two half heights): a near miss says placement precision, a large one a lost cube;
 - ``placed, never released``: the cube was stacked and the gripper stayed closed;
@@ -42,6 +43,8 @@ HOLDING_GRIP = (0.25, 0.75)
 fingers closed on nothing reach 1."""
 HOLDING_S = 0.5
 """How long the measured closure must stay in :data:`HOLDING_GRIP` to count as holding (closing passes it faster)."""
+STOPPED_SHORT = 0.15
+"""How far below the commanded closure the measured one must stay to count as stopped by the cube."""
 HELD = 'of which held'
 CLOSEST = 'held, closest cm'
 PLACED_MARGIN_M = 0.01
@@ -67,11 +70,14 @@ def phase(success: bool, target_grip: np.ndarray, box_distance: np.ndarray) -> s
     return 'placed, released, other'
 
 
-def held_cube(grip: np.ndarray, timestamps_ns: np.ndarray) -> bool:
-    """Whether the measured gripper closure ``grip`` stayed inside :data:`HOLDING_GRIP` for :data:`HOLDING_S` in a
-    row (``timestamps_ns`` its sample times)."""
+def held_cube(grip: np.ndarray, target_grip: np.ndarray, timestamps_ns: np.ndarray) -> bool:
+    """Whether the fingers rested on the cube: for :data:`HOLDING_S` in a row, the measured closure ``grip`` stayed
+    inside :data:`HOLDING_GRIP` and at least :data:`STOPPED_SHORT` below the closed command ``target_grip`` (both
+    sampled at ``timestamps_ns``). The fingers are position-controlled, so a command of 0.8 closes them to 0.8 on
+    air: only a closure held short of its command says something stops them."""
     low, high = HOLDING_GRIP
-    inside = (np.asarray(grip, dtype=float) > low) & (np.asarray(grip, dtype=float) < high)
+    grip, target = np.asarray(grip, dtype=float), np.asarray(target_grip, dtype=float)
+    inside = (grip > low) & (grip < high) & (target > CLOSED) & (grip < target - STOPPED_SHORT)
     seconds = np.asarray(timestamps_ns, dtype=np.int64) / 1e9
     start = None
     for t, holding in zip(seconds, inside, strict=True):
@@ -103,7 +109,10 @@ def phases(output_dir: Path) -> dict[str, float]:
         counts[where] += 1
         if where == 'closed, not placed':
             grip = episode[keys.GRIP]
-            if held_cube(np.asarray(grip.values, dtype=float), grip.timestamps):
+            commands = episode[keys.TARGET_GRIP]
+            at = np.searchsorted(np.asarray(commands.timestamps), np.asarray(grip.timestamps), side='right') - 1
+            command = np.where(at >= 0, target_grip[np.clip(at, 0, None)], 0.0)
+            if held_cube(np.asarray(grip.values, dtype=float), command, grip.timestamps):
                 counts[HELD] += 1
                 misses.append(100 * (distance.min() - stacked_distance()))
     counts[CLOSEST] = float(np.median(misses)) if misses else float('nan')

@@ -40,19 +40,27 @@ def test_an_episode_is_put_in_the_phase_its_gripper_and_cubes_show(failure_modes
 TICK_NS = 66_000_000
 
 
+CLOSED = [0] + [1] * 9
+
+
 @pytest.mark.parametrize(
-    ('grip', 'held'),
+    ('grip', 'target_grip', 'held'),
     [
-        ([0] + [0.5] * 9, True),  # resting on the cube for 0.53 s
-        ([0, 0.4, 0.6, 0.5, 0.3, 0.5, 0.7, 0.5, 0.5, 0.5], True),  # askew in the grip, still inside the band
-        ([0, 0.87, 1, 1, 1, 1, 1, 1, 1, 1], False),  # closed on air: passes the band within a tick
-        ([0, 0.5, 0.5, 0.5, 0.5, 1, 0.5, 0.5, 0.5, 0.5], False),  # never half a second in a row
-        ([0] * 10, False),
+        ([0] + [0.5] * 9, CLOSED, True),  # resting on the cube for 0.53 s
+        ([0, 0.4, 0.6, 0.5, 0.3, 0.5, 0.7, 0.5, 0.5, 0.5], CLOSED, True),  # askew in the grip, still inside the band
+        ([0, 0.87, 1, 1, 1, 1, 1, 1, 1, 1], CLOSED, False),  # closed on air: passes the band within a tick
+        ([0] + [0.72] * 9, [0] + [0.75] * 9, False),  # closed on air to a partial command: not stopped short
+        ([0] + [0.5] * 9, [0] + [0.75] * 9, True),  # a partial command, stopped short by the cube
+        ([0, 0.5, 0.5, 0.5, 0.5, 1, 0.5, 0.5, 0.5, 0.5], CLOSED, False),  # never half a second in a row
+        ([0.5] * 10, [0] * 10, False),  # opening, not holding
+        ([0] * 10, CLOSED, False),
     ],
 )
-def test_a_gripper_holds_the_cube_when_its_closure_rests_in_the_band_for_half_a_second(failure_modes, grip, held):
+def test_a_gripper_holds_the_cube_when_the_cube_stops_its_fingers_for_half_a_second(
+    failure_modes, grip, target_grip, held
+):
     timestamps = np.arange(len(grip)) * TICK_NS
-    assert failure_modes.held_cube(np.array(grip, float), timestamps) is held
+    assert failure_modes.held_cube(np.array(grip, float), np.array(target_grip, float), timestamps) is held
 
 
 def test_an_evaluation_folder_is_counted_per_phase(failure_modes, tmp_path):
@@ -64,6 +72,7 @@ def test_an_evaluation_folder_is_counted_per_phase(failure_modes, tmp_path):
         (False, [0] + [1] * 9, [APART] * 5 + [0.05] * 5, [0] + [0.5] * 9),  # carried, stopped 3 cm short
         (False, [0] + [1] * 9, [APART] * 9 + [0.04], [0] + [0.5] * 9),  # carried, stopped 2 cm short
         (False, [0] + [1] * 9, [APART] * 10, [0] + [1] * 9),  # closed on air
+        (False, [0] + [0.75] * 9, [APART] * 10, [0] + [0.75] * 9),  # closed on air to a partial command
     ]
     with LocalDatasetWriter(tmp_path) as dataset:
         for success, target_grip, distance, grip in episodes:
@@ -79,7 +88,7 @@ def test_an_evaluation_folder_is_counted_per_phase(failure_modes, tmp_path):
     assert counts == {
         'success': 1,
         'never closed': 0,
-        'closed, not placed': 3,
+        'closed, not placed': 4,
         'placed, never released': 1,
         'placed, released, re-grasped': 2,
         'placed, released, other': 0,
