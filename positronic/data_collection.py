@@ -184,7 +184,7 @@ def record_episode(
         while tick < ticks:
             if misses.enabled and replans < MAX_REPLANS and missed(executed_grip, world.grip()):
                 replans += 1
-                expert = StackingExpert.for_world(world, replan_rng(seed, replans), blend=blend)
+                expert = StackingExpert.for_world(world, replan_rng(seed, replans), blend=blend, regrasp=True)
                 plan_start, early_close_s = tick, None
                 ticks = tick + math.ceil((expert.duration_s + SETTLE_S) * fps)
                 offsets = np.zeros((ticks, 3))

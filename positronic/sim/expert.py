@@ -23,6 +23,8 @@ OPEN, CLOSED = 0.0, 1.0
 MAX_BLEND = 0.5
 """Largest ``blend``: at most two moves are under way at any time."""
 IDENTITY_QUAT = np.array([1.0, 0.0, 0.0, 0.0])
+REOPEN_S = 0.4
+"""How long a re-grasping expert holds still while its gripper opens (the fingers open fully in about 0.3 s)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ class StackingExpert:
         ranges: randomization ranges.
         blend: fraction (0 to 0.5) of the shorter of two consecutive moves with the same gripper target that they
             overlap; 0 stops at every waypoint.
+        regrasp: plan for a gripper that closed on nothing near the green cube: open where it is (``REOPEN_S``),
+            then move straight to the grasp pose, without the approach point above the cube; the rest as usual.
     """
 
     def __init__(
@@ -106,6 +110,7 @@ class StackingExpert:
         rng: np.random.Generator,
         ranges: ExpertRanges = ExpertRanges(),
         blend: float = 0.0,
+        regrasp: bool = False,
     ):
         if not valid_blend(blend):
             raise ValueError(f'blend must be between 0 and {MAX_BLEND}, got {blend!r}')
@@ -113,15 +118,18 @@ class StackingExpert:
         self.start_pose = np.concatenate(
             [start_pose[:3], geom.canonical_quaternions(start_pose[3:] / np.linalg.norm(start_pose[3:]))]
         )
-        self.segments = _plan(np.asarray(red_pose, float), np.asarray(green_pose, float), self.start_pose, rng, ranges)
+        red, green = np.asarray(red_pose, float), np.asarray(green_pose, float)
+        self.segments = _plan(red, green, self.start_pose, rng, ranges, regrasp)
         self._starts = _start_times(self.segments, blend)
         self._ends = self._starts + np.array([seg.duration_s for seg in self.segments])
 
     @classmethod
-    def for_world(cls, world: World, rng: np.random.Generator, blend: float = 0.0) -> 'StackingExpert':
+    def for_world(
+        cls, world: World, rng: np.random.Generator, blend: float = 0.0, regrasp: bool = False
+    ) -> 'StackingExpert':
         """An expert for the world's current cube poses and end-effector pose."""
         cubes = world.cube_poses()
-        return cls(cubes['red'], cubes['green'], world.ee_pose(), rng, blend=blend)
+        return cls(cubes['red'], cubes['green'], world.ee_pose(), rng, blend=blend, regrasp=regrasp)
 
     @property
     def duration_s(self) -> float:
@@ -167,7 +175,7 @@ def _start_times(segments: list[Segment], blend: float) -> np.ndarray:
 
 
 def _plan(
-    red: np.ndarray, green: np.ndarray, start: np.ndarray, rng: np.random.Generator, r: ExpertRanges
+    red: np.ndarray, green: np.ndarray, start: np.ndarray, rng: np.random.Generator, r: ExpertRanges, regrasp: bool
 ) -> list[Segment]:
     def u(bounds: tuple[float, float]) -> float:
         return float(rng.uniform(*bounds))
@@ -197,8 +205,11 @@ def _plan(
     place = pose(np.array([red[0], red[1], place_z]), red_yaw)
     retreat = pose(up(place, u(r.retreat_height)), red_yaw)
 
+    approach = (
+        Segment(start.copy(), REOPEN_S, OPEN) if regrasp else Segment(above_green, travel(start, above_green), OPEN)
+    )
     return [
-        Segment(above_green, travel(start, above_green), OPEN),
+        approach,
         Segment(pose(grasp, green_yaw), tempo * u((0.9, 1.2)), OPEN),
         Segment(pose(grasp, green_yaw), tempo * u((0.5, 0.7)), CLOSED),
         Segment(lifted, tempo * u((0.8, 1.0)), CLOSED),

@@ -5,8 +5,10 @@ does, so its demonstrations never show what to do next, and the policy holds its
 episode ends (docs/results.md: most failures of the recipe's weaker training run). With ``GraspMisses`` the
 recorder closes the executed gripper early in a share of the episodes, while the recorded command stays the
 expert's (open until its planned close). Whenever the fingers then close past the cube (``MISSED_GRIP``), the
-expert plans anew from where the arm and the cubes are: it opens, rises to the approach point and grasps again.
-The observations show a gripper closed on nothing; the labels open it and retry.
+expert plans anew from where the arm and the cubes are: it opens where it is and moves straight to the grasp pose
+to close again. The observations show a gripper closed on nothing; the labels open it and grasp again. (A re-plan
+that first rose to the approach point taught the policy to back off whenever its gripper was partly closed near the
+cube: it hovered there, docs/results.md.)
 """
 
 from dataclasses import dataclass

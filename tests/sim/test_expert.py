@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from positronic.sim import StackingExpert, World
-from positronic.sim.expert import grasp_yaw, min_jerk, slerp
+from positronic.sim.expert import REOPEN_S, grasp_yaw, min_jerk, slerp
 from positronic.sim.world import gripper_down_quat
 
 FPS = 30
@@ -90,6 +90,20 @@ def test_a_blending_expert_stops_only_where_the_gripper_closes_and_opens():
     for t in (close, release):  # at rest at the moment the gripper target changes
         before, after = blending.command(t - 0.05)[0], blending.command(t + 0.05)[0]
         assert np.linalg.norm(after[:3] - before[:3]) < 1e-3
+
+
+def test_a_regrasping_expert_opens_where_it_is_then_goes_straight_to_the_grasp():
+    closed_above = np.concatenate([GREEN[:3] + np.array([0.004, -0.003, 0.015]), gripper_down_quat(0.1)])
+    e = StackingExpert(RED, GREEN, closed_above, np.random.default_rng(5), regrasp=True)
+    normal = StackingExpert(RED, GREEN, closed_above, np.random.default_rng(5))
+    first = e.segments[0]
+    assert first.grip == 0.0 and first.duration_s == REOPEN_S and np.allclose(first.pose, closed_above)
+    poses, grips = trajectory(e)
+    before_close = poses[: np.argmax(grips > 0.5)]
+    assert before_close[:, 2].max() <= closed_above[2] + 1e-9  # never rises to the approach point
+    assert np.linalg.norm(before_close[-1, :3] - GREEN[:3]) < 0.005
+    assert [s.grip for s in e.segments] == [s.grip for s in normal.segments]  # then as planned: lift, carry, place
+    assert e.duration_s < normal.duration_s
 
 
 def test_without_blend_the_moves_follow_one_another():
