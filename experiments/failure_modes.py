@@ -17,6 +17,8 @@ prints one row per folder with the count of each phase (docs/results.md uses it)
 - ``placed, released, other``: stacked and opened once, yet the episode failed (knocked off, hand not away in time).
 
 A release is the first opening after the first closing; the cube may come to rest on the red one just after it.
+The column ``grasp retried`` counts the episodes, successes included, whose gripper closed, opened and closed again
+before the cube was first placed (a policy trained with ``--grasp_miss_rate`` does this after a missed grasp).
 """
 
 import argparse
@@ -46,6 +48,8 @@ HOLDING_S = 0.5
 STOPPED_SHORT = 0.15
 """How far below the commanded closure the measured one must stay to count as stopped by the cube."""
 HELD = 'of which held'
+RETRIED = 'grasp retried'
+"""Episodes (successes included) whose gripper closed, opened and closed again before the cube was ever placed."""
 CLOSEST = 'held, closest cm'
 PLACED_MARGIN_M = 0.01
 """How much further apart than stacked (the two half heights) the cube centres may be and still count as placed."""
@@ -68,6 +72,15 @@ def phase(success: bool, target_grip: np.ndarray, box_distance: np.ndarray) -> s
     if (np.flatnonzero(changes == 1) + 1 > released_at[0]).any():
         return 'placed, released, re-grasped'
     return 'placed, released, other'
+
+
+def retried_grasp(target_grip: np.ndarray, box_distance: np.ndarray) -> bool:
+    """Whether the gripper command closed, opened and closed again before the green cube first came within placed
+    distance of stacked (the whole episode when it never did)."""
+    placed = np.asarray(box_distance, dtype=float) < stacked_distance() + PLACED_MARGIN_M
+    end = int(np.argmax(placed)) if placed.any() else len(placed)
+    closed = np.asarray(target_grip, dtype=float)[:end] > CLOSED
+    return bool(np.count_nonzero(np.diff(closed.astype(int)) == 1) + int(closed[:1].any()) >= 2)
 
 
 def held_cube(grip: np.ndarray, target_grip: np.ndarray, timestamps_ns: np.ndarray) -> bool:
@@ -98,15 +111,17 @@ def stacked_distance() -> float:
 
 def phases(output_dir: Path) -> dict[str, float]:
     """Count of each phase over the episodes recorded under ``output_dir`` (every phase present, zeros included),
-    then :data:`HELD`: the ``closed, not placed`` episodes whose gripper held the cube at some point, and
+    then :data:`HELD`: the ``closed, not placed`` episodes whose gripper held the cube at some point,
+    :data:`RETRIED`: the episodes that closed on the cube a second time before placing it, and
     :data:`CLOSEST`: the median over those of the least centre distance beyond stacked, in cm (NaN when none)."""
-    counts: dict[str, float] = dict.fromkeys((*PHASES, HELD), 0)
+    counts: dict[str, float] = dict.fromkeys((*PHASES, HELD, RETRIED), 0)
     misses = []
     for episode in LocalDataset(output_dir):
         target_grip = np.asarray(episode[keys.TARGET_GRIP].values, dtype=float)
         distance = np.asarray(episode[keys.BOX_DISTANCE].values, dtype=float)
         where = phase(bool(episode['success']), target_grip, distance)
         counts[where] += 1
+        counts[RETRIED] += retried_grasp(target_grip, distance)
         if where == 'closed, not placed':
             grip = episode[keys.GRIP]
             commands = episode[keys.TARGET_GRIP]
@@ -125,7 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [(str(d), phases(d)) for d in args.output_dirs]
     width = max(len(name) for name, _ in rows)
-    columns = (*PHASES, HELD)
+    columns = (*PHASES, HELD, RETRIED)
     print(f'{"evaluation":<{width}} | episodes | ' + ' | '.join((*columns, CLOSEST)))
     for name, counts in rows:
         cells = ' | '.join(f'{counts[p]:>{len(p)}}' for p in columns)

@@ -83,7 +83,7 @@ def test_an_evaluation_folder_is_counted_per_phase(failure_modes, tmp_path):
                     episode.append(keys.GRIP, float(g), tick * TICK_NS)
                 episode.set_static('success', success)
     counts = failure_modes.phases(tmp_path)
-    assert list(counts) == [*failure_modes.PHASES, failure_modes.HELD, failure_modes.CLOSEST]
+    assert list(counts) == [*failure_modes.PHASES, failure_modes.HELD, failure_modes.RETRIED, failure_modes.CLOSEST]
     closest = counts.pop(failure_modes.CLOSEST)
     assert counts == {
         'success': 1,
@@ -93,9 +93,26 @@ def test_an_evaluation_folder_is_counted_per_phase(failure_modes, tmp_path):
         'placed, released, re-grasped': 2,
         'placed, released, other': 0,
         'of which held': 2,
+        'grasp retried': 0,  # the re-grasps came after the placement
     }
     # the median of the two carried episodes' nearest approach beyond stacked (the closed-on-air one is not held)
     assert closest == pytest.approx(100 * (0.045 - failure_modes.stacked_distance()))
+
+
+@pytest.mark.parametrize(
+    ('grip', 'distance', 'retried'),
+    [
+        ([0, 1, 0, 1, 1, 0], [APART, APART, APART, APART, STACKED, STACKED], True),  # missed, opened, closed again
+        ([0, 1, 1, 0, 1, 1], [APART, APART, STACKED, STACKED, STACKED, STACKED], False),  # re-grasp after placing
+        ([0, 1, 0, 1, 0, 0], [APART] * 6, True),  # never placed: the whole episode counts
+        ([1, 0, 1, 1], [APART] * 4, True),  # closed from the first tick
+        ([0, 1, 1, 0], [APART, APART, STACKED, STACKED], False),
+    ],
+)
+def test_a_grasp_is_retried_when_the_gripper_closes_again_before_the_cube_is_placed(
+    failure_modes, grip, distance, retried
+):
+    assert failure_modes.retried_grasp(np.array(grip, float), np.array(distance, float)) is retried
 
 
 def test_the_closest_approach_is_not_a_number_when_no_failure_held_the_cube(failure_modes, tmp_path):
