@@ -288,7 +288,8 @@ def sim(
     --grasp_miss_rate: share (0 to 1) of the episodes whose executed gripper closes 0.2-0.5 s before the expert's
     grasp while the recorded command stays the expert's; whenever the fingers close on nothing, the expert opens
     and grasps again from where it is, so the demonstrations show how to get a missed grasp back (0 = none, and
-    no re-planning either; see positronic/sim/grasp_misses.py).
+    no re-planning either; see positronic/sim/grasp_misses.py). 0.3 made the trained policy much worse (11/50
+    against 36/50): docs/results.md.
     """
     flags = {'keep_failed': keep_failed, 'show_gui': show_gui}
     num_episodes, fps, size = _checked_args(num_episodes, fps, camera_size, seed, flags)
