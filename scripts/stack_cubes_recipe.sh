@@ -6,9 +6,9 @@
 # evaluate the final checkpoint with temporal ensembling (the newest predictions weighing most) on 50 unseen seeds
 # (10000-10049), then on 10 training seeds (0-9) and three earlier checkpoints on the unseen seeds for the success
 # curve. About 36 minutes to the final evaluation on 2 CPU cores with AVX512-BF16 (1.6-1.8 training steps/s); a
-# 2-core CPU with AVX2 alone trains in fp32 at 0.53 steps/s, 90 minutes to the final evaluation. Two trainer
-# seeds: 45/50 and 36/50 unseen (87/100 and 68/100 on 100 unseen seeds: 78% over both; 6000 steps gave 42/50 and
-# 32/50, 74%). One run is one draw, see docs/results.md.
+# 2-core CPU with AVX2 alone trains in fp32 at 0.53 steps/s, 90 minutes to the final evaluation. Three trainer
+# seeds: 45/50, 36/50 and 23/50 unseen (87, 68 and 49 of 100 unseen seeds: 68% over three; 6000 steps gave 42/50
+# and 32/50 with the first two). One run is one draw, see docs/results.md.
 # On a machine with an NVIDIA GPU the same command trains there (bf16 autocast).
 # Flags after the codec override the recipe's, e.g.
 # --num_train_steps=6000 (the recipe before: 87 minutes for 42/50), or --curve_points=0 (no earlier checkpoints
