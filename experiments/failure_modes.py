@@ -9,9 +9,9 @@ prints one row per folder with the count of each phase (docs/results.md uses it)
 - ``closed, not placed``: it closed, but the green cube never came to rest within 1 cm of stacked on the red one;
   the column ``of which held`` counts those whose fingers rested on the cube (measured ``grip`` in the holding
   band and short of the command for half a second: a grasp that carried or dropped it), the rest closed beside it
-  or on air; ``held,
-  closest cm`` is the median over those held episodes of how near the green cube came to stacked (the least
-  centre distance beyond the two half heights): a near miss says placement precision, a large one a lost cube;
+  or on air; ``held, closest cm`` is the median over those held episodes of how near the green cube came to
+  stacked (the least centre distance beyond the two half heights): a near miss says placement precision, a large one
+  a lost cube;
 - ``placed, never released``: the cube was stacked and the gripper stayed closed;
 - ``placed, released, re-grasped``: stacked, opened, then closed again (on the cube it had just placed);
 - ``placed, released, other``: stacked and opened once, yet the episode failed (knocked off, hand not away in time).

@@ -174,8 +174,9 @@ def record_episode(
     expert = StackingExpert.for_world(world, np.random.default_rng(seed), blend=blend)
     ticks = math.ceil((expert.duration_s + SETTLE_S) * fps)
     offsets = noise.offsets(seed, ticks, 1 / fps, quiet_at_s=expert.grip_changes_s)
-    early_close_s = misses.early_close_s(seed, expert.grip_changes_s[0])
-    planned_close_s, closes_early = expert.grip_changes_s[0], early_close_s is not None
+    planned_close_s = expert.grip_changes_s[0]
+    early_close_s = misses.early_close_s(seed, planned_close_s)
+    closes_early = early_close_s is not None
     plan_start, replans, executed_grip = 0, 0, 0.0
     appender = _BackgroundAppender(writer)
     reached_end = True
