@@ -30,6 +30,7 @@ from positronic.command import UsageError, flag_defaults, run_command
 from positronic.data_collection import checked_blend, checked_camera_size, checked_misses, checked_noise
 from positronic.evaluation.curve import SUCCESS_CURVE_PNG, CurvePoint, training_time_s, write_success_curve_png
 from positronic.evaluation.results import SUMMARY_JSON, write_json_atomic
+from positronic.evaluation.selection import Candidate, best_candidate, write_selection
 from positronic.evaluation.settings import LoopSettings
 from positronic.host import host_facts
 from positronic.sim.command_noise import CommandNoise
@@ -45,6 +46,8 @@ RUN_SUMMARY = 'run_summary.json'
 """The loop's own record in the run folder: its arguments, stage wall times, final losses and success rate."""
 TRAINING_SEEDS_DIR = 'evaluation-training-seeds'
 """Where ``train_eval_iterations`` records the final checkpoint's episodes on demonstration seeds."""
+SELECTION_JSON = 'selection.json'
+"""With ``candidates`` above 1: each trainer seed's success on the validation layouts, and the one kept."""
 SERVER_START_TIMEOUT_S = 120.0
 SERVER_LOG = 'server.log'
 PROG = 'positronic-quickstart'
@@ -158,6 +161,9 @@ class Options:
     lr: float = 1e-4
     lr_schedule: str = 'constant'
     train_seed: int = TrainSettings.seed
+    candidates: int = 1
+    select_seed: int = 20_000
+    select_iterations: int = 50
     use_vae: bool = False
     train_batchnorm: bool = True
     dropout: float = 0.1
@@ -181,11 +187,11 @@ class Options:
         if self.lr_schedule not in LR_SCHEDULES:
             raise UsageError(f'--lr_schedule={self.lr_schedule!r}: expected one of {", ".join(LR_SCHEDULES)}')
         counts = ('num_episodes', 'num_train_steps', 'batch_size', 'chunk_size', 'dim_model', 'image_size', 'fps')
-        for name in (*counts, 'train_processes', 'eval_iterations'):
+        for name in (*counts, 'train_processes', 'eval_iterations', 'candidates', 'select_iterations'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f'--{name}={value!r}: expected an integer >= 1')
-        for name in ('seed', 'train_seed', 'eval_seed'):
+        for name in ('seed', 'train_seed', 'eval_seed', 'select_seed'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise UsageError(f'--{name}={value!r}: expected an integer >= 0')
@@ -216,6 +222,14 @@ class Options:
                 f'--eval_seed={self.eval_seed}: evaluation seeds {self.eval_seed}..{eval_end - 1} overlap the '
                 f'demonstration seeds {self.seed}..{demo_end - 1}; choose seeds that do not overlap'
             )
+        if self.candidates > 1:
+            select_end = self.select_seed + self.select_iterations
+            for first, end, what in ((self.seed, demo_end, 'demonstration'), (self.eval_seed, eval_end, 'evaluation')):
+                if self.select_seed < end and select_end > first:
+                    raise UsageError(
+                        f'--select_seed={self.select_seed}: validation seeds {self.select_seed}..{select_end - 1} '
+                        f'overlap the {what} seeds {first}..{end - 1}; choose seeds that do not overlap'
+                    )
 
     @property
     def save_freq(self) -> int:
@@ -226,6 +240,11 @@ class Options:
     def curve_steps(self) -> list[int]:
         """The earlier checkpoints the success curve evaluates (the final one is evaluated anyway)."""
         return list(range(self.save_freq, self.num_train_steps, self.save_freq))
+
+    @property
+    def train_seeds(self) -> list[int]:
+        """The trainer seeds of the candidates: ``train_seed`` and the ``candidates - 1`` after it."""
+        return list(range(self.train_seed, self.train_seed + self.candidates))
 
     @property
     def camera_flag(self) -> str:
@@ -265,6 +284,25 @@ class RunPaths:
     def experiment(self) -> Path:
         """The experiment the server serves (``checkpoints/<step>/pretrained_model``)."""
         return self.checkpoints / EXPERIMENT
+
+    @property
+    def frame_cache(self) -> Path:
+        """The trainer's decoded frames, shared by every candidate."""
+        return self.checkpoints / 'frame_cache'
+
+    def candidate(self, train_seed: int) -> Path:
+        """The trainer's ``--output_dir`` for the candidate of ``train_seed``; the kept one's experiment moves
+        from there to :attr:`experiment`."""
+        return self.checkpoints / 'candidates' / f'seed-{train_seed}'
+
+    def validation(self, train_seed: int) -> Path:
+        """The candidate of ``train_seed`` on the validation layouts."""
+        return self.run_dir / f'validation-seed-{train_seed}'
+
+    @property
+    def selection(self) -> Path:
+        """``selection.json``."""
+        return self.run_dir / SELECTION_JSON
 
     @property
     def evaluation(self) -> Path:
@@ -329,6 +367,12 @@ def quickstart(**flags: Any) -> None:
             zero at the last step).
         train_seed: the trainer's ``--seed`` (weights' initialisation and batch order); another value is another
             draw of the same recipe, which is how to measure its spread (one host reproduces a seed exactly).
+        candidates: training runs, with trainer seeds ``train_seed`` .. ``train_seed + candidates - 1``. With more
+            than one, each final checkpoint runs on ``select_iterations`` validation layouts and the one that
+            stacks most often (the first on a tie) is kept, served and evaluated; ``selection.json`` says how each
+            did. Training and validation count in the time to the final evaluation.
+        select_seed: the first validation seed (kept apart from the demonstration and evaluation seeds).
+        select_iterations: validation episodes per candidate.
         use_vae: train ACT's VAE encoder (the scripted demonstrations are deterministic, so it is off by default).
         train_batchnorm: train the backbone's batch norm (see ``positronic-lerobot-train --help``), which a backbone
             trained from scratch needs; checkpoints keep LeRobot's layout.
@@ -358,7 +402,11 @@ def quickstart(**flags: Any) -> None:
     paths = RunPaths.create(options.workdir)
     print(f'quickstart run folder: {paths.run_dir}', flush=True)
     started = time.monotonic()
-    timings = {'record': record(options, paths), 'convert': convert(options, paths), 'train': train(options, paths)}
+    timings = {'record': record(options, paths), 'convert': convert(options, paths)}
+    if options.candidates == 1:
+        timings['train'] = train(options, paths)
+    else:
+        timings['train'], timings['validate'] = train_and_select(options, paths)
     timings['evaluate'], total_s = serve_and_evaluate(options, paths, Endpoint('127.0.0.1', free_port()), started)
     report(options, paths, timings, total_s)
 
@@ -402,18 +450,25 @@ def convert(options: Options, paths: RunPaths) -> float:
     )
 
 
-def train(options: Options, paths: RunPaths) -> float:
-    """Stage 3: ACT on the LeRobot dataset, checkpoints every ``save_freq`` steps. Returns the wall time in s."""
+def train(options: Options, paths: RunPaths, train_seed: int | None = None) -> float:
+    """Stage 3: ACT on the LeRobot dataset, checkpoints every ``save_freq`` steps, into the run's experiment; with
+    ``train_seed``, into that candidate's folder with that seed. Returns the wall time in seconds."""
     processes = options.train_processes
+    title = 'train ACT' + (f' ({processes} processes)' if processes > 1 else '')
+    output_dir, cache = paths.checkpoints, []
+    if train_seed is not None:
+        title += f', candidate {train_seed - options.train_seed + 1} of {options.candidates}'
+        output_dir, cache = paths.candidate(train_seed), [f'--cache_dir={paths.frame_cache}']
     return run_stage(
         3,
         STAGES,
-        'train ACT' + (f' ({processes} processes)' if processes > 1 else ''),
+        title,
         [
             *train_launcher(processes),
             f'--input_path={paths.lerobot}',
             f'--exp_name={EXPERIMENT}',
-            f'--output_dir={paths.checkpoints}',
+            f'--output_dir={output_dir}',
+            *cache,
             f'--num_train_steps={options.num_train_steps}',
             f'--save_freq={options.save_freq}',
             f'--batch_size={options.batch_size}',
@@ -428,27 +483,56 @@ def train(options: Options, paths: RunPaths) -> float:
             f'--policy.use_vae={options.use_vae}',
             f'--train_batchnorm={options.train_batchnorm}',
             f'--lr_schedule={options.lr_schedule}',
-            f'--seed={options.train_seed}',
+            f'--seed={options.train_seed if train_seed is None else train_seed}',
             '--policy.pretrained_backbone_weights=None',
         ],
         env=train_environment(processes),
     )
 
 
+def train_and_select(options: Options, paths: RunPaths) -> tuple[float, float]:
+    """Stage 3 with several candidates: train each trainer seed, run its final checkpoint on the validation
+    layouts, move the best one's experiment to the run's experiment and write ``selection.json``. Returns the wall
+    times of training and of validation, in seconds."""
+    train_s = validate_s = 0.0
+    candidates = []
+    for train_seed in options.train_seeds:
+        train_s += train(options, paths, train_seed)
+        started = time.monotonic()
+        endpoint = Endpoint('127.0.0.1', free_port())
+        argv = server_argv(paths.candidate(train_seed) / EXPERIMENT, endpoint)
+        with running_server(argv, endpoint.host, endpoint.port, paths.run_dir / f'server-seed-{train_seed}.log'):
+            title = f'validate trainer seed {train_seed} on {options.select_iterations} held-out layouts'
+            output_dir = paths.validation(train_seed)
+            seeds = {'first_seed': options.select_seed, 'iterations': options.select_iterations}
+            run_stage(3, STAGES, title, inference_argv(options, endpoint, output_dir, **seeds))
+        validate_s += time.monotonic() - started
+        candidates.append(Candidate.from_evaluation(train_seed, paths.validation(train_seed)))
+    chosen = best_candidate(candidates)
+    (paths.candidate(chosen.train_seed) / EXPERIMENT).rename(paths.experiment)
+    write_selection(candidates, chosen, paths.selection)
+    scores = ', '.join(f'seed {c.train_seed} {c.successes}/{c.total}' for c in candidates)
+    print(f'    validation: {scores}; keeping trainer seed {chosen.train_seed}', flush=True)
+    return train_s, validate_s
+
+
+def server_argv(experiment: Path, endpoint: Endpoint) -> list[str]:
+    """``positronic-lerobot-server`` serving ``experiment``'s checkpoints on ``endpoint``."""
+    return [
+        console_script('positronic-lerobot-server'),
+        f'--checkpoints_dir={experiment}',
+        f'--host={endpoint.host}',
+        f'--port={endpoint.port}',
+    ]
+
+
 def serve_and_evaluate(options: Options, paths: RunPaths, endpoint: Endpoint, started: float) -> tuple[float, float]:
     """Stages 4 and 5: serve the experiment, evaluate the final checkpoint on unseen seeds; then (not timed) on
     training seeds and the success curve's earlier checkpoints. Returns the final evaluation's wall time and the
     seconds from ``started`` to its end."""
-    server_argv = [
-        console_script('positronic-lerobot-server'),
-        f'--checkpoints_dir={paths.experiment}',
-        f'--host={endpoint.host}',
-        f'--port={endpoint.port}',
-    ]
-    _banner(
-        4, STAGES, f'serve the experiment on {endpoint.host}:{endpoint.port} (log: {paths.server_log})', server_argv
-    )
-    with running_server(server_argv, endpoint.host, endpoint.port, paths.server_log) as models:
+    argv = server_argv(paths.experiment, endpoint)
+    _banner(4, STAGES, f'serve the experiment on {endpoint.host}:{endpoint.port} (log: {paths.server_log})', argv)
+    with running_server(argv, endpoint.host, endpoint.port, paths.server_log) as models:
         print(f'    serving checkpoints {models}', flush=True)
         title = 'run the served policy in the simulator'
         evaluate_s = run_stage(5, STAGES, title, inference_argv(options, endpoint, paths.evaluation))
@@ -513,6 +597,7 @@ def report(options: Options, paths: RunPaths, timings: dict[str, float], total_s
         ('evaluation episodes + summary', paths.evaluation),
         *([('evaluation on training seeds', train_eval_dir)] if train_eval_dir is not None else []),
         ('server log', paths.server_log),
+        *([('validation of the candidates', paths.selection)] if paths.selection.exists() else []),
         ('run summary', paths.summary),
         *([('success curve', paths.run_dir / SUCCESS_CURVE_PNG)] if curve else []),
     ]:
@@ -521,6 +606,13 @@ def report(options: Options, paths: RunPaths, timings: dict[str, float], total_s
     summary = run_summary(paths.run_dir, timings, total_s, curve, train_eval_dir)
     print('  stage wall times: ' + ', '.join(f'{k} {v:.0f} s' for k, v in timings.items()), flush=True)
     print(f'  record to final evaluation: {total_s / 60:.1f} min; final loss {summary["final_loss"]}', flush=True)
+    for candidate in (summary['selection'] or {}).get('candidates', []):
+        kept = ' (kept)' if candidate['train_seed'] == summary['selection']['chosen_train_seed'] else ''
+        print(
+            f'  trainer seed {candidate["train_seed"]}: {candidate["successes"]}/{candidate["total"]} succeeded on '
+            f'validation seeds{kept}',
+            flush=True,
+        )
     print(f'  final checkpoint: {summary["successes"]}/{summary["total"]} succeeded on unseen seeds', flush=True)
     if summary['training_seeds'] is not None:
         trained = summary['training_seeds']
@@ -542,7 +634,8 @@ def run_summary(
 ) -> dict:
     """Write ``run_summary.json`` into ``run_dir``: the command line, stage wall times, the time from recording to
     the final evaluation, the last logged training losses, the final success rate with its 95% interval, the
-    success on training seeds (from ``train_eval_dir``, else None), the success curve of ``curve`` (checkpoint
+    success on training seeds (from ``train_eval_dir``, else None), the candidates' validation
+    (``selection.json``, else None), the success curve of ``curve`` (checkpoint
     step, its evaluation folder), also drawn into ``success_curve.png``, and the host
     (:func:`positronic.host.host_facts`). Returns what it wrote."""
     paths = RunPaths(run_dir)
@@ -563,6 +656,7 @@ def run_summary(
         'final_loss': final_loss,
         **_successes(paths.evaluation / SUMMARY_JSON),
         'training_seeds': _successes(train_eval_dir / SUMMARY_JSON) if train_eval_dir is not None else None,
+        'selection': json.loads(paths.selection.read_text()) if paths.selection.exists() else None,
         'curve': [point.to_json() for point in points],
         'host': host_facts(),
     }

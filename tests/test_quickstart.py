@@ -41,6 +41,9 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
             '--eval_iterations=1',
             '--train_eval_iterations=2',
             '--simulation_time=2',
+            '--candidates=2',
+            '--train_seed=5',
+            '--select_iterations=1',
         ]
     )
     (run_dir,) = tmp_path.iterdir()
@@ -67,6 +70,12 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
     training_seeds = json.loads((run_dir / quickstart.TRAINING_SEEDS_DIR / 'summary.json').read_text())
     assert [it['seed'] for it in training_seeds['iterations']] == [0, 1]  # the demonstration seeds
     assert run['training_seeds']['total'] == 2
+    assert [c['train_seed'] for c in run['selection']['candidates']] == [5, 6]
+    assert trained['seed'] == run['selection']['chosen_train_seed']  # the kept candidate is the served experiment
+    assert all(
+        len(json.loads((run_dir / f'validation-seed-{k}' / 'summary.json').read_text())['iterations']) == 1
+        for k in (5, 6)
+    )
     assert [point['step'] for point in run['curve']] == [2, 4]
     assert 0 < run['curve'][0]['train_s'] < run['curve'][1]['train_s']
     assert (run_dir / 'evaluation-2' / 'summary.json').exists() and (run_dir / 'success_curve.png').exists()
@@ -108,6 +117,16 @@ def test_evaluation_seeds_must_not_overlap_the_demonstration_seeds(tmp_path):
         ('--command_noise_fade_s=-1', 'command_noise_fade_s must be >= 0 seconds, got -1'),
         ('--expert_blend=0.6', r'expert_blend must be a number in \[0, 0.5\], got 0.6'),
         ('--grasp_miss_rate=-0.1', r'grasp_miss_rate must be a number in \[0, 1\]'),
+        ('--candidates=0', 'candidates=0: expected an integer >= 1'),
+        ('--candidates=2 --select_iterations=0', 'select_iterations=0: expected an integer >= 1'),
+        (
+            '--candidates=2 --select_seed=10002',
+            r'select_seed=10002: validation seeds 10002..10051 overlap the evaluation',
+        ),
+        (
+            '--candidates=2 --select_seed=5',
+            r'select_seed=5: validation seeds 5..54 overlap the demonstration seeds 0..11',
+        ),
     ],
 )
 def test_bad_flags_are_refused_before_anything_runs(tmp_path, flag, message):
@@ -185,3 +204,60 @@ def test_temporal_ensembling_is_passed_to_every_evaluation(tmp_path, monkeypatch
     assert all(
         '--temporal_ensemble_coeff=0.01' in c and not any('actions_per_chunk' in f for f in c) for c in evaluations
     )
+
+
+def test_candidates_are_trained_with_successive_seeds_validated_and_the_best_kept(tmp_path, monkeypatch):
+    commands = []
+    scores = {3: 30, 4: 41, 5: 41}  # trainer seed -> validation successes of 50
+
+    def flag(argv, name):
+        return next(a.split('=', 1)[1] for a in argv if a.startswith(f'--{name}='))
+
+    def run_stage(index, total, title, argv, env=None):
+        command = [Path(argv[0]).name, *argv[1:]]
+        commands.append(command)
+        if command[0] == 'positronic-lerobot-train':  # an experiment that names its seed
+            experiment = Path(flag(argv, 'output_dir')) / flag(argv, 'exp_name')
+            experiment.mkdir(parents=True)
+            (experiment / 'seed').write_text(flag(argv, 'seed'))
+        elif command[0] == 'positronic-inference' and flag(argv, 'seed') == '20000':
+            served = int(Path(commands[-2][1].split('=', 1)[1], 'seed').read_text())
+            output = Path(flag(argv, 'output_dir'))
+            output.mkdir(parents=True)
+            (output / 'summary.json').write_text(json.dumps({'successes': scores[served], 'total': 50}))
+        return 1.0
+
+    @contextlib.contextmanager
+    def running_server(argv, host, port, log_path):
+        commands.append([Path(argv[0]).name, *argv[1:]])
+        yield ['2000']
+
+    monkeypatch.setattr(quickstart, 'run_stage', run_stage)
+    monkeypatch.setattr(quickstart, 'running_server', running_server)
+    monkeypatch.setattr(quickstart, 'report', lambda *args: None)
+    quickstart.main([f'--workdir={tmp_path}', '--candidates=3', '--train_seed=3'])
+
+    names = [c[0] for c in commands]
+    assert names == [
+        'positronic-data-collection',
+        'positronic-to-lerobot',
+        *['positronic-lerobot-train', 'positronic-lerobot-server', 'positronic-inference'] * 3,
+        'positronic-lerobot-server',
+        'positronic-inference',
+    ]
+    (run_dir,) = tmp_path.iterdir()
+    trains = [c for c in commands if c[0] == 'positronic-lerobot-train']
+    assert [flag(c, 'seed') for c in trains] == ['3', '4', '5']
+    assert all(flag(c, 'cache_dir') == str(run_dir / 'checkpoints' / 'frame_cache') for c in trains)
+    validations = [c for c in commands if c[0] == 'positronic-inference'][:3]
+    assert all(flag(c, 'seed') == '20000' and flag(c, 'driver.num_iterations') == '50' for c in validations)
+    # seeds 4 and 5 tie at 41/50: the first is kept, moved to the experiment the final evaluation serves
+    experiment = run_dir / 'checkpoints' / quickstart.EXPERIMENT
+    assert (experiment / 'seed').read_text() == '4'
+    assert flag(commands[-2], 'checkpoints_dir') == str(experiment)
+    assert flag(commands[-1], 'seed') == '10000'
+    selection = json.loads((run_dir / quickstart.SELECTION_JSON).read_text())
+    assert selection['chosen_train_seed'] == 4
+    assert [c['successes'] for c in selection['candidates']] == [30, 41, 41]
+    assert sorted(p.name for p in (run_dir / 'checkpoints' / 'candidates').iterdir()) == ['seed-3', 'seed-4', 'seed-5']
+    assert not (run_dir / 'checkpoints' / 'candidates' / 'seed-4' / quickstart.EXPERIMENT).exists()
