@@ -143,12 +143,15 @@ def test_a_stage_that_fails_stops_the_run_with_its_command(tmp_path, monkeypatch
     assert exit_code == DATA_ERROR_EXIT_CODE and re.search(r'error: stage .*record.* failed with exit code 1', line)
 
 
-def stage_commands(tmp_path, monkeypatch, flags: list[str]) -> list[list[str]]:
-    """The commands quickstart runs for ``flags``, in order (the stages record their argv instead of running)."""
+def stage_commands(tmp_path, monkeypatch, flags: list[str], outputs=None) -> list[list[str]]:
+    """The commands quickstart runs for ``flags``, in order (the stages record their argv instead of running;
+    ``outputs(command, commands)``, when given, writes what a stage would)."""
     commands = []
 
     def run_stage(index, total, title, argv, env=None):
         commands.append([Path(argv[0]).name, *argv[1:]])
+        if outputs is not None:
+            outputs(commands[-1], commands)
         return 1.0
 
     @contextlib.contextmanager
@@ -206,45 +209,30 @@ def test_temporal_ensembling_is_passed_to_every_evaluation(tmp_path, monkeypatch
     )
 
 
+def flag(argv: list[str], name: str) -> str:
+    """The value of ``--name=`` in ``argv``."""
+    return next(a.split('=', 1)[1] for a in argv if a.startswith(f'--{name}='))
+
+
 def test_candidates_are_trained_with_successive_seeds_validated_and_the_best_kept(tmp_path, monkeypatch):
-    commands = []
     scores = {3: 30, 4: 41, 5: 41}  # trainer seed -> validation successes of 50
 
-    def flag(argv, name):
-        return next(a.split('=', 1)[1] for a in argv if a.startswith(f'--{name}='))
-
-    def run_stage(index, total, title, argv, env=None):
-        command = [Path(argv[0]).name, *argv[1:]]
-        commands.append(command)
+    def outputs(command, commands):
         if command[0] == 'positronic-lerobot-train':  # an experiment that names its seed
-            experiment = Path(flag(argv, 'output_dir')) / flag(argv, 'exp_name')
+            experiment = Path(flag(command, 'output_dir')) / flag(command, 'exp_name')
             experiment.mkdir(parents=True)
-            (experiment / 'seed').write_text(flag(argv, 'seed'))
-        elif command[0] == 'positronic-inference' and flag(argv, 'seed') == '20000':
-            served = int(Path(commands[-2][1].split('=', 1)[1], 'seed').read_text())
-            output = Path(flag(argv, 'output_dir'))
+            (experiment / 'seed').write_text(flag(command, 'seed'))
+        elif command[0] == 'positronic-inference' and flag(command, 'seed') == '20000':
+            served = int(Path(flag(commands[-2], 'checkpoints_dir'), 'seed').read_text())
+            output = Path(flag(command, 'output_dir'))
             output.mkdir(parents=True)
             (output / 'summary.json').write_text(json.dumps({'successes': scores[served], 'total': 50}))
-        return 1.0
 
-    @contextlib.contextmanager
-    def running_server(argv, host, port, log_path):
-        commands.append([Path(argv[0]).name, *argv[1:]])
-        yield ['2000']
+    commands = stage_commands(tmp_path, monkeypatch, ['--candidates=3', '--train_seed=3'], outputs)
 
-    monkeypatch.setattr(quickstart, 'run_stage', run_stage)
-    monkeypatch.setattr(quickstart, 'running_server', running_server)
-    monkeypatch.setattr(quickstart, 'report', lambda *args: None)
-    quickstart.main([f'--workdir={tmp_path}', '--candidates=3', '--train_seed=3'])
-
-    names = [c[0] for c in commands]
-    assert names == [
-        'positronic-data-collection',
-        'positronic-to-lerobot',
-        *['positronic-lerobot-train', 'positronic-lerobot-server', 'positronic-inference'] * 3,
-        'positronic-lerobot-server',
-        'positronic-inference',
-    ]
+    candidate = ['positronic-lerobot-train', 'positronic-lerobot-server', 'positronic-inference']  # train, validate
+    first = ['positronic-data-collection', 'positronic-to-lerobot']
+    assert [c[0] for c in commands] == [*first, *candidate * 3, *candidate[1:]]  # then serve the kept one, evaluate
     (run_dir,) = tmp_path.iterdir()
     trains = [c for c in commands if c[0] == 'positronic-lerobot-train']
     assert [flag(c, 'seed') for c in trains] == ['3', '4', '5']
