@@ -141,6 +141,29 @@ def running_server(argv: Sequence[str], host: str, port: int, log_path: Path) ->
 
 
 @dataclass(frozen=True)
+class SeedRange:
+    """``count`` episode seeds from ``first``, set by the flag ``--<flag>``, used for ``what``."""
+
+    flag: str
+    what: str
+    first: int
+    count: int
+
+    @property
+    def last(self) -> int:
+        return self.first + self.count - 1
+
+
+def _check_apart(seeds: SeedRange, other: SeedRange) -> None:
+    """UsageError naming ``seeds``' flag when its seeds overlap ``other``'s."""
+    if seeds.first <= other.last and seeds.last >= other.first:
+        raise UsageError(
+            f'--{seeds.flag}={seeds.first}: {seeds.what} seeds {seeds.first}..{seeds.last} overlap the '
+            f'{other.what} seeds {other.first}..{other.last}; choose seeds that do not overlap'
+        )
+
+
+@dataclass(frozen=True)
 class Options:
     """The flags of ``positronic-quickstart`` with their defaults (documented in :func:`quickstart`)."""
 
@@ -216,20 +239,13 @@ class Options:
             raise UsageError(
                 f'--curve_points={self.curve_points}: expected >= 0 and dividing num_train_steps into equal parts'
             )
-        eval_end, demo_end = self.eval_seed + self.eval_iterations, self.seed + self.num_episodes
-        if self.eval_seed < demo_end and eval_end > self.seed:
-            raise UsageError(
-                f'--eval_seed={self.eval_seed}: evaluation seeds {self.eval_seed}..{eval_end - 1} overlap the '
-                f'demonstration seeds {self.seed}..{demo_end - 1}; choose seeds that do not overlap'
-            )
+        demonstrations = SeedRange('seed', 'demonstration', self.seed, self.num_episodes)
+        evaluation = SeedRange('eval_seed', 'evaluation', self.eval_seed, self.eval_iterations)
+        _check_apart(evaluation, demonstrations)
         if self.candidates > 1:
-            select_end = self.select_seed + self.select_iterations
-            for first, end, what in ((self.seed, demo_end, 'demonstration'), (self.eval_seed, eval_end, 'evaluation')):
-                if self.select_seed < end and select_end > first:
-                    raise UsageError(
-                        f'--select_seed={self.select_seed}: validation seeds {self.select_seed}..{select_end - 1} '
-                        f'overlap the {what} seeds {first}..{end - 1}; choose seeds that do not overlap'
-                    )
+            validation = SeedRange('select_seed', 'validation', self.select_seed, self.select_iterations)
+            _check_apart(validation, demonstrations)
+            _check_apart(validation, evaluation)
 
     @property
     def save_freq(self) -> int:
