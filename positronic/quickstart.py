@@ -523,7 +523,7 @@ def train_and_select(options: Options, paths: RunPaths) -> tuple[float, float]:
             seeds = {'first_seed': options.select_seed, 'iterations': options.select_iterations}
             run_stage(3, STAGES, title, inference_argv(options, endpoint, output_dir, **seeds))
         validate_s += time.monotonic() - started
-        candidates.append(Candidate.from_evaluation(train_seed, paths.validation(train_seed)))
+        candidates.append(Candidate.from_evaluation(train_seed, output_dir))
     chosen = best_candidate(candidates)
     (paths.candidate(chosen.train_seed) / EXPERIMENT).rename(paths.experiment)
     write_selection(candidates, chosen, paths.selection)
