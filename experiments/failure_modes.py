@@ -16,6 +16,11 @@ prints one row per folder with the count of each phase (docs/results.md uses it)
 - ``placed, released, re-grasped``: stacked, opened, then closed again (on the cube it had just placed);
 - ``placed, released, other``: stacked and opened once, yet the episode failed (knocked off, hand not away in time).
 
+The column ``close height cm`` is the median, over the episodes whose gripper closed, of the TCP's height above the
+resting green cube's centre when the command first closed (the expert closes at -0.2 to +0.3 cm); ``closed high``
+counts the closes above :data:`HIGH_CLOSE_CM`, where the fingertip pads, which end 0.5 cm below the TCP, have less
+than 3 mm of the cube's side left to hold (the folder must have recorded ``robot_state.ee_pose``; else NaN and 0).
+
 A release is the first opening after the first closing; the cube may come to rest on the red one just after it.
 The column ``grasp retried`` counts the episodes, successes included, whose gripper closed, opened and closed again
 before the cube was first placed (a policy trained with ``--grasp_miss_rate`` does this after a missed grasp).
@@ -29,6 +34,7 @@ import numpy as np
 from positronic import keys
 from positronic.dataset.local import LocalDataset
 from positronic.sim.success import StackingTolerances
+from positronic.sim.world import CUBE_HALF_HEIGHT, TABLE_TOP_Z
 
 PHASES = (
     'success',
@@ -51,6 +57,12 @@ HELD = 'of which held'
 RETRIED = 'grasp retried'
 """Episodes (successes included) whose gripper closed, opened and closed again before the cube was ever placed."""
 CLOSEST = 'held, closest cm'
+CLOSE_HEIGHT = 'close height cm'
+HIGH = 'closed high'
+HIGH_CLOSE_CM = 1.2
+"""A first close with the TCP higher than this above the cube's centre leaves the pads under 3 mm of the cube."""
+RESTING_CUBE_Z = TABLE_TOP_Z + CUBE_HALF_HEIGHT
+"""Height (m) of the centre of a cube resting on the table, where every layout starts it."""
 PLACED_MARGIN_M = 0.01
 """How much further apart than stacked (the two half heights) the cube centres may be and still count as placed."""
 
@@ -103,6 +115,17 @@ def held_cube(grip: np.ndarray, target_grip: np.ndarray, timestamps_ns: np.ndarr
     return False
 
 
+def close_height_cm(target_grip: np.ndarray, command_ns: np.ndarray, tcp_z: np.ndarray, tcp_ns: np.ndarray) -> float:
+    """Height (cm) of the TCP above a resting cube's centre at the first tick the gripper command closed (the TCP
+    height recorded at or before it); NaN when it never closed."""
+    closed = np.asarray(target_grip, dtype=float) > CLOSED
+    if not closed.any():
+        return float('nan')
+    at = np.asarray(command_ns, dtype=np.int64)[np.argmax(closed)]
+    index = max(int(np.searchsorted(np.asarray(tcp_ns, dtype=np.int64), at, side='right')) - 1, 0)
+    return 100 * (float(tcp_z[index]) - RESTING_CUBE_Z)
+
+
 def stacked_distance() -> float:
     """Centre distance (m) of the green cube resting on the red one."""
     tol = StackingTolerances()
@@ -113,15 +136,21 @@ def phases(output_dir: Path) -> dict[str, float]:
     """Count of each phase over the episodes recorded under ``output_dir`` (every phase present, zeros included),
     then :data:`HELD`: the ``closed, not placed`` episodes whose gripper held the cube at some point,
     :data:`RETRIED`: the episodes that closed on the cube a second time before placing it, and
-    :data:`CLOSEST`: the median over those of the least centre distance beyond stacked, in cm (NaN when none)."""
+    :data:`CLOSEST`: the median over those of the least centre distance beyond stacked, in cm (NaN when none),
+    :data:`CLOSE_HEIGHT`: the median TCP height above the cube at the first close, in cm, and :data:`HIGH`: how
+    many closed higher than :data:`HIGH_CLOSE_CM` (NaN and 0 without recorded end-effector poses)."""
     counts: dict[str, float] = dict.fromkeys((*PHASES, HELD, RETRIED), 0)
-    misses = []
+    misses, heights = [], []
     for episode in LocalDataset(output_dir):
         target_grip = np.asarray(episode[keys.TARGET_GRIP].values, dtype=float)
         distance = np.asarray(episode[keys.BOX_DISTANCE].values, dtype=float)
         where = phase(bool(episode['success']), target_grip, distance)
         counts[where] += 1
         counts[RETRIED] += retried_grasp(target_grip, distance)
+        if keys.ROBOT_EE_POSE in episode:
+            tcp = episode[keys.ROBOT_EE_POSE]
+            tcp_z = np.asarray(tcp.values, dtype=float)[:, 2]
+            heights.append(close_height_cm(target_grip, episode[keys.TARGET_GRIP].timestamps, tcp_z, tcp.timestamps))
         if where == 'closed, not placed':
             grip = episode[keys.GRIP]
             commands = episode[keys.TARGET_GRIP]
@@ -131,6 +160,9 @@ def phases(output_dir: Path) -> dict[str, float]:
                 counts[HELD] += 1
                 misses.append(100 * (distance.min() - stacked_distance()))
     counts[CLOSEST] = float(np.median(misses)) if misses else float('nan')
+    heights = [h for h in heights if not np.isnan(h)]
+    counts[CLOSE_HEIGHT] = float(np.median(heights)) if heights else float('nan')
+    counts[HIGH] = sum(h > HIGH_CLOSE_CM for h in heights)
     return counts
 
 
@@ -141,11 +173,12 @@ def main() -> None:
     rows = [(str(d), phases(d)) for d in args.output_dirs]
     width = max(len(name) for name, _ in rows)
     columns = (*PHASES, HELD, RETRIED)
-    print(f'{"evaluation":<{width}} | episodes | ' + ' | '.join((*columns, CLOSEST)))
+    print(f'{"evaluation":<{width}} | episodes | ' + ' | '.join((*columns, CLOSEST, CLOSE_HEIGHT, HIGH)))
     for name, counts in rows:
         cells = ' | '.join(f'{counts[p]:>{len(p)}}' for p in columns)
         total = sum(counts[p] for p in PHASES)
-        print(f'{name:<{width}} | {total:>8} | {cells} | {counts[CLOSEST]:>{len(CLOSEST)}.1f}')
+        heights = f'{counts[CLOSE_HEIGHT]:>{len(CLOSE_HEIGHT)}.1f} | {counts[HIGH]:>{len(HIGH)}}'
+        print(f'{name:<{width}} | {total:>8} | {cells} | {counts[CLOSEST]:>{len(CLOSEST)}.1f} | {heights}')
 
 
 if __name__ == '__main__':

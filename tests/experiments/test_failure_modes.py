@@ -83,8 +83,16 @@ def test_an_evaluation_folder_is_counted_per_phase(failure_modes, tmp_path):
                     episode.append(keys.GRIP, float(g), tick * TICK_NS)
                 episode.set_static('success', success)
     counts = failure_modes.phases(tmp_path)
-    assert list(counts) == [*failure_modes.PHASES, failure_modes.HELD, failure_modes.RETRIED, failure_modes.CLOSEST]
+    assert list(counts) == [
+        *failure_modes.PHASES,
+        failure_modes.HELD,
+        failure_modes.RETRIED,
+        failure_modes.CLOSEST,
+        failure_modes.CLOSE_HEIGHT,
+        failure_modes.HIGH,
+    ]
     closest = counts.pop(failure_modes.CLOSEST)
+    assert np.isnan(counts.pop(failure_modes.CLOSE_HEIGHT)) and counts.pop(failure_modes.HIGH) == 0  # no TCP poses
     assert counts == {
         'success': 1,
         'never closed': 0,
@@ -123,3 +131,30 @@ def test_the_closest_approach_is_not_a_number_when_no_failure_held_the_cube(fail
             episode.append(keys.GRIP, 0.0, tick * TICK_NS)
         episode.set_static('success', True)
     assert np.isnan(failure_modes.phases(tmp_path)[failure_modes.CLOSEST])
+
+
+def test_the_close_height_is_where_the_tcp_was_above_the_cube_when_the_command_first_closed(failure_modes):
+    cube_z = failure_modes.RESTING_CUBE_Z
+    command_ns = np.arange(6) * TICK_NS
+    tcp_ns = command_ns + 1000  # the pose recorded just after the command: the one before the close counts
+    tcp_z = cube_z + np.array([0.05, 0.03, 0.015, 0.008, 0.004, 0.004])
+    height = failure_modes.close_height_cm(np.array([0, 0, 0, 0.6, 1, 1.0]), command_ns, tcp_z, tcp_ns)
+    assert height == pytest.approx(1.5)
+    assert np.isnan(failure_modes.close_height_cm(np.zeros(6), command_ns, tcp_z, tcp_ns))
+
+
+def test_a_folder_reports_the_median_close_height_and_the_closes_too_high_to_hold(failure_modes, tmp_path):
+    cube_z = failure_modes.RESTING_CUBE_Z
+    with LocalDatasetWriter(tmp_path) as dataset:
+        for close_above in (0.002, 0.004, 0.009, 0.018, None):  # the last never closes
+            with dataset.new_episode() as episode:
+                grips = [0, 0, 1] if close_above is not None else [0, 0, 0]
+                for tick, (g, dz) in enumerate(zip(grips, [0.05, 0.03, close_above or 0.02], strict=True)):
+                    episode.append(keys.TARGET_GRIP, float(g), tick * TICK_NS)
+                    episode.append(keys.BOX_DISTANCE, APART, tick * TICK_NS)
+                    episode.append(keys.GRIP, 0.0, tick * TICK_NS)
+                    episode.append(keys.ROBOT_EE_POSE, np.array([0.5, 0, cube_z + dz, 0, 1, 0, 0]), tick * TICK_NS)
+                episode.set_static('success', False)
+    counts = failure_modes.phases(tmp_path)
+    assert counts[failure_modes.CLOSE_HEIGHT] == pytest.approx(0.65)  # the median of 0.2, 0.4, 0.9 and 1.8 cm
+    assert counts[failure_modes.HIGH] == 1
