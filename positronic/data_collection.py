@@ -2,7 +2,8 @@
 
     positronic-data-collection sim --output_dir=~/datasets/stack_cubes_raw --num_episodes=50 --seed=0 \\
         [--keep_failed=False] [--show_gui=False] [--fps=30] [--camera_size=[320,240]] [--command_noise_m=0.02] \\
-        [--command_noise_time_s=0.5] [--command_noise_fade_s=1.0] [--expert_blend=0.0] [--grasp_miss_rate=0.0]
+        [--command_noise_time_s=0.5] [--command_noise_fade_s=1.0] [--expert_blend=0.0] [--grasp_miss_rate=0.0] \\
+        [--grasp_dwell_s=0.0]
 
 ``sim`` runs the scripted :class:`~positronic.sim.StackingExpert` in the simulated world; episode ``i`` uses
 seed ``seed + i`` for both the cube placement and the expert's randomization. Every tick (``1 / fps`` of sim
@@ -10,7 +11,8 @@ time) records the observation and the command issued after seeing it, both at th
 observation, then steps the world. With ``--command_noise_m`` the robot executes the command moved by a smooth
 random offset while the recorded command stays the expert's (see :mod:`positronic.sim.command_noise`).
 With ``--expert_blend`` the expert starts each move before the previous one has ended wherever the gripper stays
-as it is, so it passes its waypoints without stopping (see :mod:`positronic.sim.expert`). With
+as it is, so it passes its waypoints without stopping, and with ``--grasp_dwell_s`` it holds still at the grasp
+pose, open, before closing (see :mod:`positronic.sim.expert`). With
 ``--grasp_miss_rate`` some episodes close the executed gripper early, and the expert grasps again after each
 miss (see :mod:`positronic.sim.grasp_misses`).
 Episodes whose final stacking score is below 1 are discarded unless ``--keep_failed=True``. An existing output
@@ -43,7 +45,7 @@ from positronic.dataset.episode_writer import EpisodeWriter
 from positronic.dataset.local import discard_unfinished as discard_interrupted_episodes
 from positronic.sim import StackingExpert, UnreachablePoseError, World
 from positronic.sim.command_noise import CommandNoise
-from positronic.sim.expert import CLOSED, MAX_BLEND, valid_blend
+from positronic.sim.expert import CLOSED, MAX_BLEND, MAX_GRASP_DWELL_S, valid_blend, valid_grasp_dwell
 from positronic.sim.grasp_misses import MAX_REPLANS, GraspMisses, missed, replan_rng
 
 PROG = 'positronic-data-collection'
@@ -57,6 +59,8 @@ STATIC_NOISE_TIME = 'simulation.command_noise_time_s'
 """Static item: how long (s) that offset takes to forget its value, the noise's time constant (float)."""
 STATIC_NOISE_FADE = 'simulation.command_noise_fade_s'
 """Static item: how long (s) around the grasp and the release that offset fades to zero (float, 0 = no fade)."""
+STATIC_DWELL = 'simulation.grasp_dwell_s'
+"""Static item: how long (s, times the episode's tempo) the expert held still at the grasp pose before closing."""
 STATIC_BLEND = 'simulation.expert_blend'
 """Static item: the expert's move overlap, ``StackingExpert``'s ``blend`` (float, 0 = it stops at every waypoint)."""
 STATIC_MISS_RATE = 'simulation.grasp_miss_rate'
@@ -160,9 +164,10 @@ def record_episode(
     noise: CommandNoise = NO_NOISE,
     blend: float = 0.0,
     misses: GraspMisses = NO_MISSES,
+    grasp_dwell_s: float = 0.0,
 ) -> float:
-    """Reset ``world`` with ``seed``, run the expert (with move overlap ``blend``) to completion while recording
-    into ``writer``.
+    """Reset ``world`` with ``seed``, run the expert (with move overlap ``blend`` and ``grasp_dwell_s`` at the
+    grasp pose before closing) to completion while recording into ``writer``.
 
     The robot executes the expert's command plus ``noise``'s offset, and with ``misses`` the gripper closed early
     in some episodes; the recorded command is the expert's. With ``misses`` enabled, a grasp that closed on nothing
@@ -171,7 +176,7 @@ def record_episode(
     caller's.
     """
     world.reset(seed)
-    expert = StackingExpert.for_world(world, np.random.default_rng(seed), blend=blend)
+    expert = StackingExpert.for_world(world, np.random.default_rng(seed), blend=blend, grasp_dwell_s=grasp_dwell_s)
     ticks = math.ceil((expert.duration_s + SETTLE_S) * fps)
     offsets = noise.offsets(seed, ticks, 1 / fps, quiet_at_s=expert.grip_changes_s)
     planned_close_s = expert.grip_changes_s[0]
@@ -185,7 +190,9 @@ def record_episode(
         while tick < ticks:
             if misses.enabled and replans < MAX_REPLANS and missed(executed_grip, world.grip()):
                 replans += 1
-                expert = StackingExpert.for_world(world, replan_rng(seed, replans), blend=blend, regrasp=True)
+                expert = StackingExpert.for_world(
+                    world, replan_rng(seed, replans), blend=blend, regrasp=True, grasp_dwell_s=grasp_dwell_s
+                )
                 plan_start, early_close_s = tick, None
                 ticks = tick + math.ceil((expert.duration_s + SETTLE_S) * fps)
                 offsets = np.zeros((ticks, 3))
@@ -221,6 +228,8 @@ def record_episode(
     writer.set_static(STATIC_NOISE_TIME, noise.time_constant_s)
     writer.set_static(STATIC_NOISE_FADE, noise.fade_s)
     writer.set_static(STATIC_BLEND, blend)
+    if grasp_dwell_s:
+        writer.set_static(STATIC_DWELL, grasp_dwell_s)
     if misses.enabled:
         writer.set_static(STATIC_MISS_RATE, misses.rate)
         writer.set_static(STATIC_EARLY_CLOSE, closes_early)
@@ -257,6 +266,7 @@ def _execute(world: World, pose: np.ndarray, offset: np.ndarray, grip: float) ->
     command_noise_fade_s=1.0,
     expert_blend=0.0,
     grasp_miss_rate=0.0,
+    grasp_dwell_s=0.0,
 )
 def sim(
     output_dir: str,
@@ -271,6 +281,7 @@ def sim(
     command_noise_fade_s: float = 1.0,
     expert_blend: float = 0.0,
     grasp_miss_rate: float = 0.0,
+    grasp_dwell_s: float = 0.0,
 ) -> None:
     """Record scripted stacking demonstrations in the MuJoCo simulator into the raw dataset at --output_dir.
 
@@ -291,12 +302,17 @@ def sim(
     and grasps again from where it is, so the demonstrations show how to get a missed grasp back (0 = none, and
     no re-planning either; see positronic/sim/grasp_misses.py). 0.3 made the trained policy much worse (11/50
     against 36/50): docs/results.md.
+    --grasp_dwell_s: how long (s, 0 to 2, times the episode's tempo factor of 0.9-1.15) the expert holds still at
+    the grasp pose with the gripper open before it closes (0 = it closes as the hand arrives). A policy whose
+    ensembled commands do not quite reach the bottom of the descent closes above the cube; with a dwell the close
+    comes after the hand has settled. What it did for a trained policy: docs/results.md.
     """
     flags = {'keep_failed': keep_failed, 'show_gui': show_gui}
     num_episodes, fps, size = _checked_args(num_episodes, fps, camera_size, seed, flags)
     noise = checked_noise(command_noise_m, command_noise_time_s, command_noise_fade_s)
     blend = checked_blend(expert_blend)
     misses = checked_misses(grasp_miss_rate)
+    dwell = checked_grasp_dwell(grasp_dwell_s)
     root = _checked_output_dir(output_dir)
     dataset = LocalDatasetWriter(root)
     kept = succeeded = attempted = 0
@@ -306,7 +322,7 @@ def sim(
         with tqdm(total=num_episodes, unit='episode', desc=f'sim -> {root.name}', dynamic_ncols=True) as bar:
             for i in range(num_episodes):
                 with dataset.new_episode() as episode:
-                    score = record_episode(world, episode, seed + i, fps, noise, blend, misses)
+                    score = record_episode(world, episode, seed + i, fps, noise, blend, misses, dwell)
                     attempted += 1
                     ok = score >= SUCCESS_SCORE
                     succeeded += ok
@@ -350,6 +366,13 @@ def checked_blend(blend: Any) -> float:
     if not valid_blend(blend):
         raise UsageError(f'--expert_blend must be a number in [0, {MAX_BLEND}], got {blend!r}')
     return float(blend)
+
+
+def checked_grasp_dwell(dwell: Any) -> float:
+    """``--grasp_dwell_s`` as a float; UsageError unless it is a number of seconds in [0, ``MAX_GRASP_DWELL_S``]."""
+    if not valid_grasp_dwell(dwell):
+        raise UsageError(f'--grasp_dwell_s must be a number of seconds in [0, {MAX_GRASP_DWELL_S}], got {dwell!r}')
+    return float(dwell)
 
 
 def _summary(root: Path, attempted: int, succeeded: int, kept: int) -> str:

@@ -27,7 +27,13 @@ from typing import Any
 import configuronic as cfn
 
 from positronic.command import UsageError, flag_defaults, run_command
-from positronic.data_collection import checked_blend, checked_camera_size, checked_misses, checked_noise
+from positronic.data_collection import (
+    checked_blend,
+    checked_camera_size,
+    checked_grasp_dwell,
+    checked_misses,
+    checked_noise,
+)
 from positronic.evaluation.curve import SUCCESS_CURVE_PNG, CurvePoint, training_time_s, write_success_curve_png
 from positronic.evaluation.results import SUMMARY_JSON, write_json_atomic
 from positronic.evaluation.selection import Candidate, best_candidate, write_selection
@@ -175,6 +181,7 @@ class Options:
     command_noise_fade_s: float = 1.0
     expert_blend: float = 0.0
     grasp_miss_rate: float = 0.0
+    grasp_dwell_s: float = 0.0
     image_size: int = 96
     fps: int = 15
     num_train_steps: int = 1500
@@ -226,6 +233,7 @@ class Options:
         checked_noise(self.command_noise_m, CommandNoise.time_constant_s, self.command_noise_fade_s)
         checked_blend(self.expert_blend)
         checked_misses(self.grasp_miss_rate)
+        checked_grasp_dwell(self.grasp_dwell_s)
         # The checkpoint answers its whole chunk (n_action_steps = chunk_size): the loop's setting alone decides.
         loop = LoopSettings(
             actions_per_chunk=self.actions_per_chunk, temporal_ensemble_coeff=self.temporal_ensemble_coeff
@@ -372,6 +380,8 @@ def quickstart(**flags: Any) -> None:
             passes its waypoints without stopping (0: it stops at each).
         grasp_miss_rate: the recorder's ``--grasp_miss_rate``: the share of episodes whose gripper closes early,
             with the expert grasping again after each miss (0: none).
+        grasp_dwell_s: the recorder's ``--grasp_dwell_s``: how long the scripted expert holds still at the grasp
+            pose, open, before closing (0: it closes as the hand arrives).
         image_size: side of the square images the codec letterboxes to (the model's input).
         fps: sampling rate of the converted dataset, and the rate the policy runs at in evaluation.
         num_train_steps: ACT training steps (a checkpoint at the end, and ``curve_points`` evenly before it).
@@ -444,6 +454,7 @@ def record(options: Options, paths: RunPaths) -> float:
             f'--command_noise_fade_s={options.command_noise_fade_s}',
             f'--expert_blend={options.expert_blend}',
             f'--grasp_miss_rate={options.grasp_miss_rate}',
+            *([f'--grasp_dwell_s={options.grasp_dwell_s}'] if options.grasp_dwell_s else []),
         ],
     )
 

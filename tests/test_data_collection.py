@@ -13,6 +13,7 @@ from positronic import data_collection, keys
 from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE
 from positronic.data_collection import (
     STATIC_BLEND,
+    STATIC_DWELL,
     STATIC_EARLY_CLOSE,
     STATIC_MISS_RATE,
     STATIC_NOISE,
@@ -102,6 +103,21 @@ def test_a_blending_expert_records_shorter_demonstrations_that_still_stack(tmp_p
     assert len(b[keys.COMMAND_POSE]) < len(a[keys.COMMAND_POSE]) - 10  # over a second saved at 10 fps
 
 
+def test_a_dwelling_expert_records_the_close_after_the_hand_has_settled_at_the_cube(tmp_path, capsys):
+    root = tmp_path / 'raw'
+    main(['sim', f'--output_dir={root}', '--num_episodes=1', '--seed=5', '--grasp_dwell_s=0.5', *SMALL])
+    assert '1/1 demonstrations succeeded' in capsys.readouterr().out
+    (episode,) = LocalDataset(root)
+    assert episode[STATIC_DWELL] == 0.5
+    labels = np.array(episode[keys.TARGET_GRIP].values)
+    commands = np.array(episode[keys.COMMAND_POSE].values)
+    heights = np.array(episode[keys.ROBOT_EE_POSE].values)[:, 2]
+    close = int(np.argmax(labels > 0.5))
+    still = commands[close - 4 : close + 1, :3]  # the last 0.4 s (10 fps) before the close: the grasp pose, held
+    assert np.abs(still - commands[close, :3]).max() < 1e-9
+    assert abs(heights[close] - commands[close, 2]) < 0.003  # the hand has arrived when the gripper closes
+
+
 def test_a_gripper_closed_early_misses_and_the_expert_grasps_again(tmp_path, capsys):
     root = tmp_path / 'raw'
     main(['sim', f'--output_dir={root}', '--num_episodes=1', '--seed=2', '--grasp_miss_rate=1', *SMALL])
@@ -188,6 +204,8 @@ def test_show_gui_without_a_display_says_so_and_records_headless(tmp_path, monke
         (['--command_noise_fade_s=soon'], "--command_noise_fade_s must be a number, got 'soon'"),
         (['--expert_blend=0.6'], '--expert_blend must be a number in [0, 0.5], got 0.6'),
         (['--expert_blend=True'], '--expert_blend must be a number in [0, 0.5], got True'),
+        (['--grasp_dwell_s=3'], '--grasp_dwell_s must be a number of seconds in [0, 2.0], got 3'),
+        (['--grasp_dwell_s=True'], '--grasp_dwell_s must be a number of seconds in [0, 2.0], got True'),
         (['--grasp_miss_rate=1.5'], '--grasp_miss_rate must be a number in [0, 1] (a share of the episodes), got 1.5'),
         (
             ['--grasp_miss_rate=True'],

@@ -9,7 +9,7 @@ import pytest
 
 from positronic import quickstart
 from positronic.command import DATA_ERROR_EXIT_CODE, USAGE_ERROR_EXIT_CODE
-from positronic.data_collection import STATIC_BLEND, STATIC_MISS_RATE, STATIC_NOISE, STATIC_NOISE_FADE
+from positronic.data_collection import STATIC_BLEND, STATIC_DWELL, STATIC_MISS_RATE, STATIC_NOISE, STATIC_NOISE_FADE
 from positronic.dataset import LocalDataset
 from positronic.vendors.lerobot.lerobot_dataset import DatasetReader
 from positronic.vendors.lerobot.training.checkpoint import list_checkpoints
@@ -27,6 +27,7 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
             '--command_noise_fade_s=0.5',
             '--expert_blend=0.25',
             '--grasp_miss_rate=1',
+            '--grasp_dwell_s=0.2',
             '--image_size=64',
             '--num_train_steps=4',
             '--curve_points=1',
@@ -49,10 +50,16 @@ def test_the_loop_records_converts_trains_serves_and_evaluates(tmp_path, capfd):
     (run_dir,) = tmp_path.iterdir()
     raw = LocalDataset(run_dir / 'raw')
     statics = [
-        (episode[STATIC_NOISE], episode[STATIC_NOISE_FADE], episode[STATIC_BLEND], episode[STATIC_MISS_RATE])
+        (
+            episode[STATIC_NOISE],
+            episode[STATIC_NOISE_FADE],
+            episode[STATIC_BLEND],
+            episode[STATIC_MISS_RATE],
+            episode[STATIC_DWELL],
+        )
         for episode in raw
     ]
-    assert statics == [(0.01, 0.5, 0.25, 1.0)] * 2
+    assert statics == [(0.01, 0.5, 0.25, 1.0, 0.2)] * 2
     assert DatasetReader(run_dir / 'lerobot').total_episodes == 2
     assert DatasetReader(run_dir / 'lerobot').info['features']['observation.state']['names'][0] == 'q0'
     experiment_dir = run_dir / 'checkpoints' / quickstart.EXPERIMENT
@@ -117,6 +124,7 @@ def test_evaluation_seeds_must_not_overlap_the_demonstration_seeds(tmp_path):
         ('--command_noise_fade_s=-1', 'command_noise_fade_s must be >= 0 seconds, got -1'),
         ('--expert_blend=0.6', r'expert_blend must be a number in \[0, 0.5\], got 0.6'),
         ('--grasp_miss_rate=-0.1', r'grasp_miss_rate must be a number in \[0, 1\]'),
+        ('--grasp_dwell_s=-1', r'grasp_dwell_s must be a number of seconds in \[0, 2.0\], got -1'),
         ('--candidates=0', 'candidates=0: expected an integer >= 1'),
         ('--candidates=2 --select_iterations=0', 'select_iterations=0: expected an integer >= 1'),
         (

@@ -5,7 +5,9 @@ the previous one to a new pose along a minimum-jerk profile, with the gripper ta
 With ``blend`` above 0, a move starts before the previous one has ended wherever the gripper target stays the
 same (the displacements add up), so the arm passes its waypoints without stopping. It still comes to rest where
 the gripper closes and opens. (Made to test whether a re-querying policy hovers where the expert stops; it did not
-change the trained policy's success: docs/results.md.)
+change the trained policy's success: docs/results.md.) With ``grasp_dwell_s`` above 0 the expert holds still at the
+grasp pose with the gripper open for that long (times the episode's tempo) before it closes, so the close follows
+the hand's arrival instead of coinciding with it.
 The gripper points down throughout; its yaw turns to the green cube's faces for the grasp and to the red cube's
 for the placement. Heights, speeds and small waypoint offsets are drawn from the episode's random generator so
 demonstrations differ while staying consistent. Poses are ``[x, y, z, qw, qx, qy, qz]`` in the world frame.
@@ -22,6 +24,8 @@ from positronic.sim.world import CUBE_HALF_HEIGHT, World, gripper_down_quat
 OPEN, CLOSED = 0.0, 1.0
 MAX_BLEND = 0.5
 """Largest ``blend``: at most two moves are under way at any time."""
+MAX_GRASP_DWELL_S = 2.0
+"""Longest ``grasp_dwell_s``: an episode must still end well inside an evaluation's 15 s."""
 IDENTITY_QUAT = np.array([1.0, 0.0, 0.0, 0.0])
 REOPEN_S = 0.4
 """How long a re-grasping expert holds still while its gripper opens (the fingers open fully in about 0.3 s)."""
@@ -63,6 +67,11 @@ def valid_blend(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= MAX_BLEND
 
 
+def valid_grasp_dwell(value: object) -> bool:
+    """Whether ``value`` is a number (not a bool) a ``StackingExpert`` accepts as ``grasp_dwell_s``."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= MAX_GRASP_DWELL_S
+
+
 def min_jerk(s: float) -> float:
     """Minimum-jerk progress ``10 s^3 - 15 s^4 + 6 s^5`` of a normalized time ``s`` in [0, 1]."""
     s = min(max(s, 0.0), 1.0)
@@ -98,6 +107,8 @@ class StackingExpert:
         ranges: randomization ranges.
         blend: fraction (0 to 0.5) of the shorter of two consecutive moves with the same gripper target that they
             overlap; 0 stops at every waypoint.
+        grasp_dwell_s: how long (s, 0 to ``MAX_GRASP_DWELL_S``, times the episode's tempo) the expert holds still at
+            the grasp pose with the gripper open before closing; 0 closes on arrival.
         regrasp: plan for a gripper that closed on nothing near the green cube: open where it is (``REOPEN_S``),
             then move straight to the grasp pose, without the approach point above the cube; the rest as usual.
     """
@@ -111,25 +122,41 @@ class StackingExpert:
         ranges: ExpertRanges = ExpertRanges(),
         blend: float = 0.0,
         regrasp: bool = False,
+        grasp_dwell_s: float = 0.0,
     ):
         if not valid_blend(blend):
             raise ValueError(f'blend must be between 0 and {MAX_BLEND}, got {blend!r}')
+        if not valid_grasp_dwell(grasp_dwell_s):
+            raise ValueError(f'grasp_dwell_s must be between 0 and {MAX_GRASP_DWELL_S} s, got {grasp_dwell_s!r}')
         start_pose = np.asarray(start_pose, dtype=np.float64)
         self.start_pose = np.concatenate(
             [start_pose[:3], geom.canonical_quaternions(start_pose[3:] / np.linalg.norm(start_pose[3:]))]
         )
         red, green = np.asarray(red_pose, float), np.asarray(green_pose, float)
-        self.segments = _plan(red, green, self.start_pose, rng, ranges, regrasp)
+        self.segments = _plan(red, green, self.start_pose, rng, ranges, regrasp, float(grasp_dwell_s))
         self._starts = _start_times(self.segments, blend)
         self._ends = self._starts + np.array([seg.duration_s for seg in self.segments])
 
     @classmethod
     def for_world(
-        cls, world: World, rng: np.random.Generator, blend: float = 0.0, regrasp: bool = False
+        cls,
+        world: World,
+        rng: np.random.Generator,
+        blend: float = 0.0,
+        regrasp: bool = False,
+        grasp_dwell_s: float = 0.0,
     ) -> 'StackingExpert':
         """An expert for the world's current cube poses and end-effector pose."""
         cubes = world.cube_poses()
-        return cls(cubes['red'], cubes['green'], world.ee_pose(), rng, blend=blend, regrasp=regrasp)
+        return cls(
+            cubes['red'],
+            cubes['green'],
+            world.ee_pose(),
+            rng,
+            blend=blend,
+            regrasp=regrasp,
+            grasp_dwell_s=grasp_dwell_s,
+        )
 
     @property
     def duration_s(self) -> float:
@@ -175,7 +202,13 @@ def _start_times(segments: list[Segment], blend: float) -> np.ndarray:
 
 
 def _plan(
-    red: np.ndarray, green: np.ndarray, start: np.ndarray, rng: np.random.Generator, r: ExpertRanges, regrasp: bool
+    red: np.ndarray,
+    green: np.ndarray,
+    start: np.ndarray,
+    rng: np.random.Generator,
+    r: ExpertRanges,
+    regrasp: bool,
+    grasp_dwell_s: float = 0.0,
 ) -> list[Segment]:
     def u(bounds: tuple[float, float]) -> float:
         return float(rng.uniform(*bounds))
@@ -208,9 +241,13 @@ def _plan(
     approach = (
         Segment(start.copy(), REOPEN_S, OPEN) if regrasp else Segment(above_green, travel(start, above_green), OPEN)
     )
+    descend = Segment(pose(grasp, green_yaw), tempo * u((0.9, 1.2)), OPEN)
+    # no draw from rng for the dwell: a plan without one is the same to the bit as before it existed
+    dwell = [Segment(descend.pose, tempo * grasp_dwell_s, OPEN)] if grasp_dwell_s > 0 else []
     return [
         approach,
-        Segment(pose(grasp, green_yaw), tempo * u((0.9, 1.2)), OPEN),
+        descend,
+        *dwell,
         Segment(pose(grasp, green_yaw), tempo * u((0.5, 0.7)), CLOSED),
         Segment(lifted, tempo * u((0.8, 1.0)), CLOSED),
         Segment(above_red, travel(lifted, above_red), CLOSED),

@@ -11,8 +11,8 @@ GREEN = np.array([0.58, 0.10, 0.31, np.cos(0.2), 0.0, 0.0, np.sin(0.2)])  # yawe
 START = np.concatenate([[0.45, 0.0, 0.52], gripper_down_quat(0.0)])
 
 
-def expert(seed: int = 0, blend: float = 0.0) -> StackingExpert:
-    return StackingExpert(RED, GREEN, START, np.random.default_rng(seed), blend=blend)
+def expert(seed: int = 0, blend: float = 0.0, grasp_dwell_s: float = 0.0) -> StackingExpert:
+    return StackingExpert(RED, GREEN, START, np.random.default_rng(seed), blend=blend, grasp_dwell_s=grasp_dwell_s)
 
 
 def trajectory(e: StackingExpert) -> tuple[np.ndarray, np.ndarray]:
@@ -120,10 +120,40 @@ def test_a_blend_out_of_range_is_refused(blend):
         expert(blend=blend)
 
 
-@pytest.mark.parametrize(('seed', 'blend'), [(0, 0.0), (1, 0.0), (2, 0.0), (0, 0.5), (1, 0.5)])
-def test_expert_stacks_the_cubes_in_the_simulated_world(seed, blend):
+def test_a_dwelling_expert_holds_still_at_the_grasp_pose_open_before_it_closes():
+    plain, dwelling = expert(seed=3), expert(seed=3, grasp_dwell_s=0.4)
+    dwell = dwelling.segments[2]
+    assert dwell.grip == 0.0 and np.array_equal(dwell.pose, plain.segments[1].pose)  # open, at the grasp pose
+    tempo = dwell.duration_s / 0.4
+    assert 0.9 <= tempo <= 1.15  # the episode's tempo factor scales the wait like the others
+    del dwelling.segments[2]
+    assert all(  # the rest of the plan is the same to the bit: the dwell draws nothing from the generator
+        np.array_equal(a.pose, b.pose) and a.duration_s == b.duration_s and a.grip == b.grip
+        for a, b in zip(plain.segments, dwelling.segments, strict=True)
+    )
+    dwelling = expert(seed=3, grasp_dwell_s=0.4)
+    arrive = plain.grip_changes_s[0]
+    close, release = dwelling.grip_changes_s
+    assert close == pytest.approx(arrive + dwell.duration_s)
+    assert release == pytest.approx(plain.grip_changes_s[1] + dwell.duration_s)
+    for t in np.linspace(arrive, close - 1e-6, 5):  # still and open, from the arrival to the close
+        pose, grip = dwelling.command(t)
+        assert grip == 0.0 and np.allclose(pose, dwell.pose)
+
+
+@pytest.mark.parametrize('dwell', [-0.1, 2.5, True])
+def test_a_grasp_dwell_out_of_range_is_refused(dwell):
+    with pytest.raises(ValueError, match=r'grasp_dwell_s must be between 0 and 2\.0 s'):
+        expert(grasp_dwell_s=dwell)
+
+
+@pytest.mark.parametrize(
+    ('seed', 'blend', 'dwell'),
+    [(0, 0.0, 0.0), (1, 0.0, 0.0), (2, 0.0, 0.0), (0, 0.5, 0.0), (1, 0.5, 0.0), (2, 0.0, 0.4)],
+)
+def test_expert_stacks_the_cubes_in_the_simulated_world(seed, blend, dwell):
     with World(seed=seed) as world:
-        e = StackingExpert.for_world(world, np.random.default_rng(seed), blend=blend)
+        e = StackingExpert.for_world(world, np.random.default_rng(seed), blend=blend, grasp_dwell_s=dwell)
         t, scores = 0.0, []
         while t < e.duration_s + 0.5:
             world.command(*e.command(t))
