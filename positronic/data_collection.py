@@ -178,7 +178,7 @@ def record_episode(
     world.reset(seed)
     expert = StackingExpert.for_world(world, np.random.default_rng(seed), blend=blend, grasp_dwell_s=grasp_dwell_s)
     ticks = math.ceil((expert.duration_s + SETTLE_S) * fps)
-    offsets = noise.offsets(seed, ticks, 1 / fps, quiet_at_s=expert.grip_changes_s)
+    offsets = noise.offsets(seed, ticks, 1 / fps, quiet_at_s=expert.on_pose_s)
     planned_close_s = expert.grip_changes_s[0]
     early_close_s = misses.early_close_s(seed, planned_close_s)
     closes_early = early_close_s is not None

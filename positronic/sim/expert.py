@@ -60,6 +60,8 @@ class Segment:
     pose: np.ndarray
     duration_s: float
     grip: float
+    rest: bool = False
+    """Whether the expert holds still here before a gripper event (the grasp dwell)."""
 
 
 def valid_blend(value: object) -> bool:
@@ -169,6 +171,13 @@ class StackingExpert:
         grips = [seg.grip for seg in self.segments]
         return [float(self._starts[i]) for i in range(1, len(grips)) if grips[i] != grips[i - 1]]
 
+    @property
+    def on_pose_s(self) -> list[float]:
+        """Times (s) at which the hand must be on its planned pose: the arrival at the grasp pose where the expert
+        rests there first (``grasp_dwell_s``), the grasp and the release."""
+        rest = [float(self._starts[i]) for i in range(1, len(self.segments)) if self.segments[i].rest]
+        return sorted(rest + self.grip_changes_s)
+
     def command(self, t_s: float) -> tuple[np.ndarray, float]:
         """``(pose7, target_grip)`` at ``t_s`` seconds since the expert started; the final pose is held after."""
         done = int(np.searchsorted(self._ends, t_s, side='right'))
@@ -243,7 +252,7 @@ def _plan(
     )
     descend = Segment(pose(grasp, green_yaw), tempo * u((0.9, 1.2)), OPEN)
     # no draw from rng for the dwell: a plan without one is the same to the bit as before it existed
-    dwell = [Segment(descend.pose, tempo * grasp_dwell_s, OPEN)] if grasp_dwell_s > 0 else []
+    dwell = [Segment(descend.pose, tempo * grasp_dwell_s, OPEN, rest=True)] if grasp_dwell_s > 0 else []
     return [
         approach,
         descend,

@@ -141,6 +141,14 @@ def test_a_dwelling_expert_holds_still_at_the_grasp_pose_open_before_it_closes()
         assert grip == 0.0 and np.allclose(pose, dwell.pose)
 
 
+def test_the_hand_must_be_on_its_pose_at_the_grip_changes_and_where_it_rests_before_the_grasp():
+    plain, dwelling = expert(seed=3), expert(seed=3, grasp_dwell_s=0.4)
+    assert plain.on_pose_s == plain.grip_changes_s  # without a rest: the grasp and the release
+    arrival = dwelling.segments[2]
+    assert dwelling.on_pose_s == [plain.grip_changes_s[0], *dwelling.grip_changes_s]  # the arrival, then as before
+    assert dwelling.on_pose_s[1] - dwelling.on_pose_s[0] == pytest.approx(arrival.duration_s)
+
+
 @pytest.mark.parametrize('dwell', [-0.1, 2.5, True])
 def test_a_grasp_dwell_out_of_range_is_refused(dwell):
     with pytest.raises(ValueError, match=r'grasp_dwell_s must be between 0 and 2\.0 s'):
