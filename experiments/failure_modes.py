@@ -142,7 +142,8 @@ def phases(output_dir: Path) -> dict[str, float]:
     counts: dict[str, float] = dict.fromkeys((*PHASES, HELD, RETRIED), 0)
     misses, heights = [], []
     for episode in LocalDataset(output_dir):
-        target_grip = np.asarray(episode[keys.TARGET_GRIP].values, dtype=float)
+        commands = episode[keys.TARGET_GRIP]
+        target_grip = np.asarray(commands.values, dtype=float)
         distance = np.asarray(episode[keys.BOX_DISTANCE].values, dtype=float)
         where = phase(bool(episode['success']), target_grip, distance)
         counts[where] += 1
@@ -150,10 +151,9 @@ def phases(output_dir: Path) -> dict[str, float]:
         if keys.ROBOT_EE_POSE in episode:
             tcp = episode[keys.ROBOT_EE_POSE]
             tcp_z = np.asarray(tcp.values, dtype=float)[:, 2]
-            heights.append(close_height_cm(target_grip, episode[keys.TARGET_GRIP].timestamps, tcp_z, tcp.timestamps))
+            heights.append(close_height_cm(target_grip, commands.timestamps, tcp_z, tcp.timestamps))
         if where == 'closed, not placed':
             grip = episode[keys.GRIP]
-            commands = episode[keys.TARGET_GRIP]
             at = np.searchsorted(np.asarray(commands.timestamps), np.asarray(grip.timestamps), side='right') - 1
             command = np.where(at >= 0, target_grip[np.clip(at, 0, None)], 0.0)
             if held_cube(np.asarray(grip.values, dtype=float), command, grip.timestamps):

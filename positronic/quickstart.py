@@ -454,7 +454,7 @@ def record(options: Options, paths: RunPaths) -> float:
             f'--command_noise_fade_s={options.command_noise_fade_s}',
             f'--expert_blend={options.expert_blend}',
             f'--grasp_miss_rate={options.grasp_miss_rate}',
-            *([f'--grasp_dwell_s={options.grasp_dwell_s}'] if options.grasp_dwell_s else []),
+            f'--grasp_dwell_s={options.grasp_dwell_s}',
         ],
     )
 

@@ -64,14 +64,18 @@ class Segment:
     """Whether the expert holds still here before a gripper event (the grasp dwell)."""
 
 
+def _number_up_to(value: object, largest: float) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= largest
+
+
 def valid_blend(value: object) -> bool:
     """Whether ``value`` is a number (not a bool) a ``StackingExpert`` accepts as ``blend``: 0 to ``MAX_BLEND``."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= MAX_BLEND
+    return _number_up_to(value, MAX_BLEND)
 
 
 def valid_grasp_dwell(value: object) -> bool:
     """Whether ``value`` is a number (not a bool) a ``StackingExpert`` accepts as ``grasp_dwell_s``."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= MAX_GRASP_DWELL_S
+    return _number_up_to(value, MAX_GRASP_DWELL_S)
 
 
 def min_jerk(s: float) -> float:
