@@ -206,10 +206,10 @@ class StackingExpert:
 
 def _start_times(segments: list[Segment], blend: float) -> np.ndarray:
     """When each segment starts: as the previous one ends, or earlier by ``blend`` of the shorter of the two where
-    the gripper target stays the same."""
+    the gripper target stays the same (a rest never starts before the move into it has ended)."""
     starts = [0.0]
     for prev, seg in itertools.pairwise(segments):
-        overlap = blend * min(prev.duration_s, seg.duration_s) if seg.grip == prev.grip else 0.0
+        overlap = blend * min(prev.duration_s, seg.duration_s) if seg.grip == prev.grip and not seg.rest else 0.0
         starts.append(starts[-1] + prev.duration_s - overlap)
     return np.array(starts)
 

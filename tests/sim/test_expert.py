@@ -149,6 +149,15 @@ def test_the_hand_must_be_on_its_pose_at_the_grip_changes_and_where_it_rests_bef
     assert dwelling.on_pose_s[1] - dwelling.on_pose_s[0] == pytest.approx(arrival.duration_s)
 
 
+def test_a_blending_expert_still_rests_its_whole_dwell_on_the_grasp_pose():
+    e = expert(seed=3, blend=0.5, grasp_dwell_s=0.4)
+    rest = e.segments[2]
+    arrival, close = e.on_pose_s[:2]
+    assert close - arrival == pytest.approx(rest.duration_s)  # the rest is not folded into the descent
+    for t in np.linspace(arrival, close - 1e-6, 5):
+        assert np.allclose(e.command(t)[0], rest.pose)
+
+
 @pytest.mark.parametrize('dwell', [-0.1, 2.5, True])
 def test_a_grasp_dwell_out_of_range_is_refused(dwell):
     with pytest.raises(ValueError, match=r'grasp_dwell_s must be between 0 and 2\.0 s'):
